@@ -1,0 +1,47 @@
+"""tapegrad: tensors on NumPy, a tape that records every op, gradients by replaying it.
+
+    import tapegrad as tg
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x ** 2).sum().backward()
+    x.grad  # tensor([2., 4.])
+"""
+from . import backend as _backend
+from .core.tensor import Tensor, Variable
+from .core.engine import grad
+from .core.errors import GraphFreedError, InplaceModifiedError, GradcheckError
+from .core.function import result_type
+from .core.modes import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
+                         inference_mode)
+from . import ops
+from .ops import *  # noqa: F401,F403  (every op: tg.exp, tg.matmul, ...)
+from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, arange,
+                       linspace, eye, rand, randn, randint, randperm, zeros_like, ones_like,
+                       empty_like, full_like, rand_like, randn_like, randint_like)
+from .random import manual_seed, seed, get_rng_state, set_rng_state, Generator
+from .tape import GradientTape, Tape, Gradients
+from . import autograd, debug
+
+float16 = half = _backend.float16
+float32 = float = _backend.float32
+float64 = double = _backend.float64
+int8 = _backend.int8
+int16 = short = _backend.int16
+int32 = int = _backend.int32
+int64 = long = _backend.int64
+uint8 = _backend.uint8
+bool = _backend.bool_
+dtype = type(_backend.float32)
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(t):
+    return t.numel()
+
+
+def get_default_dtype():
+    return _backend.DEFAULT_FLOAT

@@ -1,0 +1,320 @@
+"""Reverse mode: replay the recorded nodes that lead to the outputs, newest first.
+
+Nodes are numbered in recording order, and an op's inputs always come from older nodes,
+so popping a max-heap on that number visits each node after all its consumers, exactly
+once, without recursion. VJPs run as ordinary tensor ops: with ``create_graph=True``
+grad mode stays on and the backward pass is itself recorded.
+"""
+import heapq
+import threading
+import warnings
+
+from .. import backend
+from .errors import GraphFreedError
+from .function import Cast
+from .modes import STATE
+from .tensor import Tensor, _make
+
+xp = backend.xp
+_LOCK = threading.RLock()  # backward passes run one at a time; .grad updates never interleave
+_warned_create_graph = []
+
+
+def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=True):
+    """Propagate ``roots`` ([(node, grad)]) back through the graph.
+
+    ``targets``: nodes whose incoming gradient to return (others are pruned away when
+    ``accumulate`` is False). ``accumulate``: add into ``.grad`` of leaves requiring grad.
+    Returns {node: gradient} for the targets reached. Leaves are updated only after the
+    whole pass succeeded.
+    """
+    needed = None if accumulate or targets is None else _leading_to(roots, targets)
+    grads = {}
+    heap = []
+    leaf_grads = {}
+    for node, g in roots:
+        _add_root(node, g, grads, heap, leaf_grads)
+    captured = {}
+    shared = {id(g._data) for _, g in roots}  # the caller's arrays: never stored as .grad
+    with _LOCK:
+        prev = STATE.grad_enabled
+        STATE.grad_enabled = create_graph
+        try:
+            _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph,
+                   create_graph)
+        finally:
+            STATE.grad_enabled = prev
+        for node, g in leaf_grads.items():
+            if node.hooks:
+                g = _run_hooks(node, g)
+            if targets is not None and node in targets:
+                captured[node] = g
+                shared.add(id(g._data))  # returned to the caller: .grad gets its own copy
+            if accumulate and not node.watch:
+                _accumulate(node, g, create_graph, shared)
+    return captured
+
+
+def _add_root(node, g, grads, heap, leaf_grads):
+    store = leaf_grads if node.is_leaf else grads
+    if node in store:
+        store[node] = store[node] + g
+    else:
+        store[node] = g
+        if not node.is_leaf:
+            heapq.heappush(heap, (-node.seq, node))
+
+
+def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph):
+    heappop, heappush = heapq.heappop, heapq.heappush
+    anomaly = STATE.anomaly
+    while heap:
+        node = heappop(heap)[1]
+        g = grads.pop(node)
+        if node.hooks:
+            g = _run_hooks(node, g)
+        if node.retains:
+            _retain(node, g, create_graph)
+        if targets is not None and node in targets:
+            captured[node] = g
+        if node.consumed:
+            node._check_alive("saved tensors")
+        nxt = node.next
+        if needed is not None and not any(n in needed for n in nxt):
+            if not retain_graph:
+                node.release()
+            continue
+        try:
+            out = node.fn.vjp(node, g)
+        except Exception as e:
+            e.add_note(f"(raised in the backward of '{node.name}'"
+                       + (f", called at {node.where})" if node.where else ")"))
+            raise
+        if type(out) is not tuple:
+            out = (out,)
+        if len(out) != len(nxt):
+            raise RuntimeError(f"function '{node.name}' returned an incorrect number of gradients "
+                               f"(expected {len(nxt)}, got {len(out)})")
+        for i, (n, gi) in enumerate(zip(nxt, out)):
+            if n is None or gi is None or (needed is not None and n not in needed):
+                continue
+            if type(gi) is not Tensor:
+                gi = gi if isinstance(gi, Tensor) else _make(xp.asarray(gi))
+            if gi._data.shape != n.shape:
+                raise RuntimeError(
+                    f"function '{node.name}' returned an invalid gradient at index {i} - got "
+                    f"{list(gi._data.shape)} but expected shape {list(n.shape)}")
+            if gi._data.dtype != n.dtype:
+                gi = Cast.apply(gi, dtype=n.dtype)
+            if anomaly:
+                _check_finite(node, i, gi)
+            if n.is_leaf:
+                prev = leaf_grads.get(n)
+                leaf_grads[n] = gi if prev is None else prev + gi
+            else:
+                prev = grads.get(n)
+                if prev is None:
+                    grads[n] = gi
+                    heappush(heap, (-n.seq, n))
+                else:
+                    grads[n] = prev + gi
+        if not retain_graph:
+            node.release()
+
+
+def _leading_to(roots, targets):
+    """The nodes from which some target can be reached (the rest need no gradient)."""
+    seen = set()
+    stack = [n for n, _ in roots]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(m for m in n.next if m is not None and m not in seen)
+    needed = set()
+    for n in sorted(seen, key=lambda n: n.seq):
+        if n in targets or any(m in needed for m in n.next):
+            needed.add(n)
+    return needed
+
+
+def _run_hooks(node, g):
+    for hook in list(node.hooks):
+        r = hook(g)
+        if r is not None:
+            if not isinstance(r, Tensor):
+                r = _make(xp.asarray(r))
+            if r.shape != g.shape or r.dtype != g.dtype:
+                raise RuntimeError(
+                    f"hook '{getattr(hook, '__name__', hook)}' returned a gradient of shape "
+                    f"{list(r.shape)} and dtype {r.dtype}; expected shape {list(g.shape)} "
+                    f"and dtype {g.dtype}")
+            g = r
+    return g
+
+
+def _retain(node, g, create_graph):
+    for ref in node.retains:
+        t = ref()
+        if t is not None:
+            gg = g if create_graph else g.detach()
+            t._grad = gg if t._grad is None else t._grad + gg
+
+
+def _check_finite(node, i, g):
+    if not xp.isfinite(g._data).all():
+        kind = "nan" if xp.isnan(g._data).any() else "inf"
+        where = f" It was called at {node.where}." if node.where else ""
+        raise RuntimeError(f"Function '{node.name}' returned {kind} values in its {i}th output "
+                           f"during backward (detect_anomaly).{where}")
+
+
+def _accumulate(node, g, create_graph, shared):
+    t = node.ref()
+    if t is None:
+        return
+    old = t._grad
+    if create_graph:
+        t._grad = g if old is None else old + g
+        return
+    arr = g._data
+    if old is None:
+        # keep the buffer only if nobody else can see it: not a view, not the caller's
+        # gradient, not already given to another leaf
+        if arr.base is not None or not arr.flags.writeable or id(arr) in shared:
+            arr = arr.copy()
+        shared.add(id(arr))
+        t._grad = _make(arr)
+    elif old._data.flags.writeable and old._data.dtype == arr.dtype:
+        xp.add(old._data, arr, out=old._data)
+        old._vc[0] += 1
+    else:
+        t._grad = _make(old._data + arr)
+
+
+# -- the front doors -----------------------------------------------------------------------
+def _seed(t, g, where):
+    """The starting gradient for output ``t`` (ones for a single-element output)."""
+    if g is None:
+        if t._data.size != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for scalar outputs, but this output has "
+                f"shape {list(t.shape)}. Reduce it first (.sum() or .mean()), pass the gradient "
+                f"explicitly ({where}), or use tg.func.jacobian for the full Jacobian.")
+        return _make(xp.ones(t._data.shape, t._data.dtype))
+    if not isinstance(g, Tensor):
+        g = _make(xp.asarray(g))
+    if g.shape != t.shape:
+        raise RuntimeError(f"Mismatch in shape: the gradient has a shape of {list(g.shape)} and "
+                           f"the output has a shape of {list(t.shape)}; they must be equal")
+    if g.dtype.kind != "f":
+        raise TypeError(f"the gradient must be a floating tensor, got {g.dtype}")
+    if g.dtype != t.dtype:
+        g = Cast.apply(g, dtype=t.dtype)
+    return g
+
+
+def _roots(outputs, grad_outputs, where):
+    roots = []
+    for i, (t, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"outputs must be tensors, got {type(t).__name__} at position {i}")
+        if t.node is None:
+            raise RuntimeError(_no_graph_message(t, i))
+        roots.append((t.node, _seed(t, g, where)))
+    return roots
+
+
+def _no_graph_message(t, i):
+    base = (f"element {i} of tensors does not require grad and does not have a grad_fn: ")
+    src = t._src
+    if src is None:
+        why = ("it is a leaf created with requires_grad=False; create it with "
+               "requires_grad=True (or call .requires_grad_()) before computing with it")
+    elif src[1] == "no_grad":
+        why = (f"it was computed by '{src[0]}' under no_grad() (grad mode off), so nothing was "
+               f"recorded; compute it with grad mode on")
+    elif src[1] == "detach":
+        why = "it is the result of detach(), which cuts the graph"
+    elif src[1] == "constant":
+        why = f"'{src[0]}' is not differentiable (its result is a constant)"
+    else:
+        why = (f"none of the inputs of '{src[0]}' required grad; set requires_grad=True on the "
+               f"parameters you want gradients for (setting it on this result trains nothing)")
+    return base + why
+
+
+def backward(tensor, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """``tensor.backward()``: accumulate gradients into the ``.grad`` of leaves."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    if create_graph and not _warned_create_graph:
+        _warned_create_graph.append(True)
+        warnings.warn("backward(create_graph=True) stores graphs in .grad, which keeps them (and "
+                      "their memory) alive until .grad is reset; prefer tg.grad(..., "
+                      "create_graph=True) for higher-order gradients.", UserWarning, stacklevel=3)
+    roots = _roots([tensor], [gradient], "tensor.backward(gradient)")
+    if inputs is None:
+        run_backward(roots, retain_graph, create_graph)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    nodes = _input_nodes(inputs)
+    got = run_backward(roots, retain_graph, create_graph, targets=set(nodes), accumulate=False)
+    for t, n in zip(inputs, nodes):
+        if n in got:
+            g = got[n]
+            t._grad = g if t._grad is None else t._grad + g
+
+
+def _input_nodes(inputs):
+    nodes = []
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"inputs[{i}] must be a Tensor, got {type(t).__name__}")
+        if t.dtype.kind != "f":
+            raise TypeError(f"can only differentiate with respect to floating tensors, but input "
+                            f"{i} has dtype {t.dtype}; convert it with .to(tg.float32)")
+        if t.node is None:
+            raise RuntimeError(f"One of the differentiated Tensors (input {i}, shape "
+                               f"{list(t.shape)}) does not require grad (requires_grad=False); "
+                               f"set requires_grad=True on it before computing the outputs")
+        nodes.append(t.node)
+    return nodes
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False, materialize_grads=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned as a tuple; ``.grad`` is
+    neither read nor written. With ``create_graph=True`` the result is differentiable."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    if retain_graph is None:
+        retain_graph = create_graph
+    nodes = _input_nodes(inputs)
+    roots = _roots(outputs, grad_outputs, "grad_outputs=")
+    got = run_backward(roots, retain_graph, create_graph, targets=set(nodes), accumulate=False)
+    result = []
+    for i, (t, n) in enumerate(zip(inputs, nodes)):
+        g = got.get(n)
+        if g is None:
+            if materialize_grads:
+                g = _make(xp.zeros(t.shape, t.dtype))
+            elif not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (input {i}, shape {list(t.shape)}) "
+                    f"appears to not have been used in the graph. Set allow_unused=True if this "
+                    f"is the desired behavior.")
+        elif not create_graph:
+            g = _make(g._data)
+        elif type(g) is not Tensor:
+            g = _make(g._data, g.node)
+        result.append(g)
+    return tuple(result)

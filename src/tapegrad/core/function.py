@@ -1,0 +1,305 @@
+"""Function (an op's forward, VJP and JVP in one class), the op registry, and apply():
+run an op forward and, when grad mode is on and an input takes gradients, record it.
+
+Built-in ops and user ops use this same class. A built-in op's ``forward`` gets arrays
+(through ``ctx.xp``); its ``vjp``/``jvp`` get and return Tensors, so backward passes
+are themselves differentiable.
+"""
+import itertools
+import sys
+import weakref
+
+from .. import backend
+from .modes import STATE
+from .node import Node, LeafNode
+
+xp = backend.xp
+ndarray = backend.ndarray
+_seq = itertools.count(1)
+next_seq = _seq.__next__
+LAST = [None]  # weakref to the newest recorded node (for debug.print_tape)
+
+
+class Function:
+    """One differentiable op. Subclass and define ``forward``, ``vjp`` and ``jvp``.
+
+    Class flags: ``save_inputs`` / ``save_output`` keep the inputs / output for the
+    rules (``ctx.inputs``, ``ctx.output``); ``differentiable = False`` marks ops whose
+    result is a constant (argmax, comparisons); ``promote`` applies PyTorch's type
+    promotion to tensor inputs; ``view`` says the output aliases input 0's memory.
+    """
+
+    name = None
+    save_inputs = False
+    save_output = False
+    differentiable = True
+    promote = False
+    view = False
+    jvp = None
+    tensor_forward = False   # True for torch-style user Functions (forward gets Tensors)
+
+    @staticmethod
+    def forward(ctx, *args, **params):
+        raise NotImplementedError
+
+    @staticmethod
+    def vjp(ctx, g):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **params):
+        return apply(cls, args, params)
+
+
+class _NoCtx:
+    """The ctx an op's forward gets when nothing is recorded (writes to it are dropped)."""
+    xp = xp
+    recording = False
+
+    def __setattr__(self, name, value):
+        pass
+
+
+_NOCTX = _NoCtx()
+
+
+def apply(fn, args, params):
+    """Run ``fn.forward`` on the arrays behind ``args`` and record a Node if needed."""
+    from .tensor import Tensor, _make
+    st = STATE
+    if fn.promote:
+        args = promote_args(args)
+    arrays = []
+    nodes = []
+    needs = False
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            arrays.append(a._data)
+            n = a.node
+            if n is not None:
+                needs = True
+            nodes.append(n)
+        elif isinstance(a, ndarray):
+            a = _make(a)
+            args = args[:i] + (a,) + args[i + 1:]
+            arrays.append(a._data)
+            nodes.append(None)
+        else:
+            arrays.append(a)
+            nodes.append(None)
+    enabled = st.grad_enabled
+    if st.tapes and enabled and fn.differentiable:
+        needs = _watch_inputs(st.tapes, args, nodes) or needs
+    if needs and enabled and fn.differentiable:
+        ctx = Node(fn, tuple(nodes), next_seq())
+        out = fn.forward(ctx, *arrays, **params)
+        if type(out) is not ndarray:
+            out = xp.asarray(out)
+        if out.dtype.kind != "f":
+            return _constant(fn, out, args, needs, enabled)
+        t = _make(out, ctx)
+        if fn.view:
+            _share_view(t, args[0])
+        ctx.shape = out.shape
+        ctx.dtype = out.dtype
+        ctx.params = params
+        if fn.save_inputs:
+            ctx._saved = args
+            ctx._versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
+        if fn.save_output:
+            ctx._out = out
+            ctx._out_vc = t._vc
+            ctx._out_v = t._vc[0]
+        if st.anomaly:
+            ctx.where = caller_location()
+        if st.tapes:
+            for tape in st.tapes:
+                tape._record(ctx, args)
+        LAST[0] = weakref.ref(ctx)
+        return t
+    out = fn.forward(_NOCTX, *arrays, **params)
+    if type(out) is not ndarray:
+        out = xp.asarray(out)
+    return _constant(fn, out, args, needs, enabled)
+
+
+def _constant(fn, out, args, needs, enabled):
+    """The output of an op that recorded nothing: a tensor without a graph."""
+    from .tensor import _make
+    t = _make(out)
+    if fn.view:
+        _share_view(t, args[0])
+    t._src = (fn.name, "no_grad" if needs and not enabled else
+              "constant" if not fn.differentiable else "no_input")
+    return t
+
+
+def _share_view(t, src):
+    if isinstance(src, type(t)) and t._data.base is not None:
+        t._vc = src._vc
+        t._base = src._base if src._base is not None else src
+
+
+def _watch_inputs(tapes, args, nodes):
+    """While a tape records, floating tensors entering an op are watched."""
+    from .tensor import Tensor
+    watched = False
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a.node is None and a._data.dtype.kind == "f":
+            for tape in tapes:
+                tape.watch(a)
+            nodes[i] = a.node
+            watched = watched or a.node is not None
+    return watched
+
+
+def caller_location():
+    """file:line of the first frame outside tapegrad (where the user called the op)."""
+    f = sys._getframe(1)
+    while f is not None and "/tapegrad/" in f.f_code.co_filename.replace("\\", "/"):
+        f = f.f_back
+    return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "<unknown>"
+
+
+# -- type promotion (PyTorch's rules) -------------------------------------------------------
+def result_type(*args):
+    """PyTorch's result dtype: tensors with dims > 0-d tensors > Python scalars; a lower
+    group only counts if its category (bool < int < float) is higher."""
+    from .tensor import Tensor
+    dim = zdim = None
+    scalar_cat = -1
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data.dtype
+            if a._data.ndim:
+                dim = d if dim is None else backend.promote_types(dim, d)
+            else:
+                zdim = d if zdim is None else backend.promote_types(zdim, d)
+        elif isinstance(a, bool):
+            scalar_cat = max(scalar_cat, 0)
+        elif isinstance(a, int):
+            scalar_cat = max(scalar_cat, 1)
+        elif isinstance(a, float):
+            scalar_cat = max(scalar_cat, 2)
+    res = dim
+    if zdim is not None and (res is None or backend.category(zdim) > backend.category(res)):
+        res = zdim
+    if scalar_cat >= 0 and (res is None or scalar_cat > backend.category(res)):
+        res = (backend.bool_, backend.DEFAULT_INT, backend.DEFAULT_FLOAT)[scalar_cat]
+    return res
+
+
+def promote_args(args):
+    """Cast tensor inputs to PyTorch's promoted dtype (python scalars stay weakly typed:
+    NumPy keeps a float32 tensor float32 when it meets a python float)."""
+    from .tensor import Tensor, _make
+    if len(args) == 2:  # fast path: same-dtype tensors, or a float tensor and a number
+        a, b = args
+        if isinstance(a, Tensor):
+            if isinstance(b, Tensor):
+                if a._data.dtype == b._data.dtype:
+                    return args
+            elif type(b) in (int, float) and a._data.dtype.kind == "f":
+                return args
+        elif isinstance(b, Tensor) and type(a) in (int, float) and b._data.dtype.kind == "f":
+            return args
+    ops = tuple(_make(a) if isinstance(a, ndarray) else
+                a.item() if isinstance(a, backend.generic) else a for a in args)
+    res = result_type(*ops)
+    if res is None:
+        return ops
+    return tuple(Cast.apply(a, dtype=res) if isinstance(a, Tensor) and a._data.dtype != res
+                 else a for a in ops)
+
+
+class Cast(Function):
+    """y = x as another dtype; dy/dx = identity, cast back to x's dtype."""
+
+    name = "to"
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype, copy=False)
+
+    @staticmethod
+    def vjp(ctx, g):
+        if ctx.in_dtype.kind != "f":
+            return None
+        return Cast.apply(g, dtype=ctx.in_dtype)
+
+    @staticmethod
+    def jvp(ctx, t):
+        return Cast.apply(t, dtype=ctx.params["dtype"])
+
+
+# -- the registry ---------------------------------------------------------------------------
+class OpInfo:
+    """What the registry knows of one public op (tests and the README table read it)."""
+
+    def __init__(self, name, fn, primitive, method, samples, aliases, doc):
+        self.name, self.fn, self.primitive, self.method = name, fn, primitive, method
+        self.samples, self.aliases, self.doc = samples, aliases, doc
+
+    @property
+    def kind(self):
+        return "primitive" if self.primitive is not None else "composite"
+
+
+OPS = {}
+
+
+def register(name, fn, primitive=None, method=False, samples=None, aliases=(), dunders=(),
+             rdunders=(), doc=None):
+    from .tensor import Tensor
+    OPS[name] = OpInfo(name, fn, primitive, method, samples, aliases,
+                       doc or (primitive or fn).__doc__)
+    fn.__name__ = name
+    fn.__qualname__ = name
+    names = (name,) + tuple(aliases)
+    if method:
+        for n in names:
+            setattr(Tensor, n, fn)
+    for d in dunders:
+        setattr(Tensor, d, fn)
+    for d in rdunders:
+        setattr(Tensor, d, _reflected(fn, d))
+    return fn
+
+
+def _reflected(fn, dunder):
+    def r(self, other):
+        return fn(other, self)
+    r.__name__ = dunder
+    return r
+
+
+def primitive(name, method=False, samples=None, aliases=(), dunders=(), rdunders=(),
+              public=True):
+    """Class decorator: name a Function, register it, expose ``tg.<name>`` (and the method)."""
+    def deco(cls):
+        cls.name = name
+        if public:
+            def fn(*args, **params):
+                return apply(cls, args, params)
+            fn.__doc__ = cls.__doc__
+            register(name, fn, cls, method, samples, aliases, dunders, rdunders)
+        return cls
+    return deco
+
+
+def composite(name, method=False, samples=None, aliases=(), dunders=(), rdunders=()):
+    """Function decorator: register a composite op (its gradients come from primitives)."""
+    def deco(fn):
+        return register(name, fn, None, method, samples, aliases, dunders, rdunders)
+    return deco
+
+
+def elementwise_jvp(ctx, t):
+    """JVP of a unary elementwise op: the Jacobian is diagonal, so it equals the VJP."""
+    return ctx.fn.vjp(ctx, t)
+
+
+def linear_jvp(ctx, *tangents):
+    """JVP of an op linear in its inputs: the op applied to the tangents (0 for constants)."""
+    return apply(ctx.fn, tuple(0 if t is None else t for t in tangents), ctx.params)

@@ -1,0 +1,140 @@
+"""Tape entries. A Node is one recorded op: what ran, the nodes its inputs came from,
+what it saved, and its place in recording order. It is also the ``ctx`` its rules see.
+
+The graph points backwards only (output tensor -> node -> input nodes). A node never
+holds its own output tensor (that would be a cycle); it keeps the output's array and
+rebuilds a tensor on demand. Leaves that take gradients own a LeafNode, which holds
+the leaf only weakly.
+"""
+import weakref
+
+from .. import backend
+from .errors import GraphFreedError, InplaceModifiedError
+
+
+class Node:
+    """One recorded op (also the ``ctx`` passed to its forward, vjp and jvp)."""
+
+    xp = backend.xp
+    recording = True      # forwards keep what only backward needs when this is True
+    is_leaf = False
+    watch = False
+    consumed = False
+    retains = None        # weakrefs to non-leaf tensors that called retain_grad()
+    hooks = None          # tensor hooks: fn(grad) -> grad or None
+    _saved = None         # input tensors (Function.save_inputs)
+    _out = None           # output array (Function.save_output)
+    _user_saved = None    # ctx.save_for_backward(...)
+    where = None          # "file:line" of the forward call (anomaly mode)
+
+    def __init__(self, fn, next_nodes, seq):
+        self.fn = fn
+        self.next = next_nodes
+        self.seq = seq
+
+    # -- what the rules read ------------------------------------------------------------
+    @property
+    def name(self):
+        return self.fn.name
+
+    @property
+    def needs_input_grad(self):
+        return tuple(n is not None for n in self.next)
+
+    @property
+    def inputs(self):
+        """The op's inputs as given (tensors are graph-connected, so rules built from them
+        are differentiable again). Raises if a saved tensor was changed in place."""
+        saved = self._saved
+        if saved is None:
+            self._check_alive("its inputs")
+            raise RuntimeError(f"op '{self.name}' did not save its inputs (set save_inputs = True)")
+        for i, (t, v) in enumerate(zip(saved, self._versions)):
+            if v is not None and t._vc[0] != v:
+                raise InplaceModifiedError(self._inplace_msg(f"input {i}", t, v, t._vc[0]))
+        return saved
+
+    @property
+    def output(self):
+        """The op's output as a tensor whose grad_fn is this node."""
+        out = self._out
+        if out is None:
+            self._check_alive("its output")
+            raise RuntimeError(f"op '{self.name}' did not save its output (set save_output = True)")
+        if self._out_vc[0] != self._out_v:
+            raise InplaceModifiedError(self._inplace_msg("its output", out, self._out_v, self._out_vc[0]))
+        from .tensor import Tensor
+        return Tensor._make(out, self)
+
+    @property
+    def saved_tensors(self):
+        """Tensors stored with ``save_for_backward``, checked against in-place changes."""
+        saved = self._user_saved
+        if saved is None:
+            self._check_alive("saved tensors")
+            return ()
+        out = []
+        for i, (t, v) in enumerate(saved):
+            if t is not None and t._vc[0] != v:
+                raise InplaceModifiedError(self._inplace_msg(f"saved tensor {i}", t, v, t._vc[0]))
+            out.append(t)
+        return tuple(out)
+
+    def save_for_backward(self, *tensors):
+        self._user_saved = tuple((t, t._vc[0] if t is not None else None) for t in tensors)
+
+    def _check_alive(self, what):
+        if self.consumed:
+            raise GraphFreedError(
+                f"Trying to backward through the graph a second time (or to read {what} of "
+                f"'{self.name}' after they were freed). The first backward released the saved "
+                f"tensors to save memory; pass retain_graph=True to the first backward (or "
+                f"tg.grad) if you need to backward through this graph again.")
+
+    def _inplace_msg(self, what, t, saved_v, now_v):
+        shape = tuple(getattr(t, "shape", ()))
+        dtype = getattr(t, "dtype", "?")
+        msg = (f"one of the variables needed for gradient computation has been modified by an "
+               f"in-place operation: {what} of '{self.name}' [{dtype} {list(shape)}] is at "
+               f"version {now_v}; expected version {saved_v} (its value when '{self.name}' saved "
+               f"it). Clone it before changing it in place, or use the out-of-place op.")
+        if self.where:
+            msg += f" '{self.name}' was called at {self.where}."
+        else:
+            msg += " Enable tg.autograd.detect_anomaly() to see where that op was called."
+        return msg
+
+    def release(self):
+        """Drop what the node saved; a later backward through it raises GraphFreedError."""
+        self.consumed = True
+        self._saved = self._out = self._user_saved = None
+        self.__dict__.pop("ctx_state", None)
+
+    def __repr__(self):
+        return f"<{self.name} backward #{self.seq}>"
+
+
+class LeafNode:
+    """Where gradients for a leaf tensor arrive (PyTorch's AccumulateGrad).
+
+    ``watch`` marks a tensor watched by a GradientTape without requires_grad: gradients
+    reach the tape but never the tensor's ``.grad``.
+    """
+
+    __slots__ = ("ref", "seq", "shape", "dtype", "watch", "hooks", "__weakref__")
+    is_leaf = True
+    next = ()
+    consumed = False
+    retains = None
+    name = "leaf"
+
+    def __init__(self, tensor, seq, watch=False):
+        self.ref = weakref.ref(tensor)
+        self.seq = seq
+        self.shape = tensor.shape
+        self.dtype = tensor.dtype
+        self.watch = watch
+        self.hooks = None
+
+    def __repr__(self):
+        return f"<{'watched' if self.watch else 'leaf'} {list(self.shape)} {self.dtype}>"

@@ -1,0 +1,453 @@
+"""Tensor: an array, the node that made it, its gradient and a version counter.
+
+The ops package binds methods and operators onto Tensor when it is imported, so this
+module knows no op. ``node`` is the op that produced the tensor (``grad_fn``), or the
+LeafNode where a leaf's gradients arrive, or None for a tensor outside any graph.
+"""
+import warnings
+import weakref
+
+from .. import backend
+from .function import apply, next_seq, Cast
+from .modes import STATE
+from .node import LeafNode
+
+xp = backend.xp
+ndarray = backend.ndarray
+_new = object.__new__
+_warned_nonleaf = weakref.WeakSet()
+
+
+def _make(data, node=None):
+    """Wrap an array without checks (the fast constructor ops use)."""
+    t = _new(Tensor)
+    t._data = data
+    t.node = node
+    t._grad = None
+    t._vc = [0]
+    t._base = None
+    t._src = None
+    return t
+
+
+def _to_array(data, dtype=None, copy=False):
+    """Convert user data to an array: Python floats become float32 (PyTorch's default),
+    NumPy arrays keep their dtype, and non-numeric data is a TypeError."""
+    if isinstance(data, Tensor):
+        arr = data._data
+    elif isinstance(data, (ndarray, backend.generic)):
+        arr = data
+    else:
+        if hasattr(data, "__array__") or hasattr(data, "__dlpack__"):
+            arr = xp.asarray(data)
+        else:
+            arr = xp.asarray(_unwrap_nested(data))
+            if dtype is None and arr.dtype == backend.float64:
+                arr = arr.astype(backend.DEFAULT_FLOAT)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"tapegrad tensors hold numbers, not {arr.dtype} data "
+                        f"(got {type(data).__name__}); convert it to a numeric array first")
+    dtype = backend.as_dtype(dtype)
+    if dtype is not None and arr.dtype != dtype:
+        return arr.astype(dtype)
+    if copy or not isinstance(arr, ndarray):
+        return xp.array(arr)
+    return arr
+
+
+def _unwrap_nested(data):
+    if isinstance(data, (list, tuple)):
+        if any(isinstance(d, Tensor) for d in data):
+            return [_unwrap_nested(d) for d in data]
+        return data
+    if isinstance(data, Tensor):
+        return data._data
+    return data
+
+
+def _check_grad_dtype(dtype):
+    if dtype.kind != "f":
+        raise TypeError(
+            f"only floating point tensors can require gradients, but this tensor is {dtype}; "
+            f"convert it first, e.g. x.to(tg.float32) or tg.tensor(data, dtype=tg.float32)")
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it.
+
+    ``Tensor(data, dtype=None, requires_grad=False)`` wraps ``data`` without copying when
+    it already is an array (``tg.tensor`` always copies). ``Variable`` is the same class.
+    """
+
+    __slots__ = ("_data", "node", "_grad", "_vc", "_base", "_src", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, data=None, dtype=None, requires_grad=False):
+        if data is None:
+            data = []
+        self._data = _to_array(data, dtype)
+        self.node = None
+        self._grad = None
+        self._vc = [0]
+        self._base = None
+        self._src = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- the array ----------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._data.shape
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    @property
+    def device(self):
+        return "cpu"
+
+    def dim(self):
+        return self._data.ndim
+
+    def size(self, dim=None):
+        return self._data.shape if dim is None else self._data.shape[dim]
+
+    def numel(self):
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self):
+        return self._data.itemsize
+
+    @property
+    def data(self):
+        """A tensor sharing this one's memory and version counter, outside the graph."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value):
+        arr = value._data if isinstance(value, Tensor) else _to_array(value)
+        self._data = arr
+        self._vc[0] += 1
+
+    @property
+    def _version(self):
+        return self._vc[0]
+
+    # -- gradients ----------------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        n = self.node
+        return n is not None and not n.watch
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad=True):
+        n = self.node
+        if n is not None and not n.is_leaf:
+            if requires_grad:
+                return self
+            raise RuntimeError(
+                f"you can only change requires_grad flags of leaf tensors; this one was made "
+                f"by '{n.name}'. Use t.detach() for a copy outside the graph.")
+        if not requires_grad:
+            self.node = None
+            return self
+        _check_grad_dtype(self._data.dtype)
+        if self._src is not None and self._src[1] == "no_grad":
+            raise RuntimeError(
+                f"this tensor was computed by '{self._src[0]}' under no_grad() from inputs that "
+                f"require grad; setting requires_grad=True on it cannot send gradients back to "
+                f"them. Compute it with grad mode on (outside no_grad), or call "
+                f".detach().requires_grad_() if you really want a new leaf.")
+        if n is None or n.watch:
+            self.node = LeafNode(self, next_seq())
+        return self
+
+    @property
+    def is_leaf(self):
+        n = self.node
+        return n is None or n.is_leaf
+
+    @property
+    def grad_fn(self):
+        n = self.node
+        return None if n is None or n.is_leaf else n
+
+    @property
+    def grad(self):
+        n = self.node
+        if n is not None and not n.is_leaf and self._grad is None and self not in _warned_nonleaf:
+            _warned_nonleaf.add(self)
+            warnings.warn(
+                "The .grad attribute of a tensor that is not a leaf is being read; it is None "
+                "because backward fills .grad only for leaves. Call .retain_grad() on it "
+                "before backward if you want its gradient.", UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                value = Tensor(value)
+            if value.shape != self.shape:
+                raise ValueError(f"assigned grad has shape {list(value.shape)}, but the tensor "
+                                 f"has shape {list(self.shape)}")
+            if value.dtype != self.dtype:
+                raise TypeError(f"assigned grad has dtype {value.dtype}, but the tensor has "
+                                f"dtype {self.dtype}")
+        self._grad = value
+
+    def zero_grad(self):
+        """Set .grad to None (the seeds' name; PyTorch's modules do the same)."""
+        self._grad = None
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in .grad after backward (no-op on leaves)."""
+        n = self.node
+        if n is None:
+            raise RuntimeError("can't retain_grad on a tensor that does not require grad")
+        if not n.is_leaf:
+            if n.retains is None:
+                n.retains = []
+            n.retains.append(weakref.ref(self))
+        return self
+
+    @property
+    def retains_grad(self):
+        n = self.node
+        return bool(n is not None and not n.is_leaf and n.retains and
+                    any(r() is self for r in n.retains))
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None return
+        replaces the gradient. Returns a handle with ``remove()``."""
+        n = self.node
+        if n is None or n.watch:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require grad")
+        if n.hooks is None:
+            n.hooks = []
+        n.hooks.append(hook)
+        return _HookHandle(n.hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
+        from .engine import backward
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def detach(self):
+        """A tensor sharing memory and version counter with this one, outside any graph."""
+        t = _make(self._data)
+        t._vc = self._vc
+        t._base = self._base if self._base is not None else self
+        t._src = ("detach", "detach")
+        return t
+
+    def detach_(self):
+        if self.node is not None and not self.node.is_leaf and self._base is not None:
+            raise RuntimeError("can't detach_() a view of a tensor in a graph; use detach()")
+        self.node = None
+        self._src = ("detach", "detach")
+        return self
+
+    # -- conversion ---------------------------------------------------------------------
+    def numpy(self, force=False):
+        """The array behind this tensor. It shares memory; it is read-only when the tensor
+        takes part in a graph, so writes can't silently corrupt gradients."""
+        arr = self._data
+        if self.node is not None:
+            arr = arr.view()
+            arr.flags.writeable = False
+        return arr.copy() if force else arr
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        if dtype is not None and arr.dtype != dtype:
+            if copy is False:
+                raise ValueError(f"cannot convert a {arr.dtype} tensor to {dtype} without a copy")
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def item(self):
+        if self._data.size != 1:
+            raise ValueError(f"a Tensor with {self._data.size} elements cannot be converted "
+                             f"to a Python scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is "
+                               f"ambiguous; use .any() or .all()")
+        return bool(self._data.reshape(()).item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        body = xp.array2string(self._data, separator=", ", prefix="tensor(",
+                               precision=4, threshold=1000)
+        extra = [f"dtype={self._data.dtype}"]
+        n = self.node
+        if n is not None and not n.is_leaf:
+            extra.append(f"grad_fn=<{n.name}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return f"tensor({body}, {', '.join(extra)})"
+
+    def __deepcopy__(self, memo):
+        n = self.node
+        if n is not None and not n.is_leaf:
+            raise RuntimeError(
+                f"only leaf tensors support deepcopy; this one was made by '{n.name}' and "
+                f"belongs to a graph. Deep-copy t.detach() instead (or drop the cached "
+                f"activation from the object you are copying).")
+        t = Tensor(self._data.copy())
+        if self.requires_grad:
+            t.requires_grad_(True)
+        if self._grad is not None:
+            t._grad = Tensor(self._grad._data.copy())
+        memo[id(self)] = t
+        return t
+
+    def __reduce_ex__(self, protocol):
+        self.__deepcopy__({})  # same graph check as deepcopy
+        return (_rebuild, (self._data, self.requires_grad))
+
+    # -- in-place updates ---------------------------------------------------------------
+    def _check_inplace(self, opname):
+        """In-place on a leaf that requires grad (or a view of one) is an error in grad mode."""
+        if not STATE.grad_enabled:
+            return
+        n = self.node
+        if n is not None and n.is_leaf and not n.watch:
+            raise RuntimeError(
+                f"a leaf Variable that requires grad is being used in an in-place operation "
+                f"('{opname}'). Update parameters inside `with tg.no_grad():` or use an optimizer.")
+        b = self._base
+        if b is not None and b.node is not None and b.node.is_leaf and not b.node.watch:
+            raise RuntimeError(
+                f"a view of a leaf Variable that requires grad is being used in an in-place "
+                f"operation ('{opname}'); the base has shape {list(b.shape)}. Do it inside "
+                f"`with tg.no_grad():`, or build a new tensor (tg.where / scatter) instead.")
+
+    def _write(self, arr, opname):
+        """Store ``arr`` into this tensor's memory (seen by views) and bump the version."""
+        if arr.shape != self._data.shape:
+            raise RuntimeError(f"{opname}: output with shape {list(self._data.shape)} doesn't "
+                               f"match the broadcast shape {list(arr.shape)}")
+        if arr.dtype != self._data.dtype and not xp.can_cast(arr.dtype, self._data.dtype,
+                                                             "same_kind"):
+            raise RuntimeError(f"{opname}: result type {arr.dtype} can't be cast to the "
+                               f"desired output type {self._data.dtype}")
+        if not self._data.flags.writeable:
+            raise RuntimeError(f"{opname}: this tensor's memory is read-only (an expanded or "
+                               f"broadcast view, or a read-only NumPy array); clone() it first")
+        xp.copyto(self._data, arr, casting="same_kind")
+        self._vc[0] += 1
+
+    def _inplace(self, fn, args, params):
+        """Apply op ``fn`` to (self, *args) and store the result in self, recording it."""
+        opname = fn.name + "_"
+        self._check_inplace(opname)
+        recording = STATE.grad_enabled and (self.node is not None or any(
+            isinstance(a, Tensor) and a.node is not None for a in args))
+        if not recording:
+            ctx_args = (self,) + tuple(args)
+            with _no_grad_quiet():
+                out = apply(fn, ctx_args, params)
+            self._write(out._data, opname)
+            return self
+        if self._base is not None and (self._base.node is not None or self.node is not None):
+            raise RuntimeError(
+                f"in-place '{opname}' on a view of a tensor that takes part in a graph is not "
+                f"supported; assign through the base instead (base[idx] = value), or build the "
+                f"result out of place (tg.where, torch-style scatter, cat).")
+        # the value the op's backward refers to (copied only if the rule reads it)
+        old = _make(self._data.copy() if fn.save_inputs else self._data, self.node)
+        out = apply(fn, (old,) + tuple(args), params)
+        self._write(out._data, opname)
+        self.node = out.node
+        self._src = None
+        return self
+
+
+class _no_grad_quiet:
+    def __enter__(self):
+        self._prev = STATE.grad_enabled
+        STATE.grad_enabled = False
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled = self._prev
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _rebuild(data, requires_grad):
+    t = Tensor(data)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+Variable = Tensor
+
+
+def to(self, *args, dtype=None, **kwargs):
+    """Convert to a dtype (``t.to(tg.float64)``); a device argument 'cpu' is accepted."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif a not in ("cpu", None):
+            dtype = a
+    dtype = backend.as_dtype(dtype)
+    if dtype is None or dtype == self._data.dtype:
+        return self
+    return Cast.apply(self, dtype=dtype)
+
+
+Tensor.to = to
+Tensor.type = lambda self, dtype=None: str(self.dtype) if dtype is None else to(self, dtype)
+for _name, _dt in (("float", backend.float32), ("double", backend.float64),
+                   ("half", backend.float16), ("long", backend.int64), ("int", backend.int32),
+                   ("short", backend.int16), ("bool", backend.bool_), ("byte", backend.uint8)):
+    setattr(Tensor, _name, (lambda dt: lambda self: to(self, dt))(_dt))
+Tensor.cpu = lambda self: self
+Tensor.contiguous = lambda self: self

@@ -1,0 +1,11 @@
+"""Every op, each defined once. Importing this package binds the ops onto Tensor."""
+from ..core.function import OPS
+from . import _util, elementwise, shape, reduce, linalg, nn, inplace  # noqa: F401
+
+globals().update({name: info.fn for name, info in OPS.items()})
+for _info in list(OPS.values()):
+    for _alias in _info.aliases:
+        globals()[_alias] = _info.fn
+from ._util import sum_to  # noqa: E402,F401
+
+__all__ = sorted(set(OPS) | {a for i in OPS.values() for a in i.aliases})

@@ -1,0 +1,150 @@
+"""Helpers every op file uses: undoing broadcasting, dim arguments, test samples."""
+from ..core.function import Function, primitive, composite, linear_jvp
+
+def normalize_dims(dim, ndim, op="op"):
+    """``dim`` (None, int or sequence) as a sorted tuple of non-negative axes, or None."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        d = int(d)
+        lim = max(ndim, 1)
+        if not -lim <= d < lim:
+            raise IndexError(f"{op}: dimension out of range (expected to be in range of "
+                             f"[{-lim}, {lim - 1}], but got {d})")
+        out.append(d % lim)
+    return tuple(sorted(set(out)))
+
+
+def pick_dim(dim, axis, default=None):
+    """PyTorch's ``dim=`` with NumPy's ``axis=`` accepted as an alias."""
+    if axis is not None:
+        if dim is not None and dim is not default:
+            raise TypeError("pass either dim= or axis=, not both")
+        return axis
+    return dim
+
+
+def pick_keepdim(keepdim, keepdims):
+    return bool(keepdims) if keepdims is not None else bool(keepdim)
+
+
+def sum_to_array(x, shape):
+    """Sum array ``x`` down to ``shape`` (the shape it was broadcast from)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and x.shape[i + lead] != 1)
+    y = x.sum(axis=axes, keepdims=True)
+    return y.reshape(shape) if lead or y.shape != shape else y
+
+
+@primitive("sum_to_size", public=False)
+class SumTo(Function):
+    """y = x summed down to ``shape`` (undoes broadcasting); dy/dx broadcasts back."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return sum_to_array(x, shape)
+
+    @staticmethod
+    def vjp(ctx, g):
+        return broadcast_to(g, ctx.in_shape)
+
+    jvp = linear_jvp
+
+
+def sum_to(x, shape):
+    """Undo broadcasting: sum ``x`` down to ``shape`` (a no-op when it already has it)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    return SumTo.apply(x, shape=shape)
+
+
+@primitive("broadcast_to", public=False)
+class BroadcastTo(Function):
+    """y = x repeated along broadcast dims (a read-only view); dy/dx sums back."""
+
+    view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return ctx.xp.broadcast_to(x, shape)
+
+    @staticmethod
+    def vjp(ctx, g):
+        return sum_to(g, ctx.in_shape)
+
+    jvp = linear_jvp
+
+
+def _broadcast_samples(rng):
+    return [Sample([rng.standard_normal((3,))], {"shape": (2, 3)}),
+            Sample([rng.standard_normal((2, 1))], {"shape": (2, 4)}),
+            Sample([rng.standard_normal(())], {"shape": (3,)})]
+
+
+@composite("broadcast_to", method=True, samples=_broadcast_samples)
+def broadcast_to(x, shape):
+    """Broadcast ``x`` to ``shape`` (NumPy rules)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    return BroadcastTo.apply(x, shape=shape)
+
+
+# -- test samples ---------------------------------------------------------------------------
+class Sample:
+    """One test input for an op: positional args (float64 arrays take gradients) + kwargs.
+
+    ``torch``: how to call the PyTorch reference (a callable of the same args), when the
+    op's PyTorch name or signature differs.
+    """
+
+    def __init__(self, args, kwargs=None, name=""):
+        self.args, self.kwargs, self.name = list(args), dict(kwargs or {}), name
+
+    def __repr__(self):
+        shapes = [getattr(a, "shape", a) for a in self.args]
+        return f"Sample({shapes}, {self.kwargs})"
+
+
+SHAPES_UNARY = [(), (3,), (2, 3), (2, 0)]
+SHAPES_BINARY = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)),
+                 ((0, 3), (3,))]
+
+
+def unary_samples(low=-2.0, high=2.0, shapes=SHAPES_UNARY, avoid=None, **kwargs):
+    """Samples for a unary elementwise op on values in [low, high], kept away from the
+    points in ``avoid`` (kinks) so finite differences are valid."""
+    def gen(rng):
+        out = []
+        for s in shapes:
+            x = rng.uniform(low, high, s)
+            if avoid is not None:
+                for a in avoid:
+                    x = x + 0.2 * (abs(x - a) < 0.1)
+            out.append(Sample([x], kwargs))
+        return out
+    return gen
+
+
+def binary_samples(low=-2.0, high=2.0, low2=None, high2=None, shapes=SHAPES_BINARY,
+                   scalars=(2.5,)):
+    """Samples for a binary broadcasting op, plus tensor-with-python-scalar cases."""
+    low2 = low if low2 is None else low2
+    high2 = high if high2 is None else high2
+
+    def gen(rng):
+        out = [Sample([rng.uniform(low, high, a), rng.uniform(low2, high2, b)])
+               for a, b in shapes]
+        for s in scalars:
+            out.append(Sample([rng.uniform(low, high, (2, 3)), s]))
+        return out
+    return gen

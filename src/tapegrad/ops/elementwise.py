@@ -1,0 +1,493 @@
+"""Elementwise arithmetic and math. Binary ops broadcast, follow PyTorch's type promotion,
+and end their VJP with ``sum_to`` so each gradient has its input's shape."""
+from .. import backend
+from ..core.function import Function, primitive, composite, elementwise_jvp, linear_jvp
+from ..core.tensor import Tensor, _make
+from ._util import sum_to, unary_samples, binary_samples, Sample
+
+xp = backend.xp
+
+
+def as_float(x):
+    """Integer and bool arrays become the default float dtype (PyTorch's rule for math ops)."""
+    return x if x.dtype.kind == "f" else x.astype(backend.DEFAULT_FLOAT)
+
+
+def const(arr):
+    """A constant tensor (no graph) around an array computed inside a rule."""
+    return _make(arr)
+
+
+def _shape(x):
+    return getattr(x, "shape", ())
+
+
+@primitive("add", method=True, dunders=("__add__", "__radd__"), samples=binary_samples())
+class Add(Function):
+    """y = a + b;  dy/da = 1, dy/db = 1 (summed back over broadcast dims)."""
+
+    promote = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        return a + b
+
+    @staticmethod
+    def vjp(ctx, g):
+        sa, sb = ctx.shapes
+        return sum_to(g, sa), sum_to(g, sb)
+
+    jvp = linear_jvp
+
+
+@primitive("sub", method=True, dunders=("__sub__",), rdunders=("__rsub__",),
+           aliases=("subtract",), samples=binary_samples())
+class Sub(Function):
+    """y = a - b;  dy/da = 1, dy/db = -1."""
+
+    promote = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        return a - b
+
+    @staticmethod
+    def vjp(ctx, g):
+        sa, sb = ctx.shapes
+        return sum_to(g, sa), sum_to(-g, sb)
+
+    jvp = linear_jvp
+
+
+@primitive("mul", method=True, dunders=("__mul__", "__rmul__"), aliases=("multiply",),
+           samples=binary_samples())
+class Mul(Function):
+    """y = a * b;  dy/da = b, dy/db = a."""
+
+    promote = True
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a * b
+
+    @staticmethod
+    def vjp(ctx, g):
+        a, b = ctx.inputs
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g * b, _shape(a)) if na else None,
+                sum_to(g * a, _shape(b)) if nb else None)
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.inputs
+        out = None if ta is None else ta * b
+        if tb is not None:
+            out = a * tb if out is None else out + a * tb
+        return out
+
+
+@primitive("div", method=True, dunders=("__truediv__",), rdunders=("__rtruediv__",),
+           aliases=("divide", "true_divide"),
+           samples=binary_samples(low2=0.5, high2=2.0, scalars=(2.5,)))
+class Div(Function):
+    """y = a / b;  dy/da = 1/b, dy/db = -a/b**2 = -y/b."""
+
+    promote = True
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = xp.true_divide(a, b)
+        if out.dtype == backend.float64 and all(
+                getattr(v, "dtype", backend.int64).kind != "f" and not isinstance(v, float)
+                for v in (a, b)):
+            out = out.astype(backend.DEFAULT_FLOAT)  # int / int gives the default float
+        return out
+
+    @staticmethod
+    def vjp(ctx, g):
+        a, b = ctx.inputs
+        na, nb = ctx.needs_input_grad
+        ga = sum_to(g / b, _shape(a)) if na else None
+        gb = sum_to(-g * a / (b * b), _shape(b)) if nb else None
+        return ga, gb
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.inputs
+        out = None if ta is None else ta / b
+        if tb is not None:
+            d = -tb * a / (b * b)
+            out = d if out is None else out + d
+        return out
+
+
+@primitive("neg", method=True, dunders=("__neg__",), aliases=("negative",),
+           samples=unary_samples())
+class Neg(Function):
+    """y = -x;  dy/dx = -1."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def vjp(ctx, g):
+        return -g
+
+    jvp = linear_jvp
+
+
+@primitive("exp", method=True, samples=unary_samples())
+class Exp(Function):
+    """y = exp(x);  dy/dx = y."""
+
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.xp.exp(as_float(x))
+
+    @staticmethod
+    def vjp(ctx, g):
+        return g * ctx.output
+
+    jvp = elementwise_jvp
+
+
+@primitive("log", method=True, samples=unary_samples(0.2, 3.0))
+class Log(Function):
+    """y = log(x);  dy/dx = 1/x (inf at 0, as IEEE says)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.xp.log(as_float(x))
+
+    @staticmethod
+    def vjp(ctx, g):
+        return g / ctx.inputs[0]
+
+    jvp = elementwise_jvp
+
+
+@primitive("sqrt", method=True, samples=unary_samples(0.2, 3.0))
+class Sqrt(Function):
+    """y = sqrt(x);  dy/dx = 1/(2y) (inf at 0, as IEEE says; use norm() for lengths)."""
+
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.xp.sqrt(as_float(x))
+
+    @staticmethod
+    def vjp(ctx, g):
+        return g / (2 * ctx.output)
+
+    jvp = elementwise_jvp
+
+
+@primitive("tanh", method=True, samples=unary_samples(-3.0, 3.0))
+class Tanh(Function):
+    """y = tanh(x);  dy/dx = 1 - y**2.
+    Primitive because 2*sigmoid(2x) - 1 loses relative precision near 0."""
+
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.xp.tanh(as_float(x))
+
+    @staticmethod
+    def vjp(ctx, g):
+        y = ctx.output
+        return g * (1 - y * y)
+
+    jvp = elementwise_jvp
+
+
+@primitive("sign", method=True)
+class Sign(Function):
+    """y = sign(x): -1, 0 or 1. Piecewise constant, so its result carries no gradient."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.xp.sign(x)
+
+
+@primitive("abs", method=True, dunders=("__abs__",), aliases=("absolute",),
+           samples=unary_samples(avoid=(0.0,)))
+class Abs(Function):
+    """y = |x|;  dy/dx = sign(x), and 0 at x = 0 (PyTorch's subgradient)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.xp.abs(x)
+
+    @staticmethod
+    def vjp(ctx, g):
+        x = ctx.inputs[0]
+        return g * const(xp.sign(x._data))
+
+    jvp = elementwise_jvp
+
+
+def _pow_samples(rng):
+    return [Sample([rng.uniform(0.5, 2.0, (2, 3)), 3]),
+            Sample([rng.uniform(0.5, 2.0, (3,)), 0.5]),
+            Sample([rng.uniform(-2.0, 2.0, (3,)), 2]),
+            Sample([rng.uniform(0.5, 2.0, (2, 3)), rng.uniform(-1.5, 1.5, (3,))]),
+            Sample([rng.uniform(0.5, 2.0, ()), rng.uniform(-1.5, 1.5, (2,))]),
+            Sample([2.0, rng.uniform(-1.5, 1.5, (2, 3))], name="rpow")]
+
+
+@primitive("pow", method=True, dunders=("__pow__",), rdunders=("__rpow__",),
+           samples=_pow_samples)
+class Pow(Function):
+    """y = a ** b;  dy/da = b * a**(b-1), dy/db = y * log(a).
+    The exponent's gradient is 0 where a == 0 and b >= 0 (the limit), not NaN."""
+
+    promote = True
+    save_inputs = True
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a ** b
+
+    @staticmethod
+    def vjp(ctx, g):
+        a, b = ctx.inputs
+        na, nb = ctx.needs_input_grad
+        return (_pow_grad_base(g, a, b) if na else None,
+                _pow_grad_exp(g, a, b, ctx.output) if nb else None)
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.inputs
+        out = None if ta is None else _pow_grad_base(ta, a, b, reduce=False)
+        if tb is not None:
+            d = _pow_grad_exp(tb, a, b, ctx.output, reduce=False)
+            out = d if out is None else out + d
+        return out
+
+
+def _pow_grad_base(g, a, b, reduce=True):
+    if not isinstance(b, Tensor):
+        if b == 0:
+            return g * 0
+        r = g * (2 * a) if b == 2 else g * (b * a ** (b - 1))
+    else:
+        r = where(b == 0, 0.0, g * (b * a ** (b - 1)))
+    return sum_to(r, _shape(a)) if reduce else r
+
+
+def _pow_grad_exp(g, a, b, y, reduce=True):
+    if not isinstance(a, Tensor):
+        r = g * (y * float(xp.log(a)))
+    else:
+        mask = const((a._data == 0) & (getattr(b, "_data", b) >= 0))
+        r = where(mask, 0.0, g * (y * log(a)))
+    return sum_to(r, _shape(b)) if reduce else r
+
+
+def log(x):
+    return Log.apply(x)
+
+
+@primitive("where", public=False)
+class Where(Function):
+    """y = a where cond else b. The gradient is selected (never multiplied by a mask), so an
+    inf/NaN gradient in the unselected branch does not leak into the other one."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        ctx.cond = cond
+        return ctx.xp.where(cond, a, b)
+
+    @staticmethod
+    def vjp(ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad[1:]
+        cond = ctx.cond
+        return (None, sum_to(where(cond, g, 0.0), sa) if na else None,
+                sum_to(where(cond, 0.0, g), sb) if nb else None)
+
+    @staticmethod
+    def jvp(ctx, tc, ta, tb):
+        return where(ctx.cond, 0.0 if ta is None else ta, 0.0 if tb is None else tb)
+
+
+@composite("where", samples=lambda rng: [
+    Sample([rng.uniform(-1, 1, (2, 3)) > 0, rng.standard_normal((2, 3)),
+            rng.standard_normal((3,))]),
+    Sample([rng.uniform(-1, 1, (3,)) > 0, rng.standard_normal((2, 3)), 0.5])])
+def where(cond, a, b):
+    """``a`` where ``cond`` is true, else ``b`` (broadcasting; gradients are selected)."""
+    from ..core.function import promote_args
+    if isinstance(cond, Tensor):
+        cond = cond._data
+    a, b = promote_args((a, b))
+    return Where.apply(xp.asarray(cond, dtype=bool), a, b)
+
+
+def _clamp_samples(rng):
+    x = rng.uniform(-2, 2, (2, 3))
+    x = x + 0.2 * (abs(abs(x) - 1) < 0.1)  # keep away from the bounds
+    return [Sample([x], {"min": -1.0, "max": 1.0}), Sample([x], {"min": -1.0}),
+            Sample([x], {"max": 1.0}),
+            Sample([x, rng.uniform(-0.5, -0.3, (3,)), rng.uniform(0.3, 0.5, (2, 1))],
+                   name="tensor bounds")]
+
+
+@primitive("clamp", public=False)
+class Clamp(Function):
+    """y = min(max(x, lo), hi);  dy/dx = 1 strictly inside (lo, hi), 0 outside and at the
+    bounds (tapegrad's boundary convention; PyTorch passes 1 at the bounds). A tensor
+    bound gets the gradient where it is the result."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        return ctx.xp.clip(x, lo, hi)
+
+    @staticmethod
+    def _weights(ctx, dt):
+        x, lo, hi = (getattr(v, "_data", v) for v in ctx.inputs)
+        inside = xp.ones(x.shape, dtype=bool)
+        below = above = None
+        if lo is not None:
+            inside &= x > lo
+            below = x < lo
+            if hi is not None:
+                below &= lo < hi
+        if hi is not None:
+            inside &= x < hi
+            above = x > hi
+        return [None if m is None else const(m.astype(dt)) for m in (inside, below, above)]
+
+    @staticmethod
+    def vjp(ctx, g):
+        x, lo, hi = ctx.inputs
+        ws = Clamp._weights(ctx, g.dtype)
+        return tuple(sum_to(g * w, _shape(v)) if need else None
+                     for v, w, need in zip((x, lo, hi), ws, ctx.needs_input_grad))
+
+    @staticmethod
+    def jvp(ctx, tx, tlo, thi):
+        out = None
+        for t, w in zip((tx, tlo, thi), Clamp._weights(ctx, ctx.dtype)):
+            if t is not None and w is not None:
+                out = t * w if out is None else out + t * w
+        return out
+
+
+@composite("clamp", method=True, aliases=("clip",), samples=_clamp_samples)
+def clamp(x, min=None, max=None):
+    """Clamp to [min, max] (either bound may be None; bounds may be tensors)."""
+    from ..core.function import promote_args
+    from ._util import broadcast_to
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        x, min, max = promote_args((x, min, max))
+        shape = xp.broadcast_shapes(*(t.shape for t in (x, min, max) if isinstance(t, Tensor)))
+        x = broadcast_to(x, shape)
+    return Clamp.apply(x, min, max)
+
+
+@composite("square", method=True, samples=unary_samples())
+def square(x):
+    """x * x."""
+    return x * x
+
+
+def _cmp(name, dunder, npfn, doc):
+    @primitive(name, method=True, dunders=(dunder,), samples=None)
+    class Cmp(Function):
+        promote = True
+        differentiable = False
+
+        @staticmethod
+        def forward(ctx, a, b):
+            return npfn(a, b)
+    Cmp.__doc__ = doc
+    Cmp.__name__ = Cmp.__qualname__ = name.capitalize()
+    return Cmp
+
+
+Eq = _cmp("eq", "__eq__", xp.equal, "a == b, elementwise (bool, no gradient).")
+Ne = _cmp("ne", "__ne__", xp.not_equal, "a != b, elementwise (bool, no gradient).")
+Lt = _cmp("lt", "__lt__", xp.less, "a < b, elementwise (bool, no gradient).")
+Le = _cmp("le", "__le__", xp.less_equal, "a <= b, elementwise (bool, no gradient).")
+Gt = _cmp("gt", "__gt__", xp.greater, "a > b, elementwise (bool, no gradient).")
+Ge = _cmp("ge", "__ge__", xp.greater_equal, "a >= b, elementwise (bool, no gradient).")
+
+
+def _maxmin_samples(rng):
+    a = rng.standard_normal((2, 3))
+    return [Sample([a, rng.standard_normal((3,))]), Sample([a, 0.1]),
+            Sample([a, a.copy()], name="ties")]
+
+
+class _MaxMin(Function):
+    promote = True
+    save_inputs = True
+
+    @classmethod
+    def vjp(cls, ctx, g):
+        a, b = ctx.inputs
+        wa, wb = cls._weights(ctx, g.dtype)
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g * wa, _shape(a)) if na else None,
+                sum_to(g * wb, _shape(b)) if nb else None)
+
+    @classmethod
+    def _weights(cls, ctx, dt):
+        a, b = ctx.inputs
+        ad, bd = getattr(a, "_data", a), getattr(b, "_data", b)
+        win = cls.wins(ad, bd)
+        tie = (ad == bd)
+        wa = win.astype(dt) + 0.5 * tie.astype(dt)
+        return const(wa), const(1.0 - wa)
+
+    @classmethod
+    def jvp(cls, ctx, ta, tb):
+        wa, wb = cls._weights(ctx, ctx.dtype)  # both have the output's shape
+        if ta is None:
+            return tb * wb
+        return ta * wa if tb is None else ta * wa + tb * wb
+
+
+@primitive("maximum", method=True, samples=_maxmin_samples)
+class Maximum(_MaxMin):
+    """y = max(a, b) elementwise; the gradient goes to the larger input, split 1/2 each on
+    ties (so maximum(x, 0) at 0 gives 0.5, unlike relu; see the conventions table)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return ctx.xp.maximum(a, b)
+
+    wins = staticmethod(lambda a, b: a > b)
+
+
+@primitive("minimum", method=True, samples=_maxmin_samples)
+class Minimum(_MaxMin):
+    """y = min(a, b) elementwise; ties split the gradient 1/2 each."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return ctx.xp.minimum(a, b)
+
+    wins = staticmethod(lambda a, b: a < b)
