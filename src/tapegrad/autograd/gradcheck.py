@@ -89,7 +89,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                 err = xp.where(bad, xp.abs(a - n), -1.0)
                 r, j = xp.unravel_index(int(xp.argmax(err)), err.shape)
                 msg = (f"Jacobian mismatch for output {oi} with respect to input {k}: worst at "
-                       f"output element {r}, input element {xp.unravel_index(j, xs[k].shape)}: "
+                       f"output element {int(r)}, input element {tuple(int(v) for v in xp.unravel_index(j, xs[k].shape))}: "
                        f"numerical {n[r, j]:.6g} vs analytical {a[r, j]:.6g} "
                        f"({int(bad.sum())} of {bad.size} elements differ)")
                 if raise_exception:

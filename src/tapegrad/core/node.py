@@ -63,8 +63,8 @@ class Node:
             raise RuntimeError(f"op '{self.name}' did not save its output (set save_output = True)")
         if self._out_vc[0] != self._out_v:
             raise InplaceModifiedError(self._inplace_msg("its output", out, self._out_v, self._out_vc[0]))
-        from .tensor import Tensor
-        return Tensor._make(out, self)
+        from .tensor import _make
+        return _make(out, self)
 
     @property
     def saved_tensors(self):

@@ -107,8 +107,9 @@ class Sample:
     op's PyTorch name or signature differs.
     """
 
-    def __init__(self, args, kwargs=None, name=""):
+    def __init__(self, args, kwargs=None, name="", kink=False):
         self.args, self.kwargs, self.name = list(args), dict(kwargs or {}), name
+        self.kink = kink  # sits on a kink or tie: finite differences don't apply
 
     def __repr__(self):
         shapes = [getattr(a, "shape", a) for a in self.args]

@@ -438,7 +438,7 @@ Ge = _cmp("ge", "__ge__", xp.greater_equal, "a >= b, elementwise (bool, no gradi
 def _maxmin_samples(rng):
     a = rng.standard_normal((2, 3))
     return [Sample([a, rng.standard_normal((3,))]), Sample([a, 0.1]),
-            Sample([a, a.copy()], name="ties")]
+            Sample([a, a.copy()], name="ties", kink=True)]
 
 
 class _MaxMin(Function):

@@ -23,7 +23,7 @@ def _reduce_samples(rng):
             Sample([rng.standard_normal((2, 3))], {"dim": 1}),
             Sample([rng.standard_normal((2, 3, 4))], {"dim": (0, 2), "keepdim": True}),
             Sample([rng.standard_normal(())]),
-            Sample([rng.standard_normal((0, 3))], {"dim": 0})]
+            Sample([rng.standard_normal((0, 3))], {"dim": 1})]
 
 
 @primitive("sum", public=False)
@@ -114,7 +114,7 @@ class Amin(_Extreme):
 
 
 def _extreme_samples(rng):
-    return _reduce_samples(rng)[:4] + [Sample([xp.ones((2, 3))], {"dim": 1}, name="ties")]
+    return _reduce_samples(rng)[:4] + [Sample([xp.ones((2, 3))], {"dim": 1}, name="ties", kink=True)]
 
 
 @composite("amax", method=True, samples=_extreme_samples)

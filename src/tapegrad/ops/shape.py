@@ -37,10 +37,10 @@ class Reshape(Function):
     Sample([rng.standard_normal((2, 3))], {"shape": (3, 2)}),
     Sample([rng.standard_normal((2, 3))], {"shape": (-1,)}),
     Sample([rng.standard_normal(())], {"shape": (1, 1)})])
-def reshape(x, *shape):
+def reshape(x, *shape, **kw):
     """A tensor with the same data and a new shape (-1 infers one size). ``view`` is an
     alias: tapegrad copies when the memory layout needs it instead of raising."""
-    shape = _size_args(shape) if shape else ()
+    shape = _size_args(shape) if shape else tuple(kw.pop("shape", kw.pop("size", ())))
     if x.shape == shape:
         return x
     return Reshape.apply(x, shape=shape)
@@ -67,9 +67,9 @@ class Permute(Function):
 
 @composite("permute", method=True, samples=lambda rng: [
     Sample([rng.standard_normal((2, 3, 4))], {"dims": (2, 0, 1)})])
-def permute(x, *dims):
-    """Reorder dimensions: ``x.permute(2, 0, 1)``."""
-    dims = _size_args(dims)
+def permute(x, *dims, **kw):
+    """Reorder dimensions: ``x.permute(2, 0, 1)`` or ``tg.permute(x, dims=(2, 0, 1))``."""
+    dims = _size_args(dims) if dims else tuple(kw["dims"])
     if len(dims) != x.ndim:
         raise ValueError(f"permute: got {len(dims)} dims for a tensor with {x.ndim} dims")
     dims = tuple(d % max(x.ndim, 1) for d in dims)
