@@ -1,6 +1,7 @@
 """Every op, each defined once. Importing this package binds the ops onto Tensor."""
 from ..core.function import OPS
-from . import _util, elementwise, shape, reduce, linalg, nn, inplace  # noqa: F401
+from . import (_util, elementwise, math, shape, index, reduce, linalg, nn, activation,  # noqa: F401
+               conv, pool, norm, loss, nnfunc, inplace)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):

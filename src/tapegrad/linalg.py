@@ -1,0 +1,1 @@
+"""``tg.linalg``: linear algebra by PyTorch's names (inv, det, solve, vector_norm, ...)."""

@@ -1,0 +1,2 @@
+"""Neural networks: modules, layers, losses, initialisation (PyTorch's names)."""
+from . import functional  # noqa: F401

@@ -1,0 +1,1 @@
+"""Convolutions as strided views + one GEMM (im2col); their transposes for backward."""

@@ -1,0 +1,1 @@
+"""Losses (reductions 'mean'/'sum'/'none'), written as composites of stable primitives."""

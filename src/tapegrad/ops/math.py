@@ -1,0 +1,1 @@
+"""Elementwise math beyond arithmetic: trig, hyperbolic, erf, rounding, floor-divide, remainder, lerp, nan handling."""

@@ -1,0 +1,1 @@
+"""Other neural-network ops: linear, bilinear, dropout, embedding, interpolate, cosine_similarity."""

@@ -1,0 +1,1 @@
+"""Normalisation: batch_norm, layer_norm, group_norm."""

@@ -1,0 +1,1 @@
+"""Pooling: max/avg pooling as strided views, adaptive average pooling."""
