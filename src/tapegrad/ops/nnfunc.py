@@ -1,1 +1,254 @@
 """Other neural-network ops: linear, bilinear, dropout, embedding, interpolate, cosine_similarity."""
+from .. import backend
+from ..core.function import Function, primitive, composite
+from ..core.tensor import Tensor, _make
+from ..random import rng as _rng, Generator as _Generator
+from ._util import Sample, sum_to
+from .elementwise import where
+from .reduce import sum
+from .shape import reshape, transpose, getitem
+
+xp = backend.xp
+
+
+def _check_float_same(op, *ts):
+    dts = {t.dtype for t in ts if isinstance(t, Tensor)}
+    if len(dts) > 1:
+        raise RuntimeError(f"{op}: expected all tensors to have the same dtype, got "
+                           f"{', '.join(str(t.dtype) for t in ts if isinstance(t, Tensor))}")
+
+
+# -- linear ---------------------------------------------------------------------------------
+def _linear_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((4, 3)), r((2, 3)), r((2,))]),
+            Sample([r((2, 2, 3)), r((2, 3)), r((2,))], name="batched"),
+            Sample([r((3,)), r((2, 3))], name="vector no bias"),
+            Sample([r((0, 3)), r((2, 3)), r((2,))], name="empty")]
+
+
+@primitive("linear_op", public=False)
+class Linear(Function):
+    """y = x @ W^T + b;  dy/dx = g @ W, dy/dW = g^T @ x (batch dims flattened),
+    dy/db = g summed over batch dims. Primitive for speed: one GEMM and one add, one node."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        if x.shape[-1] != w.shape[-1]:
+            raise RuntimeError(f"linear: input shape {list(x.shape)} and weight shape "
+                               f"{list(w.shape)} cannot be multiplied ({x.shape[-1]} vs "
+                               f"{w.shape[-1]} in-features)")
+        out = x @ w.T
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def vjp(ctx, g):
+        x, w, b = ctx.inputs
+        nx, nw, nb = ctx.needs_input_grad
+        gx = g @ w if nx else None
+        gw = None
+        if nw:
+            if x.ndim == 1:
+                gw = reshape(g, (-1, 1)) @ reshape(x, (1, -1))
+            else:
+                gw = transpose(reshape(g, (-1, g.shape[-1])), 0, 1) @ reshape(x, (-1, x.shape[-1]))
+        gb = sum_to(g, b.shape) if nb else None
+        return gx, gw, gb
+
+    @staticmethod
+    def jvp(ctx, tx, tw, tb):
+        x, w, b = ctx.inputs
+        out = None if tx is None else tx @ transpose(w, 0, 1)
+        if tw is not None:
+            d = x @ transpose(tw, 0, 1)
+            out = d if out is None else out + d
+        if tb is not None:
+            out = tb if out is None else out + tb
+        return out
+
+
+@composite("linear", samples=_linear_samples)
+def linear(input, weight, bias=None):
+    """y = input @ weight^T + bias (weight is (out_features, in_features))."""
+    _check_float_same("linear", input, weight, bias)
+    return Linear.apply(input, weight, bias)
+
+
+def _bilinear_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((2, 3)), r((2, 2)), r((4, 3, 2)), r((4,))]),
+            Sample([r((2, 2, 3)), r((2, 2, 2)), r((2, 3, 2))], name="batched no bias")]
+
+
+@composite("bilinear", samples=_bilinear_samples)
+def bilinear(input1, input2, weight, bias=None):
+    """y_o = sum_ij x1_i W_oij x2_j + b_o, as one GEMM: (x1 @ W') * x2 summed over j."""
+    o, i, j = weight.shape
+    if input1.shape[-1] != i or input2.shape[-1] != j:
+        raise RuntimeError(f"bilinear: input1 {list(input1.shape)} and input2 "
+                           f"{list(input2.shape)} don't match weight {list(weight.shape)}")
+    lead = input1.shape[:-1]
+    x1 = reshape(input1, (-1, i))
+    x2 = reshape(input2, (-1, 1, j))
+    wm = reshape(weight.permute(1, 0, 2), (i, o * j))
+    out = sum(reshape(x1 @ wm, (-1, o, j)) * x2, dim=-1)
+    if bias is not None:
+        out = out + bias
+    return reshape(out, lead + (o,))
+
+
+# -- dropout --------------------------------------------------------------------------------
+class _ReplayGenerator(_Generator):
+    """A generator that replays the same stream on every call (so samples are repeatable)."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    @property
+    def rng(self):
+        return backend.default_rng(self.seed)
+
+
+def _dropout_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((3, 4))], {"p": 0.5, "generator": _ReplayGenerator(0)}),
+            Sample([r((3,))], {"p": 0.0}),
+            Sample([r((2, 3))], {"p": 0.3, "training": False})]
+
+
+@composite("dropout", samples=_dropout_samples)
+def dropout(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (so the expected
+    value is unchanged); the identity when p == 0 or not training. The mask comes from
+    tapegrad's generator (``tg.manual_seed``) or ``generator``."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = _rng(generator).random(input.shape) >= p
+    scale = xp.asarray(1.0 / (1.0 - p), dtype=input.dtype)
+    return input * _make(keep * scale)
+
+
+# -- embedding ------------------------------------------------------------------------------
+def _embedding_samples(rng):
+    idx = xp.array([[0, 2], [3, 2]])
+    return [Sample([idx, rng.standard_normal((4, 3))]),
+            Sample([idx, rng.standard_normal((4, 3))], {"padding_idx": 2}, name="padding", kink=True),
+            Sample([xp.array(1), rng.standard_normal((4, 3))], name="0-d")]
+
+
+@composite("embedding", samples=_embedding_samples)
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """Rows of ``weight`` picked by integer ``input``; the gradient adds up over repeated
+    indices, and the ``padding_idx`` row gets none."""
+    idx = input._data if isinstance(input, Tensor) else xp.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"embedding: expected indices of an integer dtype, got {idx.dtype}")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"embedding: index out of range in self (indices in "
+                         f"[{idx.min()}, {idx.max()}] for a weight with {n} rows)")
+    out = getitem(weight, idx)
+    if padding_idx is not None:
+        pad = padding_idx % n
+        out = where(xp.expand_dims(idx % n == pad, -1), out.detach(), out)
+    return out
+
+
+# -- interpolate ----------------------------------------------------------------------------
+def _interp_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((1, 2, 2, 3))], {"scale_factor": 2, "mode": "nearest"}),
+            Sample([r((1, 1, 3, 3))], {"size": (4, 5), "mode": "bilinear",
+                                       "align_corners": False}),
+            Sample([r((1, 1, 3, 2))], {"size": (2, 4), "mode": "bilinear",
+                                       "align_corners": True}),
+            Sample([r((1, 1, 4, 4))], {"size": 2, "mode": "nearest"})]
+
+
+def _src_index(n_in, n_out, scale, align_corners, mode):
+    """Source coordinate of each output position along one axis (PyTorch's formulas)."""
+    d = xp.arange(n_out, dtype=backend.float64)
+    if mode == "nearest":
+        r = (n_in / n_out) if scale is None else 1.0 / scale
+        return xp.minimum(xp.floor(d * r).astype(backend.int64), n_in - 1), None, None
+    if align_corners:
+        r = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        s = d * r
+    else:
+        r = (n_in / n_out) if scale is None else 1.0 / scale
+        s = xp.maximum((d + 0.5) * r - 0.5, 0.0)
+    i0 = xp.minimum(xp.floor(s).astype(backend.int64), n_in - 1)
+    i1 = xp.minimum(i0 + 1, n_in - 1)
+    return i0, i1, s - i0
+
+
+@composite("interpolate", aliases=("upsample",), samples=_interp_samples)
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize a 4-d (N, C, H, W) input: ``mode='nearest'`` picks src = floor(dst * in/out);
+    ``'bilinear'`` blends the two nearest rows, then columns (separable, so it is two
+    gathers and two weighted sums; gradients flow back through them)."""
+    if input.ndim != 4:
+        raise ValueError(f"interpolate: expected a 4-d (N, C, H, W) input, got shape "
+                         f"{list(input.shape)}")
+    if mode not in ("nearest", "bilinear"):
+        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported "
+                                  f"(use 'nearest' or 'bilinear')")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: either size or scale_factor should be defined (not both)")
+    h, w = input.shape[2:]
+    if size is not None:
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        scales = (None, None)
+    else:
+        sf = (scale_factor,) * 2 if not isinstance(scale_factor, (tuple, list)) else scale_factor
+        size = (int(h * sf[0]), int(w * sf[1]))
+        scales = (None, None) if recompute_scale_factor else tuple(float(s) for s in sf)
+    out = input
+    for axis, (n_in, n_out, sc) in enumerate(zip((h, w), size, scales)):
+        i0, i1, lam = _src_index(n_in, n_out, sc, bool(align_corners), mode)
+        key = (slice(None), slice(None)) + ((i0,) if axis == 0 else (slice(None), i0))
+        a = getitem(out, key)
+        if mode == "bilinear":
+            key1 = key[:-1] + (i1,)
+            lam = lam.astype(input.dtype)
+            lam = lam[:, None] if axis == 0 else lam
+            a = a * _make(1 - lam) + getitem(out, key1) * _make(lam)
+        out = a
+    return out
+
+
+# -- cosine similarity ----------------------------------------------------------------------
+def _cos_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((3, 4)), r((3, 4))]),
+            Sample([r((2, 3)), r((3,))], {"dim": -1}, name="broadcast")]
+
+
+def _safe_norm(x, dim):
+    """||x|| along dim (kept), with gradient 0 (not NaN) at x = 0."""
+    s = sum(x * x, dim=dim, keepdim=True)
+    pos = s._data > 0
+    return where(pos, where(pos, s, 1.0).sqrt(), 0.0)
+
+
+@composite("cosine_similarity", samples=_cos_samples)
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1/||x1|| * x2/||x2||) along dim, each norm clamped below at eps in value only
+    (as PyTorch does: the clamp is outside the graph)."""
+    n1, n2 = _safe_norm(x1, dim), _safe_norm(x2, dim)
+    n1 = n1 + _make(xp.maximum(n1._data, eps) - n1._data)
+    n2 = n2 + _make(xp.maximum(n2._data, eps) - n2._data)
+    return sum((x1 / n1) * (x2 / n2), dim=dim)
