@@ -1,1 +1,366 @@
-"""Convolutions as strided views + one GEMM (im2col); their transposes for backward."""
+"""Convolutions as strided views + one GEMM per group (im2col); their transposes for backward.
+
+Three primitives form a closed family. With T(x, w, g) = <conv(x, w), g> (trilinear):
+  conv(x, w)          = dT/dg   (Conv2d)
+  input_grad(g, w)    = dT/dx   (ConvInputGrad; this is also conv_transpose2d)
+  weight_grad(x, g)   = dT/dw   (ConvWeightGrad)
+so each one's VJP is made of the other two, and gradients of every order stay convolutions.
+
+Internally the columns are laid out (groups, N*Ho*Wo, Cg*kh*kw): one GEMM per group, and
+the output is returned as an (N, C, H, W) view of an NHWC buffer (no transposing copy).
+conv1d is conv2d with a unit height.
+"""
+from .. import backend
+from ..core.function import Function, primitive, composite
+from ..core.tensor import Tensor
+from ._util import Sample
+from .reduce import sum
+from .shape import reshape, unsqueeze, squeeze
+
+xp = backend.xp
+_as_strided = xp.lib.stride_tricks.as_strided
+
+
+# -- array helpers --------------------------------------------------------------------------
+def _pad(x, pad, value=0.0):
+    (pt, pb), (pl, pr) = pad
+    if not (pt or pb or pl or pr):
+        return x
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
+
+
+def _out_hw(hp, wp, kh, kw, stride, dilation):
+    return ((hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
+            (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1)
+
+
+def _cols(x, kh, kw, stride, pad, dilation, groups):
+    """im2col: (G, N*Ho*Wo, Cg*kh*kw) columns of x (one copy of a strided view)."""
+    xpd = _pad(x, pad)
+    n, c, hp, wp = xpd.shape
+    ho, wo = _out_hw(hp, wp, kh, kw, stride, dilation)
+    cg = c // groups
+    sn, sc, sh, sw = xpd.strides
+    v = _as_strided(xpd, (groups, n, ho, wo, cg, kh, kw),
+                    (cg * sc, sn, sh * stride[0], sw * stride[1], sc, sh * dilation[0],
+                     sw * dilation[1]), writeable=False)
+    return v.reshape(groups, n * ho * wo, cg * kh * kw), ho, wo
+
+
+def _gmat(g, groups):
+    """(N, O, Ho, Wo) -> (G, N*Ho*Wo, Og): free when g is an NHWC buffer (as conv returns)."""
+    n, o, ho, wo = g.shape
+    return g.reshape(n, groups, o // groups, ho, wo).transpose(1, 0, 3, 4, 2).reshape(
+        groups, n * ho * wo, o // groups)
+
+
+def _conv_fwd(x, w, b, stride, pad, dilation, groups):
+    o, cg, kh, kw = w.shape
+    cols, ho, wo = _cols(x, kh, kw, stride, pad, dilation, groups)
+    wm = w.reshape(groups, o // groups, cg * kh * kw)
+    y = xp.matmul(cols, wm.transpose(0, 2, 1))               # (G, N*L, Og)
+    if b is not None:
+        y += b.reshape(groups, 1, o // groups)
+    n = x.shape[0]
+    y = y.reshape(groups, n, ho, wo, o // groups).transpose(1, 0, 4, 2, 3)
+    return y.reshape(n, o, ho, wo), cols
+
+
+def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
+    """col2im of g @ w: the kernel offsets are summed as kh*kw strided slice-adds."""
+    o, cg, kh, kw = w.shape
+    n, c, h, wd = x_shape
+    (pt, pb), (pl, pr) = pad
+    hp, wp = h + pt + pb, wd + pl + pr
+    ho, wo = g.shape[2:]
+    gm = _gmat(g, groups)
+    dcols = xp.matmul(gm, w.reshape(groups, o // groups, cg * kh * kw))  # (G, N*L, K)
+    dcols = dcols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(5, 6, 1, 0, 4, 2, 3)
+    out = xp.zeros((n, groups, cg, hp, wp), dtype=dcols.dtype)
+    sh, sw = stride
+    for a in range(kh):
+        ha = a * dilation[0]
+        for bb in range(kw):
+            wb = bb * dilation[1]
+            out[:, :, :, ha:ha + sh * (ho - 1) + 1:sh, wb:wb + sw * (wo - 1) + 1:sw] += dcols[a, bb]
+    out = out.reshape(n, c, hp, wp)
+    return out[:, :, pt:pt + h, pl:pl + wd]
+
+
+def _conv_weight_grad(x, g, w_shape, stride, pad, dilation, groups, cols=None):
+    o, cg, kh, kw = w_shape
+    if cols is None:
+        cols = _cols(x, kh, kw, stride, pad, dilation, groups)[0]
+    gm = _gmat(g, groups)
+    gw = xp.matmul(gm.transpose(0, 2, 1), cols)                 # (G, Og, K)
+    return gw.reshape(o, cg, kh, kw)
+
+
+# -- the primitives -------------------------------------------------------------------------
+def _geom(ctx):
+    p = ctx.params
+    return {"stride": p["stride"], "pad": p["pad"], "dilation": p["dilation"],
+            "groups": p["groups"]}
+
+
+@primitive("conv2d_op", public=False)
+class Conv2d(Function):
+    """y[n,o] = sum_{c,i,j} w[o,c,i,j] * xpad[n, c, s*h + d*i, s*w + d*j] (+ b[o]);
+    dy/dx = input_grad(g, w) (a transposed convolution), dy/dw = weight_grad(x, g) (a
+    correlation of x with g), dy/db = sum of g over n, h, w."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, pad, dilation, groups):
+        y, cols = _conv_fwd(x, w, b, stride, pad, dilation, groups)
+        if ctx.recording:
+            ctx.cols = cols  # the weight gradient reuses the columns
+        return y
+
+    @staticmethod
+    def vjp(ctx, g):
+        x, w, b = ctx.inputs
+        nx, nw, nb = ctx.needs_input_grad
+        geo = _geom(ctx)
+        gx = ConvInputGrad.apply(g, w, x_shape=x.shape, **geo) if nx else None
+        gw = ConvWeightGrad.apply(x, g, w_shape=w.shape, cols=ctx.cols, **geo) if nw else None
+        gb = sum(g, dim=(0, 2, 3)) if nb else None
+        return gx, gw, gb
+
+    @staticmethod
+    def jvp(ctx, tx, tw, tb):
+        x, w, b = ctx.inputs
+        geo = _geom(ctx)
+        out = None if tx is None else Conv2d.apply(tx, w, None, **geo)
+        if tw is not None:
+            d = Conv2d.apply(x, tw, None, **geo)
+            out = d if out is None else out + d
+        if tb is not None:
+            d = reshape(tb, (1, -1, 1, 1))
+            out = d if out is None else out + d
+        return out
+
+
+@primitive("conv2d_input_grad", public=False)
+class ConvInputGrad(Function):
+    """u = dT/dx = input_grad(g, w): the transposed convolution (col2im of g @ w).
+    Bilinear: du/dg^T v = conv(v, w), du/dw^T v = weight_grad(v, g)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, g, w, x_shape, stride, pad, dilation, groups):
+        return _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups)
+
+    @staticmethod
+    def vjp(ctx, v):
+        g, w = ctx.inputs
+        ng, nw = ctx.needs_input_grad
+        geo = _geom(ctx)
+        gg = Conv2d.apply(v, w, None, **geo) if ng else None
+        gw = ConvWeightGrad.apply(v, g, w_shape=w.shape, **geo) if nw else None
+        return gg, gw
+
+    @staticmethod
+    def jvp(ctx, tg, tw):
+        g, w = ctx.inputs
+        p = ctx.params
+        geo = _geom(ctx)
+        out = None if tg is None else ConvInputGrad.apply(tg, w, x_shape=p["x_shape"], **geo)
+        if tw is not None:
+            d = ConvInputGrad.apply(g, tw, x_shape=p["x_shape"], **geo)
+            out = d if out is None else out + d
+        return out
+
+
+@primitive("conv2d_weight_grad", public=False)
+class ConvWeightGrad(Function):
+    """v = dT/dw = weight_grad(x, g): sum over n, h, w of g times x's columns.
+    Bilinear: dv/dx^T u = input_grad(g, u), dv/dg^T u = conv(x, u)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, x, g, w_shape, stride, pad, dilation, groups, cols=None):
+        return _conv_weight_grad(x, g, w_shape, stride, pad, dilation, groups, cols)
+
+    @staticmethod
+    def vjp(ctx, u):
+        x, g = ctx.inputs
+        nx, ng = ctx.needs_input_grad
+        geo = _geom(ctx)
+        gx = ConvInputGrad.apply(g, u, x_shape=x.shape, **geo) if nx else None
+        gg = Conv2d.apply(x, u, None, **geo) if ng else None
+        return gx, gg
+
+    @staticmethod
+    def jvp(ctx, tx, tg):
+        x, g = ctx.inputs
+        p = ctx.params
+        geo = _geom(ctx)
+        out = None if tx is None else ConvWeightGrad.apply(tx, g, w_shape=p["w_shape"], **geo)
+        if tg is not None:
+            d = ConvWeightGrad.apply(x, tg, w_shape=p["w_shape"], **geo)
+            out = d if out is None else out + d
+        return out
+
+
+# -- public ops -----------------------------------------------------------------------------
+def _pair(v, op, name):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) == 1:
+        return (v[0], v[0])
+    if len(v) != 2:
+        raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
+    return v
+
+
+def _check(op, x, w, b, groups, nd=2):
+    for t in (x, w):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected tensors, got {type(t).__name__}")
+    if w.ndim != nd + 2:
+        raise RuntimeError(f"{op}: expected a {nd + 2}-d weight, got shape {list(w.shape)}")
+    if x.ndim != nd + 2:
+        raise RuntimeError(f"{op}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) "
+                           f"input, got shape {list(x.shape)}")
+    dts = [t.dtype for t in (x, w, b) if isinstance(t, Tensor)]
+    if any(d != dts[0] for d in dts) or dts[0].kind != "f":
+        raise RuntimeError(f"{op}: input, weight and bias must have the same floating dtype, "
+                           f"got {', '.join(str(d) for d in dts)}")
+    if groups < 1 or x.shape[1] % groups or w.shape[0] % groups:
+        raise RuntimeError(f"{op}: groups={groups} must divide the input channels "
+                           f"({x.shape[1]}) and the output channels ({w.shape[0]})")
+
+
+def _conv2d(op, x, w, b, stride, padding, dilation, groups):
+    stride = _pair(stride, op, "stride")
+    dilation = _pair(dilation, op, "dilation")
+    kh, kw = w.shape[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = ((0, 0), (0, 0))
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{op}: padding='same' is not supported for strided "
+                                 f"convolutions")
+            th, tw = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+            pad = ((th // 2, th - th // 2), (tw // 2, tw - tw // 2))
+        else:
+            raise ValueError(f"{op}: invalid padding string '{padding}' (use 'same' or 'valid')")
+    else:
+        ph, pw = _pair(padding, op, "padding")
+        pad = ((ph, ph), (pw, pw))
+    if x.shape[1] != w.shape[1] * groups:
+        raise RuntimeError(f"{op}: given groups={groups}, weight of size {list(w.shape)}, "
+                           f"expected input{list(x.shape)} to have {w.shape[1] * groups} "
+                           f"channels, but got {x.shape[1]} channels instead")
+    hp, wp = x.shape[2] + pad[0][0] + pad[0][1], x.shape[3] + pad[1][0] + pad[1][1]
+    if hp < dilation[0] * (kh - 1) + 1 or wp < dilation[1] * (kw - 1) + 1:
+        raise RuntimeError(f"{op}: kernel size can't be greater than actual input size "
+                           f"(padded input {hp}x{wp}, dilated kernel "
+                           f"{dilation[0] * (kh - 1) + 1}x{dilation[1] * (kw - 1) + 1})")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise RuntimeError(f"{op}: bias should have shape [{w.shape[0]}], got {list(b.shape)}")
+    return Conv2d.apply(x, w, b, stride=stride, pad=pad, dilation=dilation, groups=groups)
+
+
+def _conv2d_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((2, 2, 4, 4)), r((3, 2, 2, 2)), r((3,))]),
+            Sample([r((1, 2, 5, 5)), r((2, 2, 3, 3))], {"stride": 2, "padding": 1},
+                   name="stride pad"),
+            Sample([r((1, 1, 5, 5)), r((2, 1, 2, 2))], {"dilation": 2, "padding": "same"},
+                   name="dilation same"),
+            Sample([r((1, 4, 3, 3)), r((4, 2, 2, 2)), r((4,))], {"groups": 2}, name="groups"),
+            Sample([r((2, 3, 3)), r((2, 2, 2, 2))], name="unbatched"),
+            Sample([r((1, 1, 3, 4)), r((1, 1, 2, 3))], {"stride": (1, 2), "padding": (0, 1)},
+                   name="asymmetric")]
+
+
+@composite("conv2d", samples=_conv2d_samples)
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-d cross-correlation of (N, C, H, W) input with (O, C/groups, kh, kw) weight:
+    stride, padding (int, pair, 'same' or 'valid'), dilation, groups; bias (O,)."""
+    unbatched = isinstance(input, Tensor) and input.ndim == 3
+    if unbatched:
+        input = unsqueeze(input, 0)
+    _check("conv2d", input, weight, bias, groups)
+    out = _conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups)
+    return squeeze(out, 0) if unbatched else out
+
+
+def _conv1d_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((2, 2, 5)), r((3, 2, 2)), r((3,))]),
+            Sample([r((1, 2, 6)), r((2, 1, 3))], {"stride": 2, "padding": 1, "groups": 2},
+                   name="stride pad groups"),
+            Sample([r((1, 1, 5)), r((1, 1, 2))], {"dilation": 2, "padding": "same"},
+                   name="dilation same")]
+
+
+@composite("conv1d", samples=_conv1d_samples)
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-d cross-correlation of (N, C, L) input with (O, C/groups, k) weight (conv2d with a
+    unit height)."""
+    unbatched = isinstance(input, Tensor) and input.ndim == 2
+    if unbatched:
+        input = unsqueeze(input, 0)
+    _check("conv1d", input, weight, bias, groups, nd=1)
+
+    def one(v):
+        return v if isinstance(v, str) else (1, v if isinstance(v, int) else tuple(v)[0])
+    out = _conv2d("conv1d", unsqueeze(input, 2), unsqueeze(weight, 2), bias, one(stride),
+                  padding if isinstance(padding, str) else (0, one(padding)[1]),
+                  one(dilation), groups)
+    out = squeeze(out, 2)
+    return squeeze(out, 0) if unbatched else out
+
+
+def _convt_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((1, 2, 3, 3)), r((2, 3, 2, 2)), r((3,))]),
+            Sample([r((1, 2, 3, 3)), r((2, 1, 3, 3))],
+                   {"stride": 2, "padding": 1, "output_padding": 1}, name="stride pad outpad"),
+            Sample([r((1, 4, 2, 2)), r((4, 1, 2, 2))], {"groups": 2, "dilation": 2},
+                   name="groups dilation")]
+
+
+@composite("conv_transpose2d", samples=_convt_samples)
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1):
+    """Transposed 2-d convolution (the gradient of conv2d w.r.t. its input): (N, Cin, H, W)
+    input, (Cin, Cout/groups, kh, kw) weight; H_out = (H-1)*s - 2p + d*(k-1) + op + 1."""
+    unbatched = isinstance(input, Tensor) and input.ndim == 3
+    if unbatched:
+        input = unsqueeze(input, 0)
+    _check("conv_transpose2d", input, weight, bias, groups)
+    if input.shape[1] != weight.shape[0]:
+        raise RuntimeError(f"conv_transpose2d: weight of size {list(weight.shape)} expects "
+                           f"{weight.shape[0]} input channels, but input{list(input.shape)} "
+                           f"has {input.shape[1]}")
+    stride = _pair(stride, "conv_transpose2d", "stride")
+    dilation = _pair(dilation, "conv_transpose2d", "dilation")
+    ph, pw = _pair(padding, "conv_transpose2d", "padding")
+    oph, opw = _pair(output_padding, "conv_transpose2d", "output_padding")
+    if oph >= stride[0] or opw >= stride[1]:
+        raise ValueError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller than "
+                         f"stride {stride}")
+    n, _, h, w = input.shape
+    kh, kw = weight.shape[2:]
+    ho = (h - 1) * stride[0] - 2 * ph + dilation[0] * (kh - 1) + oph + 1
+    wo = (w - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1
+    if ho <= 0 or wo <= 0:
+        raise RuntimeError(f"conv_transpose2d: output size {ho}x{wo} is too small")
+    x_shape = (n, weight.shape[1] * groups, ho, wo)
+    out = ConvInputGrad.apply(input, weight, x_shape=x_shape, stride=stride,
+                              pad=((ph, ph), (pw, pw)), dilation=dilation, groups=groups)
+    if bias is not None:
+        out = out + reshape(bias, (1, -1, 1, 1))
+    return squeeze(out, 0) if unbatched else out
