@@ -1,1 +1,555 @@
-"""Gathering and scattering: cat, stack, split, index_select, gather, scatter, masked_fill, pad, one_hot."""
+"""Gathering and scattering: cat, stack, split/chunk/unbind, index_select, gather,
+scatter/scatter_add, masked_fill, take_along_dim, pad, one_hot.
+
+cat and stack are primitives whose VJP hands each input its slice of the gradient (one
+getitem per input), so they stay fast for many inputs. Everything else is a composite of
+getitem (whose VJP scatters with ``np.add.at``, so repeated indices accumulate) and setitem.
+"""
+from .. import backend
+from ..core.function import Function, primitive, composite
+from ..core.tensor import Tensor, _make
+from ._util import Sample, normalize_dims, pick_dim, broadcast_to
+from .shape import GetItem, IndexBackward, SetItem, reshape, narrow
+
+xp = backend.xp
+
+
+class IndexOutOfRangeError(IndexError, RuntimeError):
+    """An index outside its dim. An IndexError (the category the lead's conventions ask
+    for) that is also a RuntimeError (what PyTorch raises for gather/scatter/one_hot), so
+    code written against either catches it."""
+
+
+def _tensors(tensors, rest, op):
+    """Accept ``op([a, b], dim)`` as in PyTorch, and ``op(a, b, dim=...)``."""
+    if isinstance(tensors, (Tensor, backend.ndarray)):
+        items = [tensors] + [r for r in rest if isinstance(r, (Tensor, backend.ndarray))]
+        rest = [r for r in rest if not isinstance(r, (Tensor, backend.ndarray))]
+    else:
+        items = list(tensors)
+    if not items:
+        raise ValueError(f"{op}(): expected a non-empty list of Tensors")
+    items = [t if isinstance(t, Tensor) else _make(xp.asarray(t)) for t in items]
+    if len(rest) > 1:
+        raise TypeError(f"{op}(): too many positional arguments")
+    return items, (rest[0] if rest else None)
+
+
+def _promoted(items):
+    """Cast to PyTorch's common dtype: the widest float if any input is floating (float32
+    with int64 stays float32; core's result_type gives float64 there), else NumPy's."""
+    dts = [t.dtype for t in items]
+    floats = [d for d in dts if d.kind == "f"] or dts
+    res = floats[0]
+    for d in floats[1:]:
+        res = backend.promote_types(res, d)
+    return [t if t.dtype == res else t.to(res) for t in items]
+
+
+# -- cat / stack ----------------------------------------------------------------------------
+@primitive("cat", public=False)
+class Cat(Function):
+    """y = the inputs joined along ``dim``; dy/dx_i = g's slice for input i (one narrow each).
+    Primitive so that n inputs cost one concatenate forward and n views backward."""
+
+    @staticmethod
+    def forward(ctx, *arrays, dim):
+        if ctx.recording:
+            ctx.sizes = tuple(a.shape[dim] for a in arrays)
+            ctx.shapes = tuple(a.shape for a in arrays)
+        return ctx.xp.concatenate(arrays, axis=dim)
+
+    @staticmethod
+    def vjp(ctx, g):
+        dim = ctx.params["dim"]
+        out, start = [], 0
+        for n, need in zip(ctx.sizes, ctx.needs_input_grad):
+            out.append(GetItem.apply(g, key=(slice(None),) * dim + (slice(start, start + n),))
+                       if need else None)
+            start += n
+        return tuple(out)
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        ts = [_make(xp.zeros(s, ctx.dtype)) if t is None else t
+              for t, s in zip(tangents, ctx.shapes)]
+        return Cat.apply(*ts, dim=ctx.params["dim"])
+
+
+def _cat_samples(rng):
+    return [Sample([rng.standard_normal((2, 3)), rng.standard_normal((1, 3))]),
+            Sample([rng.standard_normal((2, 1)), rng.standard_normal((2, 3)),
+                    rng.standard_normal((2, 2))], {"dim": -1}),
+            Sample([rng.standard_normal((3,)), rng.standard_normal((0,))]),
+            Sample([rng.standard_normal((2, 3)), xp.ones((2, 2), dtype=xp.int64)], {"dim": 1},
+                   name="int input")]
+
+
+@composite("cat", aliases=("concat", "concatenate"), samples=_cat_samples)
+def cat(tensors, *rest, dim=None, axis=None):
+    """Join tensors along an existing dim (``cat([a, b], dim=0)``; ``cat(a, b, dim=0)`` also
+    works). Dtypes are promoted as in PyTorch; 1-d empty tensors are skipped (PyTorch's
+    legacy rule) when the others have more dims."""
+    items, pos_dim = _tensors(tensors, rest, "cat")
+    dim = pick_dim(dim if dim is not None else pos_dim, axis)
+    dim = 0 if dim is None else dim
+    for i, t in enumerate(items):
+        if t.ndim == 0:
+            raise RuntimeError(f"cat(): zero-dimensional tensor (at position {i}) cannot be "
+                               f"concatenated")
+    if any(t.ndim != 1 for t in items):
+        kept = [t for t in items if not (t.ndim == 1 and t.shape[0] == 0)]
+        items = kept or items[:1]
+    ref = items[0]
+    d = normalize_dims(dim, ref.ndim, "cat")[0]
+    for i, t in enumerate(items):
+        if t.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, ref.shape))
+                                     if j != d):
+            raise RuntimeError(
+                f"cat(): sizes of tensors must match except in dimension {d}; tensor number {i} "
+                f"has shape {list(t.shape)} but tensor 0 has shape {list(ref.shape)}")
+    if len(items) == 1:
+        return items[0]
+    return Cat.apply(*_promoted(items), dim=d)
+
+
+@primitive("stack", public=False)
+class Stack(Function):
+    """y = the inputs joined along a new dim; dy/dx_i = g[..., i, ...] (one view each)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, dim):
+        if ctx.recording:
+            ctx.shapes = tuple(a.shape for a in arrays)
+        return ctx.xp.stack(arrays, axis=dim)
+
+    @staticmethod
+    def vjp(ctx, g):
+        dim = ctx.params["dim"]
+        return tuple(GetItem.apply(g, key=(slice(None),) * dim + (i,)) if need else None
+                     for i, need in enumerate(ctx.needs_input_grad))
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        ts = [_make(xp.zeros(s, ctx.dtype)) if t is None else t
+              for t, s in zip(tangents, ctx.shapes)]
+        return Stack.apply(*ts, dim=ctx.params["dim"])
+
+
+@composite("stack", samples=lambda rng: [
+    Sample([rng.standard_normal((2, 3)), rng.standard_normal((2, 3))]),
+    Sample([rng.standard_normal((3,)), rng.standard_normal((3,)), rng.standard_normal((3,))],
+           {"dim": -1}),
+    Sample([rng.standard_normal(()), rng.standard_normal(())]),
+    Sample([rng.standard_normal((0, 2)), rng.standard_normal((0, 2))], {"dim": 1})])
+def stack(tensors, *rest, dim=None, axis=None):
+    """Join equally shaped tensors along a new dim (``stack([a, b], dim=0)``)."""
+    items, pos_dim = _tensors(tensors, rest, "stack")
+    dim = pick_dim(dim if dim is not None else pos_dim, axis)
+    dim = 0 if dim is None else dim
+    ref = items[0]
+    for i, t in enumerate(items):
+        if t.shape != ref.shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{list(ref.shape)} at entry 0 and {list(t.shape)} at entry {i}")
+    d = normalize_dims(dim, ref.ndim + 1, "stack")[0]
+    return Stack.apply(*_promoted(items), dim=d)
+
+
+# -- split / chunk / unbind: tuples of views, each its own node ------------------------------
+@composite("split", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((5, 2)), 2]),
+    Sample([rng.standard_normal((2, 5))], {"split_size_or_sections": [3, 2], "dim": 1})])
+def split(x, split_size_or_sections, dim=0):
+    """Split along ``dim`` into pieces of size ``split_size`` (the last may be smaller) or of
+    the listed sizes. Returns a tuple of views."""
+    d = normalize_dims(dim, x.ndim, "split")[0]
+    n = x.shape[d]
+    s = split_size_or_sections
+    if not hasattr(s, "__len__"):
+        s = int(s)
+        if s < 0 or (s == 0 and n != 0):
+            raise RuntimeError(f"split: split_size can only be 0 if dimension size is 0, and "
+                               f"must not be negative, but got split_size={s} for dimension "
+                               f"size {n} (shape {list(x.shape)})")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+    else:
+        sizes = [int(v) for v in s]
+        if sum(sizes) != n or any(v < 0 for v in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                               f"(input tensor's size at dimension {dim}), but got "
+                               f"split_sizes={sizes}")
+    out, start = [], 0
+    for v in sizes:
+        out.append(GetItem.apply(x, key=(slice(None),) * d + (slice(start, start + v),)))
+        start += v
+    return tuple(out)
+
+
+@composite("chunk", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((5, 2)), 3]),
+    Sample([rng.standard_normal((2, 6))], {"chunks": 4, "dim": -1})])
+def chunk(x, chunks, dim=0):
+    """Split into at most ``chunks`` pieces of size ceil(n / chunks) along ``dim``."""
+    chunks = int(chunks)
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    d = normalize_dims(dim, x.ndim, "chunk")[0]
+    n = x.shape[d]
+    if n == 0:
+        return split(x, [0] * chunks, d)
+    return split(x, -(-n // chunks), d)
+
+
+@composite("unbind", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((3, 2))]),
+    Sample([rng.standard_normal((2, 3))], {"dim": 1})])
+def unbind(x, dim=0):
+    """The slices x[..., i, ...] along ``dim``, as a tuple (each a view, dim removed)."""
+    d = normalize_dims(dim, x.ndim, "unbind")[0]
+    return tuple(GetItem.apply(x, key=(slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+# -- index checks ---------------------------------------------------------------------------
+def _index_array(index, op, name="index"):
+    arr = index._data if isinstance(index, Tensor) else xp.asarray(index)
+    if arr.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int64 for {name}, got {arr.dtype}")
+    return arr
+
+
+def _check_range(idx, size, op, dim, negative=False):
+    """IndexOutOfRangeError naming the op, the first bad index and the dim's size."""
+    if idx.size == 0:
+        return
+    lo = -size if negative else 0
+    bad = (idx < lo) | (idx >= size)
+    if bad.any():
+        v = int(idx[bad].flat[0])
+        raise IndexOutOfRangeError(f"{op}(): index {v} is out of bounds for dimension {dim} "
+                                   f"with size {size}")
+
+
+def _along_key(idx, dim):
+    """The advanced-indexing key picking x[..., idx[i, j, k], ...] at dim ``dim`` for every
+    position of ``idx`` (aranges elsewhere, broadcast to idx's shape: take_along_axis)."""
+    key = []
+    for d, n in enumerate(idx.shape):
+        if d == dim:
+            key.append(idx)
+        else:
+            shape = [1] * idx.ndim
+            shape[d] = n
+            key.append(xp.arange(n).reshape(shape))
+    return tuple(key)
+
+
+def _check_gather_shapes(x, idx, d, op, what="self"):
+    if idx.ndim != max(x.ndim, 1) and not (x.ndim == 0 and idx.ndim == 0):
+        raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as "
+                           f"{what} tensor (index shape {list(idx.shape)}, {what} shape "
+                           f"{list(x.shape)})")
+    for j, (a, b) in enumerate(zip(idx.shape, x.shape)):
+        if j != d and a > b:
+            raise RuntimeError(f"{op}(): Size does not match at dimension {j} expected index "
+                               f"{list(idx.shape)} to be smaller than {what} {list(x.shape)} "
+                               f"apart from dimension {d}")
+
+
+# -- index_select / gather / take_along_dim -------------------------------------------------
+@composite("index_select", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((3, 4)), 0, xp.array([2, 0, 2])]),
+    Sample([rng.standard_normal((3, 4)), 1, xp.array([3, 1])]),
+    Sample([rng.standard_normal((3,)), 0, xp.array([], dtype=xp.int64)])])
+def index_select(x, dim, index):
+    """The entries x[..., index, ...] along ``dim`` (index: 1-d integer tensor; repeated
+    entries are allowed and their gradients add up)."""
+    idx = _index_array(index, "index_select")
+    if idx.ndim > 1:
+        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
+                         f"{list(idx.shape)}")
+    idx = idx.reshape(-1)
+    d = normalize_dims(dim, x.ndim, "index_select")[0]
+    n = x.shape[d] if x.ndim else 1
+    _check_range(idx, n, "index_select", d)
+    if x.ndim == 0:
+        return reshape(x, (1,))[idx].reshape(idx.shape if idx.size != 1 else ())
+    return GetItem.apply(x, key=(slice(None),) * d + (idx,))
+
+
+def _gather_samples(rng):
+    return [Sample([rng.standard_normal((2, 3)), 1, xp.array([[0, 2, 2], [1, 0, 1]])]),
+            Sample([rng.standard_normal((3, 4)), 0, xp.array([[2, 0], [1, 1]])]),
+            Sample([rng.standard_normal((2, 3)), -1, xp.zeros((2, 0), dtype=xp.int64)])]
+
+
+@composite("gather", method=True, samples=_gather_samples)
+def gather(x, dim, index):
+    """out[i][j] = x[index[i][j]][j] (dim=0) or x[i][index[i][j]] (dim=1), and so on; index
+    has x's number of dims and may be smaller elsewhere. The gradient scatter-adds back."""
+    idx = _index_array(index, "gather")
+    d = normalize_dims(dim, x.ndim, "gather")[0]
+    _check_gather_shapes(x, idx, d, "gather")
+    if x.ndim == 0:
+        _check_range(idx, 1, "gather", d)
+        return x if idx.ndim == 0 else reshape(x, idx.shape)
+    _check_range(idx, x.shape[d], "gather", d)
+    return GetItem.apply(x, key=_along_key(idx, d))
+
+
+@composite("take_along_dim", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((2, 3)), xp.array([[0], [2]])], {"dim": 1}),
+    Sample([rng.standard_normal((2, 3)), xp.array([[1, 0, 1]])], {"dim": 0}),
+    Sample([rng.standard_normal((2, 3)), xp.array([5, 0, 5])])])
+def take_along_dim(x, indices, dim=None):
+    """Pick values of x at ``indices`` along ``dim`` (x and indices broadcast in the other
+    dims); with dim=None, x is flattened first. Negative indices count from the end."""
+    idx = _index_array(indices, "take_along_dim", "indices")
+    if dim is None:
+        x = reshape(x, (-1,))
+        idx = idx.reshape(-1)
+        d = 0
+    else:
+        d = normalize_dims(dim, x.ndim, "take_along_dim")[0]
+        if idx.ndim != x.ndim:
+            raise RuntimeError(f"take_along_dim(): input and indices should have the same "
+                               f"number of dimensions, but got {x.ndim} dimensions for input "
+                               f"{list(x.shape)}, and {idx.ndim} dimensions for indices "
+                               f"{list(idx.shape)}")
+        try:
+            b = list(xp.broadcast_shapes(tuple(1 if j == d else s for j, s in enumerate(x.shape)),
+                                         tuple(1 if j == d else s for j, s in enumerate(idx.shape))))
+        except ValueError:
+            raise RuntimeError(f"take_along_dim(): input {list(x.shape)} and indices "
+                               f"{list(idx.shape)} can't be broadcast apart from dim {d}") from None
+        x = broadcast_to(x, tuple(b[:d] + [x.shape[d]] + b[d + 1:]))
+        idx = xp.broadcast_to(idx, tuple(b[:d] + [idx.shape[d]] + b[d + 1:]))
+    n = x.shape[d]
+    _check_range(idx, n, "take_along_dim", d, negative=True)
+    return GetItem.apply(x, key=_along_key(idx % max(n, 1), d))
+
+
+# -- scatter / scatter_add ------------------------------------------------------------------
+def _scatter_key(x, dim, index, src, op):
+    idx = _index_array(index, op)
+    d = normalize_dims(dim, x.ndim, op)[0]
+    _check_gather_shapes(x, idx, d, op)
+    if isinstance(src, Tensor):
+        if src.ndim != idx.ndim or any(a > b for a, b in zip(idx.shape, src.shape)):
+            raise RuntimeError(f"{op}(): Expected index {list(idx.shape)} to be smaller than "
+                               f"src {list(src.shape)} in every dimension")
+        if src.shape != idx.shape:
+            src = GetItem.apply(src, key=tuple(slice(0, n) for n in idx.shape))
+        if src.dtype != x.dtype:
+            raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype, got "
+                               f"{x.dtype} and {src.dtype}")
+    n = x.shape[d] if x.ndim else 1
+    _check_range(idx, n, op, d)
+    if x.ndim == 0:
+        return (), src
+    return _along_key(idx, d), src
+
+
+def _scatter_samples(rng):
+    return [Sample([rng.standard_normal((2, 3)), 1, xp.array([[2, 0], [1, 2]]),
+                    rng.standard_normal((2, 2))]),
+            Sample([rng.standard_normal((3, 2)), 0, xp.array([[1, 0]]),
+                    rng.standard_normal((2, 3))], name="larger src"),
+            Sample([rng.standard_normal((2, 3)), 1, xp.array([[0], [2]]), 1.5], name="scalar")]
+
+
+@composite("scatter", method=True, samples=_scatter_samples)
+def scatter(x, dim, index, src=None, *, value=None, reduce=None):
+    """out = x with out[i][index[i][j]] = src[i][j] (dim=1; likewise for other dims); ``src``
+    may be a tensor or a number (``value=`` too). The gradient of x is g with zeros where
+    it was overwritten; src's is g gathered at index. With repeated indices the last write
+    wins (PyTorch leaves the order unspecified)."""
+    if reduce is not None:
+        if reduce != "add":
+            raise NotImplementedError(f"scatter(): reduce={reduce!r} is not supported; use "
+                                      f"reduce='add' or scatter_add")
+        return scatter_add(x, dim, index, src)
+    src = value if src is None else src
+    if src is None:
+        raise TypeError("scatter(): missing src (a tensor or a number)")
+    key, src = _scatter_key(x, dim, index, src, "scatter")
+    return SetItem.apply(x, src, key=key)
+
+
+@composite("scatter_add", method=True, samples=lambda rng: _scatter_samples(rng)[:2] + [
+    Sample([rng.standard_normal((3,)), 0, xp.array([1, 1, 1, 0]), rng.standard_normal((4,))],
+           name="repeats")])
+def scatter_add(x, dim, index, src):
+    """out = x, then out[i][index[i][j]] += src[i][j] (dim=1); repeated indices add up.
+    dout/dx = g, dout/dsrc = g gathered at index."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add(): src must be a tensor, got {type(src).__name__}")
+    key, src = _scatter_key(x, dim, index, src, "scatter_add")
+    return x + IndexBackward.apply(src, key=key, shape=x.shape)
+
+
+# -- masked_fill ----------------------------------------------------------------------------
+@composite("masked_fill", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((2, 3)), rng.uniform(size=(2, 3)) > 0.5, 0.5]),
+    Sample([rng.standard_normal((2, 3)), xp.array([True, False, True]), rng.standard_normal(())],
+           name="tensor value"),
+    Sample([rng.standard_normal((3,)), xp.array([[True], [False]]), -1.0], name="broadcast")])
+def masked_fill(x, mask, value):
+    """x with ``value`` where ``mask`` is True (mask broadcasts; value is a number or a 0-d
+    tensor, which then gets the sum of the selected gradient)."""
+    from .elementwise import where
+    m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    if m.dtype != backend.bool_:
+        raise RuntimeError(f"masked_fill(): only supports boolean masks, but got mask with "
+                           f"dtype {m.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill(): only supports a 0-dimensional value tensor, but "
+                               f"got tensor with {value.ndim} dimension(s).")
+        if value.dtype != x.dtype:
+            value = value.to(x.dtype)
+    try:
+        shape = xp.broadcast_shapes(x.shape, m.shape)
+    except ValueError:
+        raise RuntimeError(f"masked_fill(): the mask of shape {list(m.shape)} can't be broadcast "
+                           f"with the tensor of shape {list(x.shape)}") from None
+    if x.dtype.kind != "f" and not isinstance(value, Tensor):
+        value = _make(xp.asarray(value).astype(x.dtype))
+    out = where(m, value, x)
+    if out.shape != shape:  # a 0-d x with a 0-d value and a broadcast mask
+        out = broadcast_to(out, shape)
+    return out
+
+
+# -- pad ------------------------------------------------------------------------------------
+@primitive("pad_constant", public=False)
+class PadConstant(Function):
+    """y = x surrounded by ``value`` (``widths``: (before, after) per dim, all >= 0);
+    dy/dx = g cropped back to x's place. Primitive for speed: one xp.pad copy instead of a
+    cat per padded dim. Affine in x, so the JVP pads the tangent with zeros."""
+
+    @staticmethod
+    def forward(ctx, x, widths, value):
+        return ctx.xp.pad(x, widths, mode="constant", constant_values=value)
+
+    @staticmethod
+    def vjp(ctx, g):
+        return GetItem.apply(g, key=tuple(slice(a, g.shape[i] - b)
+                                          for i, (a, b) in enumerate(ctx.params["widths"])))
+
+    @staticmethod
+    def jvp(ctx, t):
+        return PadConstant.apply(t, widths=ctx.params["widths"], value=0.0)
+
+
+def _pad_index(n, lo, hi, mode):
+    """Source positions for the output positions -lo .. n+hi-1 of one padded dim."""
+    pos = xp.arange(-lo, n + hi)
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        pos = xp.abs(pos) % period if period else pos * 0
+        return xp.where(pos >= n, period - pos, pos)
+    if mode == "replicate":
+        return xp.clip(pos, 0, n - 1)
+    return pos % n  # circular
+
+
+def _pad_samples(rng):
+    return [Sample([rng.standard_normal((2, 3))], {"pad": (1, 2)}),
+            Sample([rng.standard_normal((2, 3))], {"pad": (1, 0, 0, 2), "value": 0.5}),
+            Sample([rng.standard_normal((2, 4))], {"pad": (-1, 1)}, name="crop"),
+            Sample([rng.standard_normal((1, 2, 4))], {"pad": (2, 3), "mode": "reflect"}),
+            Sample([rng.standard_normal((1, 3, 3))], {"pad": (1, 2, 2, 1), "mode": "reflect"}),
+            Sample([rng.standard_normal((1, 2, 3))], {"pad": (2, 1), "mode": "replicate"}),
+            Sample([rng.standard_normal((1, 2, 3))], {"pad": (1, 1, 1, 0), "mode": "replicate"}),
+            Sample([rng.standard_normal((1, 2, 3))], {"pad": (2, 1), "mode": "circular"}),
+            Sample([rng.standard_normal((0, 3))], {"pad": (1, 1)})]
+
+
+@composite("pad", samples=_pad_samples)
+def pad(x, pad, mode="constant", value=None):
+    """``F.pad``: ``pad`` lists (before, after) widths starting from the LAST dim, e.g.
+    (left, right, top, bottom). Modes: 'constant' (negative widths crop), 'reflect' (mirror
+    without repeating the edge; widths < size), 'replicate' (repeat the edge), 'circular'
+    (wrap). Non-constant modes are gathers, so their gradient scatter-adds back."""
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2:
+        raise RuntimeError(f"pad(): Padding length must be divisible by 2, got {list(pad)}")
+    k = len(pad) // 2
+    if k > x.ndim:
+        raise RuntimeError(f"pad(): Padding length should be less than or equal to two times "
+                           f"the input dimension but got padding length {len(pad)} and input of "
+                           f"dimension {x.ndim}")
+    widths = [(0, 0)] * x.ndim
+    for i in range(k):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode == "constant":
+        if any(a < 0 or b < 0 for a, b in widths):  # negative widths crop first
+            x = GetItem.apply(x, key=tuple(slice(max(-a, 0), n - max(-b, 0))
+                                           for (a, b), n in zip(widths, x.shape)))
+            widths = [(max(a, 0), max(b, 0)) for a, b in widths]
+        if not any(a or b for a, b in widths):
+            return x
+        return PadConstant.apply(x, widths=tuple(widths), value=0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad(): mode {mode!r} is not supported (use 'constant', "
+                                  f"'reflect', 'replicate' or 'circular')")
+    if value not in (None, 0, 0.0):
+        raise RuntimeError(f"pad(): padding mode {mode!r} doesn't take in value argument")
+    for d, (a, b) in enumerate(widths):
+        if not (a or b):
+            continue
+        n = x.shape[d]
+        if a < 0 or b < 0:
+            raise RuntimeError(f"pad(): negative padding {list(pad)} is only supported in "
+                               f"'constant' mode")
+        if mode == "reflect" and (a >= n or b >= n):
+            raise RuntimeError(f"pad(): Padding size should be less than the corresponding "
+                               f"input dimension, but got: padding ({a}, {b}) at dimension {d} "
+                               f"of input {list(x.shape)}")
+        if mode != "reflect" and n == 0:
+            raise RuntimeError(f"pad(): can't pad dimension {d} of size 0 in {mode!r} mode "
+                               f"(input {list(x.shape)})")
+        if mode == "circular" and (a > n or b > n):
+            raise RuntimeError(f"pad(): Padding value causes wrapping around more than once "
+                               f"(padding ({a}, {b}) at dimension {d} of input {list(x.shape)})")
+        x = GetItem.apply(x, key=(slice(None),) * d + (_pad_index(n, a, b, mode),))
+    return x
+
+
+# -- one_hot --------------------------------------------------------------------------------
+@primitive("one_hot", public=False)
+class OneHot(Function):
+    """y[..., c] = 1 where x == c else 0 (int64). Piecewise constant: no gradient."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, x, num_classes):
+        return (x[..., None] == ctx.xp.arange(num_classes)).astype(backend.int64)
+
+
+@composite("one_hot")
+def one_hot(x, num_classes=-1):
+    """One-hot encoding of an integer tensor as int64 with a new last dim of size
+    ``num_classes`` (-1: max(x) + 1)."""
+    arr = x._data if isinstance(x, Tensor) else xp.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot(): is only applicable to index tensor of integer type, "
+                           f"got {arr.dtype}")
+    num_classes = int(num_classes)
+    if num_classes == -1:
+        if arr.size == 0:
+            raise RuntimeError("one_hot(): Can not infer total number of classes from empty "
+                               "tensor.")
+        num_classes = int(arr.max()) + 1
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0:
+            raise IndexOutOfRangeError(f"one_hot(): Class values must be non-negative, got "
+                                       f"{lo}")
+        if hi >= num_classes:
+            raise IndexOutOfRangeError(f"one_hot(): Class values must be smaller than "
+                                       f"num_classes: got class {hi} with num_classes="
+                                       f"{num_classes}")
+    return OneHot.apply(x if isinstance(x, Tensor) else _make(arr), num_classes=num_classes)

@@ -2,7 +2,7 @@
 JVP is the op applied to the tangent, and each VJP is the op's transpose."""
 from .. import backend
 from ..core.function import Function, primitive, composite, linear_jvp
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims
 
 xp = backend.xp
@@ -146,6 +146,202 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
+@composite("unflatten", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((2, 6))], {"dim": 1, "sizes": (2, 3)}),
+    Sample([rng.standard_normal((6, 2))], {"dim": 0, "sizes": (-1, 2)}),
+    Sample([rng.standard_normal((2, 0))], {"dim": -1, "sizes": (0, 4)})])
+def unflatten(x, dim, sizes):
+    """Split dim ``dim`` into ``sizes`` (one entry may be -1); the inverse of flatten."""
+    d = normalize_dims(dim, x.ndim, "unflatten")[0]
+    sizes = tuple(int(s) for s in sizes)
+    n = x.shape[d]
+    known = 1
+    for s in sizes:
+        known *= s if s != -1 else 1
+    if sizes.count(-1) > 1 or (-1 not in sizes and known != n) or \
+            (-1 in sizes and (known == 0 or n % known)):
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the "
+                           f"size of dim {dim} ({n}) in the input tensor of shape {list(x.shape)}")
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1:])
+
+
+def _expand_shape(x, sizes, op="expand"):
+    """PyTorch's expand sizes: -1 keeps a dim, new dims may only be added in front."""
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise RuntimeError(f"{op}: the number of sizes provided ({len(sizes)}) must be greater "
+                           f"or equal to the number of dimensions in the tensor ({x.ndim}); "
+                           f"sizes {list(sizes)}, tensor shape {list(x.shape)}")
+    out = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError(f"{op}: the expanded size of the tensor ({s}) isn't allowed "
+                                   f"in a leading, non-existing dimension {i}")
+            out.append(s)
+            continue
+        old = x.shape[i - lead]
+        if s == -1:
+            s = old
+        if s != old and old != 1:
+            raise RuntimeError(
+                f"{op}: the expanded size of the tensor ({s}) must match the existing size "
+                f"({old}) at non-singleton dimension {i}. Target sizes: {list(sizes)}. Tensor "
+                f"sizes: {list(x.shape)}")
+        out.append(s)
+    return tuple(out)
+
+
+@composite("expand", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((3, 1))], {"size": (3, 4)}),
+    Sample([rng.standard_normal((3,))], {"size": (2, -1)}),
+    Sample([rng.standard_normal(())], {"size": (2,)}),
+    Sample([rng.standard_normal((1, 3))], {"size": (0, 3)})])
+def expand(x, *sizes, **kw):
+    """A read-only broadcast view of x with ``sizes`` (-1 keeps that dim; new dims go in
+    front). The gradient sums over the expanded dims."""
+    from ._util import broadcast_to
+    sizes = _size_args(sizes) if sizes else tuple(kw.pop("size"))
+    return broadcast_to(x, _expand_shape(x, sizes))
+
+
+@composite("expand_as", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((3, 1)), xp.zeros((2, 3, 4), dtype=xp.int64)])])
+def expand_as(x, other):
+    """``x.expand(other.shape)``."""
+    return expand(x, tuple(other.shape))
+
+
+@composite("repeat", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((2, 3))], {"repeats": (2, 1)}),
+    Sample([rng.standard_normal((3,))], {"repeats": (2, 2)}),
+    Sample([rng.standard_normal(())], {"repeats": (3,)}),
+    Sample([rng.standard_normal((2, 1))], {"repeats": (0, 3)})])
+def repeat(x, *repeats, **kw):
+    """Tile x ``repeats[i]`` times along each dim (PyTorch's ``Tensor.repeat``; extra leading
+    repeats add dims). Built as reshape -> broadcast -> reshape, so the gradient is a sum
+    over the copies and needs no rule of its own."""
+    from ._util import broadcast_to
+    reps = _size_args(repeats) if repeats else tuple(kw.pop("repeats", kw.pop("sizes", ())))
+    if len(reps) < x.ndim:
+        raise RuntimeError(f"repeat: number of dimensions of repeat dims ({len(reps)}) can not be "
+                           f"smaller than number of dimensions of tensor ({x.ndim}, shape "
+                           f"{list(x.shape)})")
+    if any(r < 0 for r in reps):
+        raise RuntimeError(f"repeat: repeats can not be negative, got {list(reps)}")
+    shape = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
+    inter = tuple(v for s in shape for v in (1, s))          # (1, s0, 1, s1, ...)
+    wide = tuple(v for r, s in zip(reps, shape) for v in (r, s))
+    out = broadcast_to(reshape(x, inter), wide)
+    return reshape(out, tuple(r * s for r, s in zip(reps, shape)))
+
+
+@composite("tile", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((2, 3))], {"dims": (2,)}),
+    Sample([rng.standard_normal((3,))], {"dims": (2, 1)})])
+def tile(x, dims):
+    """``torch.tile``: like repeat, but missing leading entries of ``dims`` count as 1."""
+    dims = (int(dims),) if isinstance(dims, int) else tuple(dims)
+    return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
+
+
+@composite("flip", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((2, 3))], {"dims": (1,)}),
+    Sample([rng.standard_normal((2, 3, 2))], {"dims": (0, -1)}),
+    Sample([rng.standard_normal(())], {"dims": ()})])
+def flip(x, dims):
+    """Reverse the order of elements along ``dims`` (a strided view, like x[..., ::-1]); the
+    gradient is flipped back."""
+    dims = normalize_dims(dims, x.ndim, "flip")
+    if not dims:
+        return x
+    key = tuple(slice(None, None, -1) if i in dims else slice(None) for i in range(x.ndim))
+    return GetItem.apply(x, key=key)
+
+
+@primitive("roll", public=False)
+class Roll(Function):
+    """y = x shifted cyclically by ``shifts`` along ``dims``; dy/dx rolls back by -shifts.
+    Primitive for speed: one np.roll copy, where a composite needs two slices and a cat per
+    dim."""
+
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        return ctx.xp.roll(x, shifts, dims)
+
+    @staticmethod
+    def vjp(ctx, g):
+        p = ctx.params
+        return Roll.apply(g, shifts=tuple(-s for s in p["shifts"]), dims=p["dims"])
+
+    jvp = linear_jvp
+
+
+@composite("roll", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((2, 3))], {"shifts": 1}),
+    Sample([rng.standard_normal((2, 3))], {"shifts": (1, -2), "dims": (0, 1)}),
+    Sample([rng.standard_normal((4,))], {"shifts": 5, "dims": 0})])
+def roll(x, shifts, dims=None):
+    """Roll x along ``dims`` by ``shifts`` (elements leaving one end come back at the other);
+    without dims, the flattened tensor is rolled and the shape restored."""
+    shifts = (int(shifts),) if isinstance(shifts, int) else tuple(int(s) for s in shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"roll: shifts {list(shifts)} need dims (one shift per dim)")
+        return reshape(Roll.apply(reshape(x, (-1,)), shifts=shifts, dims=(0,)), x.shape)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims: {len(dims)}")
+    dims = tuple(normalize_dims(d, x.ndim, "roll")[0] for d in dims)
+    return Roll.apply(x, shifts=shifts, dims=dims)
+
+
+@composite("narrow", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((3, 4))], {"dim": 1, "start": 1, "length": 2}),
+    Sample([rng.standard_normal((3, 4))], {"dim": 0, "start": -2, "length": 2}),
+    Sample([rng.standard_normal((3, 4))], {"dim": 1, "start": 4, "length": 0})])
+def narrow(x, dim, start, length):
+    """The slice x[start:start+length] along ``dim`` (a view); start may be negative."""
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = normalize_dims(dim, x.ndim, "narrow")[0]
+    n = x.shape[d]
+    start, length = int(start), int(length)
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start out of range (expected to be in range of [{-n}, {n}], "
+                         f"but got {start}) for dim {dim} of a tensor of shape {list(x.shape)}")
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                           f"({n}) of dim {dim} (tensor shape {list(x.shape)})")
+    if start == 0 and length == n:
+        return x
+    return GetItem.apply(x, key=(slice(None),) * d + (slice(start, start + length),))
+
+
+@composite("movedim", method=True, aliases=("moveaxis",), samples=lambda rng: [
+    Sample([rng.standard_normal((2, 3, 4))], {"source": 0, "destination": -1}),
+    Sample([rng.standard_normal((2, 3, 4))], {"source": (0, 1), "destination": (2, 0)})])
+def movedim(x, source, destination):
+    """Move dims ``source`` to positions ``destination``; the others keep their order."""
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} "
+                           f"dims) should contain the same number of dims as destination "
+                           f"({list(dst)} dims)")
+    src = [normalize_dims(d, x.ndim, "movedim")[0] for d in src]
+    dst = [normalize_dims(d, x.ndim, "movedim")[0] for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim: repeated dim in source {src} or destination {dst}")
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, *order) if order else x
+
+
 # -- indexing -------------------------------------------------------------------------------
 def _basic(key):
     return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in key)
@@ -218,7 +414,7 @@ def getitem(x, key):
     try:
         return GetItem.apply(x, key=key)
     except IndexError as e:
-        raise IndexError(f"{e} (indexing a tensor of shape {list(x.shape)})") from None
+        raise IndexError(f"getitem: {e} (indexing a tensor of shape {list(x.shape)})") from None
 
 
 Tensor.__getitem__ = getitem
@@ -247,7 +443,12 @@ class SetItem(Function):
         gv = sum_to(GetItem.apply(g, key=key), ctx.v_shape) if nv else None
         return gx, gv
 
-    jvp = linear_jvp
+    @staticmethod
+    def jvp(ctx, tx, tv):
+        # linear_jvp would pass the number 0 for a missing tangent; x needs an array
+        if tx is None:
+            tx = _make(xp.zeros(ctx.shape, ctx.dtype))
+        return SetItem.apply(tx, 0.0 if tv is None else tv, key=ctx.params["key"])
 
 
 def setitem(x, key, value):
