@@ -1,2 +1,29 @@
-"""Neural networks: modules, layers, losses, initialisation (PyTorch's names)."""
+"""Neural networks: modules, layers, losses, initialisation (PyTorch's names).
+
+``tg.nn.functional`` (import as F) holds the ops; this package holds the Module classes
+that own parameters and call them, plus ``init`` and ``utils``.
+"""
 from . import functional  # noqa: F401
+from .parameter import Parameter, Buffer
+from .module import Module
+from .containers import Sequential, ModuleList, ModuleDict, ParameterList
+from .layers import (Identity, Linear, Dense, Bilinear, Conv1d, Conv2d, ConvTranspose2d,
+                     MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, Embedding,
+                     Flatten, Unflatten)
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, Dropout
+from .activation import (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, CELU, GELU, SiLU, Mish,
+                         Hardtanh, Hardsigmoid, Hardswish, Softsign, Tanhshrink, Threshold, GLU,
+                         Sigmoid, Tanh, Softmax, LogSoftmax, Softmin, Softplus, LogSigmoid)
+from .loss import (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, CrossEntropyLoss, NLLLoss, BCELoss,
+                   BCEWithLogitsLoss, KLDivLoss, CosineEmbeddingLoss, MarginRankingLoss,
+                   mse_loss, cross_entropy_loss, binary_cross_entropy)
+from . import init, utils  # noqa: F401
+from .utils import clip_grad_norm_, clip_grad_value_, clip_grad_norm, clip_grad_value  # noqa: F401
+
+
+def __getattr__(name):
+    # the seed documents import optimizers from the nn package: ``from gt.nn import SGD``
+    from .. import optim
+    if hasattr(optim, name) and name[:1].isupper():
+        return getattr(optim, name)
+    raise AttributeError(f"module 'tapegrad.nn' has no attribute '{name}'")

@@ -1,0 +1,160 @@
+"""Normalisation and dropout layers: BatchNorm1d/2d, LayerNorm, GroupNorm, Dropout."""
+from .. import backend
+from ..core.tensor import Tensor
+from ..creation import ones, zeros
+from . import functional as F
+from .module import Module
+from .parameter import Parameter
+
+xp = backend.xp
+
+
+class _BatchNorm(Module):
+    """Batch normalisation with running statistics (buffers ``running_mean``,
+    ``running_var``, ``num_batches_tracked``).
+
+    In training mode it normalises with the batch statistics and updates the running ones
+    (``running = (1 - momentum) * running + momentum * batch``, unbiased variance);
+    in eval mode it uses the running statistics. ``momentum=None`` is a cumulative average.
+    """
+
+    _dims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, dtype=None, device=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(ones(num_features, dtype=dtype))
+            self.bias = Parameter(zeros(num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked",
+                                 Tensor(xp.zeros((), dtype=backend.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            for b, v in ((self.running_mean, 0), (self.running_var, 1),
+                         (self.num_batches_tracked, 0)):
+                b._data[...] = v
+                b._vc[0] += 1
+
+    def _check_input(self, x):
+        if x.ndim not in self._dims:
+            raise ValueError(f"{type(self).__name__} expects a {' or '.join(map(str, self._dims))}"
+                             f"-D input, got shape {list(x.shape)}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) got an input with "
+                             f"{x.shape[1]} channels (shape {list(x.shape)})")
+
+    def forward(self, x):
+        self._check_input(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            n = self.num_batches_tracked
+            n._data += 1
+            n._vc[0] += 1
+            factor = 1.0 / float(n._data) if self.momentum is None else self.momentum
+        use_batch = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if track else None,
+                            self.running_var if track else None, self.weight, self.bias,
+                            use_batch, factor, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Over (N, C) or (N, C, L) inputs."""
+    _dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Over (N, C, H, W) inputs."""
+    _dims = (4,)
+
+
+class LayerNorm(Module):
+    """Normalises over the trailing ``normalized_shape`` dims, then scales and shifts."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 dtype=None, device=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(ones(*self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(zeros(*self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class GroupNorm(Module):
+    """Normalises each of ``num_groups`` channel groups over (C/G, *spatial)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None,
+                 device=None):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
+        self.num_groups, self.num_channels = num_groups, num_channels
+        self.eps, self.affine = eps, affine
+        if affine:
+            self.weight = Parameter(ones(num_channels, dtype=dtype))
+            self.bias = Parameter(zeros(num_channels, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class Dropout(Module):
+    """Zeroes each element with probability ``p`` in training mode and scales the rest by
+    1/(1-p); the identity in eval mode. The mask comes from ``generator`` if given, else
+    from tapegrad's default generator (``tg.manual_seed``)."""
+
+    def __init__(self, p=0.5, inplace=False, generator=None):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace, self.generator = p, inplace, generator
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        if self.generator is not None:
+            return F.dropout(x, self.p, True, generator=self.generator)
+        return F.dropout(x, self.p, True)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
