@@ -50,6 +50,37 @@ ROWS = [
         lambda x, w, b: F.conv_transpose2d(x, w, b, groups=2, dilation=2, stride=(1, 2)),
         lambda x, w, b: TF.conv_transpose2d(x, w, b, groups=2, dilation=2, stride=(1, 2)),
         rn((1, 4, 3, 3), (4, 1, 2, 2), (2,))),
+    # pooling (random inputs: no ties, so PyTorch's one-element max gradient is unambiguous)
+    Row("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), rn((2, 3, 4, 6))),
+    Row("max_pool2d-overlap-pad", lambda x: F.max_pool2d(x, 3, stride=2, padding=1),
+        lambda x: TF.max_pool2d(x, 3, stride=2, padding=1), rn((2, 2, 7, 6))),
+    Row("max_pool2d-dilation-ceil", lambda x: F.max_pool2d(x, (2, 3), stride=(2, 1), dilation=2, ceil_mode=True),
+        lambda x: TF.max_pool2d(x, (2, 3), stride=(2, 1), dilation=2, ceil_mode=True), rn((1, 2, 7, 8))),
+    Row("max_pool2d-ceil-pad", lambda x: F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True),
+        lambda x: TF.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True), rn((1, 1, 6, 6))),
+    Row("max_pool2d-indices", lambda x: F.max_pool2d(x, 2, stride=1, return_indices=True),
+        lambda x: TF.max_pool2d(x, 2, stride=1, return_indices=True), rn((2, 2, 3, 4))),
+    Row("max_pool2d-unbatched", lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), rn((2, 4, 4))),
+    Row("max_pool1d", lambda x: F.max_pool1d(x, 2), lambda x: TF.max_pool1d(x, 2), rn((2, 3, 6))),
+    Row("max_pool1d-indices-pad", lambda x: F.max_pool1d(x, 3, 2, 1, return_indices=True, ceil_mode=True),
+        lambda x: TF.max_pool1d(x, 3, 2, 1, return_indices=True, ceil_mode=True), rn((2, 2, 8))),
+    Row("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: TF.avg_pool2d(x, 2), rn((2, 3, 4, 6))),
+    Row("avg_pool2d-pad-include", lambda x: F.avg_pool2d(x, 3, 2, 1),
+        lambda x: TF.avg_pool2d(x, 3, 2, 1), rn((1, 2, 6, 7))),
+    Row("avg_pool2d-pad-exclude-ceil", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+        lambda x: TF.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), rn((1, 2, 6, 6))),
+    Row("avg_pool2d-ceil-include", lambda x: F.avg_pool2d(x, 2, 2, 1, ceil_mode=True),
+        lambda x: TF.avg_pool2d(x, 2, 2, 1, ceil_mode=True), rn((1, 1, 5, 6))),
+    Row("avg_pool2d-divisor", lambda x: F.avg_pool2d(x, 2, 1, divisor_override=3),
+        lambda x: TF.avg_pool2d(x, 2, 1, divisor_override=3), rn((1, 2, 3, 3))),
+    Row("avg_pool1d", lambda x: F.avg_pool1d(x, 3, 2, 1, count_include_pad=False),
+        lambda x: TF.avg_pool1d(x, 3, 2, 1, count_include_pad=False), rn((2, 2, 7))),
+    Row("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 2)),
+        lambda x: TF.adaptive_avg_pool2d(x, (3, 2)), rn((2, 2, 7, 5))),
+    Row("adaptive_avg_pool2d-global", lambda x: F.adaptive_avg_pool2d(x, 1),
+        lambda x: TF.adaptive_avg_pool2d(x, 1), rn((2, 3, 4, 4))),
+    Row("adaptive_avg_pool2d-None", lambda x: F.adaptive_avg_pool2d(x, (None, 3)),
+        lambda x: TF.adaptive_avg_pool2d(x, (None, 3)), rn((1, 2, 3, 7))),
 ]
 
 
@@ -78,3 +109,24 @@ def test_conv_float32_stays_float32():
     assert y.dtype == tg.float32
     y.sum().backward()
     assert x.grad.dtype == tg.float32 and w.grad.dtype == tg.float32
+
+
+def test_max_pool_gradient_goes_to_first_max():
+    # ties: PyTorch's convention, the whole gradient to the first maximum of each window
+    x = tg.ones(1, 1, 2, 4, requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0]])
+    # overlapping windows accumulate
+    x = tg.tensor([[[[0.0, 5.0, 0.0, 1.0]]]], requires_grad=True)
+    F.max_pool2d(x, (1, 2), stride=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[0, 2, 0, 1]])
+
+
+def test_pool_errors():
+    x = tg.randn(1, 1, 4, 4)
+    with pytest.raises(RuntimeError, match="max_pool2d: pad should be at most half"):
+        F.max_pool2d(x, 2, padding=2)
+    with pytest.raises(RuntimeError, match="avg_pool2d.*4-d"):
+        F.avg_pool2d(tg.randn(4, 4), 2)
+    with pytest.raises(RuntimeError, match="too small"):
+        F.max_pool2d(tg.randn(1, 1, 2, 2), 3)

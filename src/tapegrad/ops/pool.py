@@ -1,1 +1,395 @@
-"""Pooling: max/avg pooling as strided views, adaptive average pooling."""
+"""Pooling: max/avg pooling as strided views, adaptive average pooling.
+
+Max pooling sends each window's gradient to ONE element, the first maximum in the window
+(row-major), exactly like PyTorch, so ``return_indices`` matches PyTorch's indices. Its
+backward is a scatter to those indices and the scatter's backward a gather (a closed,
+linear pair), so gradients of every order work. Average pooling is a window sum (and its
+transpose) times a constant divisor map. 1-d pooling is 2-d pooling with a unit height.
+"""
+from .. import backend
+from ..core.function import Function, primitive, composite, linear_jvp
+from ..core.tensor import Tensor, _make
+from ._util import Sample
+from .shape import unsqueeze, squeeze
+
+xp = backend.xp
+_as_strided = xp.lib.stride_tricks.as_strided
+
+
+# -- geometry -------------------------------------------------------------------------------
+def _tuple2(v, op, name):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) == 1:
+        return (v[0], v[0])
+    if len(v) != 2:
+        raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
+    return v
+
+
+def _out_len(n, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output length (a ceil-mode window must start inside input + pad)."""
+    eff = d * (k - 1) + 1
+    out = (n + 2 * p - eff + ((s - 1) if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    k = _tuple2(kernel_size, op, "kernel_size")
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _tuple2(stride, op, "stride")
+    p = _tuple2(padding, op, "padding")
+    d = _tuple2(dilation, op, "dilation")
+    if min(k) <= 0 or min(s) <= 0 or min(d) <= 0 or min(p) < 0:
+        raise ValueError(f"{op}: kernel_size {k}, stride {s} and dilation {d} must be positive "
+                         f"and padding {p} non-negative")
+    for i in range(2):
+        if p[i] > (d[i] * (k[i] - 1) + 1) // 2:
+            raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, "
+                               f"but got pad={p[i]}, kernel_size={k[i]} and dilation={d[i]}")
+    h, w = x.shape[2:]
+    ho = _out_len(h, k[0], s[0], p[0], d[0], ceil_mode)
+    wo = _out_len(w, k[1], s[1], p[1], d[1], ceil_mode)
+    if ho <= 0 or wo <= 0:
+        raise RuntimeError(f"{op}: given input size {list(x.shape[1:])}, the calculated output "
+                           f"size {[x.shape[1], ho, wo]} is too small")
+    # extra padding at the end so the last (ceil-mode) window lies inside the buffer
+    ph2 = max(0, (ho - 1) * s[0] + d[0] * (k[0] - 1) + 1 - h - p[0])
+    pw2 = max(0, (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1 - w - p[1])
+    return {"kernel": k, "stride": s, "pad": ((p[0], ph2), (p[1], pw2)), "dilation": d,
+            "out": (ho, wo)}
+
+
+def _padded(x, pad, value):
+    (pt, pb), (pl, pr) = pad
+    if not (pt or pb or pl or pr):
+        return x
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
+
+
+def _windows(xpd, geo):
+    """(N, C, Ho, Wo, kh, kw) strided view of the padded input."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = geo["kernel"], geo["stride"], geo["dilation"], \
+        geo["out"]
+    n, c = xpd.shape[:2]
+    s0, s1, s2, s3 = xpd.strides
+    return _as_strided(xpd, (n, c, ho, wo, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2 * dh, s3 * dw),
+                       writeable=False)
+
+
+def _window_add(g, x_shape, geo):
+    """The transpose of the window view: add g (N, C, Ho, Wo) into every window position."""
+    n, c, h, w = x_shape
+    (pt, pb), (pl, pr) = geo["pad"]
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = geo["kernel"], geo["stride"], geo["dilation"], \
+        geo["out"]
+    out = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=g.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            out[:, :, a * dh:a * dh + sh * (ho - 1) + 1:sh,
+                b * dw:b * dw + sw * (wo - 1) + 1:sw] += g
+    return out[:, :, pt:pt + h, pl:pl + w]
+
+
+# -- max pooling ----------------------------------------------------------------------------
+def _max_forward(x, geo):
+    """Window maxima and the flat (C-order) index into x of each window's first maximum."""
+    n, c, h, w = x.shape
+    fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+    win = _windows(_padded(x, geo["pad"], fill), geo)
+    kh, kw = geo["kernel"]
+    ho, wo = geo["out"]
+    cols = win.reshape(n, c, ho, wo, kh * kw)
+    a = cols.argmax(axis=-1)
+    y = xp.take_along_axis(cols, a[..., None], axis=-1)[..., 0]
+    (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
+    hi = (xp.arange(ho) * sh - geo["pad"][0][0])[:, None] + (a // kw) * dh
+    wi = (xp.arange(wo) * sw - geo["pad"][1][0]) + (a % kw) * dw
+    plane = hi * w + wi                                        # PyTorch's return_indices
+    return y, plane
+
+
+def _flat(plane, x_shape):
+    n, c, h, w = x_shape
+    return plane + (xp.arange(n * c).reshape(n, c, 1, 1) * (h * w))
+
+
+@primitive("max_pool2d_op", public=False)
+class MaxPool2d(Function):
+    """y = max over each window;  dy/dx = g at each window's first maximum, 0 elsewhere
+    (one element per window, as PyTorch; ties are not split)."""
+
+    @staticmethod
+    def forward(ctx, x, geo):
+        y, plane = _max_forward(x, geo)
+        if ctx.recording:
+            ctx.flat = _flat(plane, x.shape)
+            ctx.x_shape = x.shape
+        return y
+
+    @staticmethod
+    def vjp(ctx, g):
+        geo = ctx.params["geo"]
+        (kh, kw), (sh, sw), (dh, dw) = geo["kernel"], geo["stride"], geo["dilation"]
+        unique = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
+        return PoolScatter.apply(g, flat=ctx.flat, shape=ctx.x_shape, unique=unique)
+
+    @staticmethod
+    def jvp(ctx, t):
+        return PoolGather.apply(t, flat=ctx.flat, shape=ctx.x_shape)
+
+
+@primitive("pool_scatter", public=False)
+class PoolScatter(Function):
+    """y = zeros(shape) with g added at flat indices (the transpose of PoolGather)."""
+
+    @staticmethod
+    def forward(ctx, g, flat, shape, unique=False):
+        size = 1
+        for s in shape:
+            size *= s
+        if unique:  # non-overlapping windows: plain assignment, no accumulation needed
+            out = xp.zeros(size, dtype=g.dtype)
+            out[flat.ravel()] = g.ravel()
+        else:
+            out = xp.bincount(flat.ravel(), weights=g.ravel(), minlength=size).astype(
+                g.dtype, copy=False)
+        return out.reshape(shape)
+
+    @staticmethod
+    def vjp(ctx, u):
+        p = ctx.params
+        return PoolGather.apply(u, flat=p["flat"], shape=p["shape"])
+
+    jvp = linear_jvp
+
+
+@primitive("pool_gather", public=False)
+class PoolGather(Function):
+    """y = x.flat[flat_indices] (the transpose of PoolScatter)."""
+
+    @staticmethod
+    def forward(ctx, x, flat, shape):
+        return xp.take(x, flat)
+
+    @staticmethod
+    def vjp(ctx, u):
+        p = ctx.params
+        return PoolScatter.apply(u, flat=p["flat"], shape=p["shape"])
+
+    jvp = linear_jvp
+
+
+def _batched(op, x, nd):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a tensor, got {type(x).__name__}")
+    if x.ndim == nd + 1:
+        return unsqueeze(x, 0), True
+    if x.ndim != nd + 2:
+        raise RuntimeError(f"{op}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) "
+                           f"input, got shape {list(x.shape)}")
+    return x, False
+
+
+def _max_pool(op, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    geo = _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
+    if return_indices:
+        y, plane = _max_forward(x._data, geo)
+        return MaxPool2d.apply(x, geo=geo), _make(plane.astype(backend.int64))
+    return MaxPool2d.apply(x, geo=geo)
+
+
+def _maxpool_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((1, 2, 4, 4))], {"kernel_size": 2}),
+            Sample([r((1, 1, 5, 5))], {"kernel_size": 3, "stride": 2, "padding": 1},
+                   name="overlap pad"),
+            Sample([r((1, 1, 5, 4))], {"kernel_size": 2, "dilation": 2, "ceil_mode": True},
+                   name="dilation ceil"),
+            Sample([r((2, 3, 3))], {"kernel_size": (2, 1), "stride": 1}, name="unbatched"),
+            Sample([xp.ones((1, 1, 2, 2))], {"kernel_size": 2}, name="ties", kink=True)]
+
+
+@composite("max_pool2d", samples=_maxpool_samples)
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Maximum over kh x kw windows of (N, C, H, W) input (padding counts as -inf).
+    ``return_indices`` also gives each maximum's index in its (H*W) plane, as PyTorch."""
+    x, unb = _batched("max_pool2d", input, 2)
+    out = _max_pool("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode,
+                    return_indices)
+    if unb:
+        out = tuple(squeeze(o, 0) for o in out) if return_indices else squeeze(out, 0)
+    return out
+
+
+def _maxpool1d_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((2, 2, 6))], {"kernel_size": 2}),
+            Sample([r((1, 2, 7))], {"kernel_size": 3, "stride": 2, "padding": 1,
+                                    "ceil_mode": True}, name="pad ceil")]
+
+
+def _one(v):
+    if v is None:
+        return None
+    return (1, v) if isinstance(v, int) else (1, tuple(v)[0])
+
+
+@composite("max_pool1d", samples=_maxpool1d_samples)
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Maximum over windows of (N, C, L) input (max_pool2d with a unit height)."""
+    x, unb = _batched("max_pool1d", input, 1)
+    if stride is not None and not isinstance(stride, int) and len(stride) == 0:
+        stride = None
+    out = _max_pool("max_pool1d", unsqueeze(x, 2), _one(kernel_size), _one(stride),
+                    (0, _one(padding)[1]), _one(dilation), ceil_mode, return_indices)
+    outs = out if return_indices else (out,)
+    outs = tuple(squeeze(o, 2) for o in outs)
+    if unb:
+        outs = tuple(squeeze(o, 0) for o in outs)
+    return outs if return_indices else outs[0]
+
+
+# -- average pooling ------------------------------------------------------------------------
+@primitive("sum_pool2d", public=False)
+class SumPool2d(Function):
+    """y = sum over each (zero-padded) window; linear, dy/dx^T g = g added back into every
+    window position (SumPool2dT)."""
+
+    @staticmethod
+    def forward(ctx, x, geo):
+        ctx.x_shape = x.shape
+        return _windows(_padded(x, geo["pad"], 0), geo).sum(axis=(-2, -1))
+
+    @staticmethod
+    def vjp(ctx, g):
+        return SumPool2dT.apply(g, geo=ctx.params["geo"], x_shape=ctx.x_shape)
+
+    jvp = linear_jvp
+
+
+@primitive("sum_pool2d_t", public=False)
+class SumPool2dT(Function):
+    """y = g added into every window position (the transpose of SumPool2d)."""
+
+    @staticmethod
+    def forward(ctx, g, geo, x_shape):
+        return _window_add(g, x_shape, geo)
+
+    @staticmethod
+    def vjp(ctx, u):
+        return SumPool2d.apply(u, geo=ctx.params["geo"])
+
+    jvp = linear_jvp
+
+
+def _divisor(n, k, s, p, out, include_pad):
+    """Per-axis window sizes PyTorch divides by (the ceil-mode overhang never counts)."""
+    start = xp.arange(out) * s - p
+    end = xp.minimum(start + k, n + p)
+    if include_pad:
+        return end - start
+    return xp.minimum(end, n) - xp.maximum(start, 0)
+
+
+def _avg_pool(op, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    geo = _geometry(op, x, kernel_size, stride, padding, 1, ceil_mode)
+    s = SumPool2d.apply(x, geo=geo)
+    if divisor_override:
+        return s / float(divisor_override)
+    (kh, kw), (sh, sw) = geo["kernel"], geo["stride"]
+    ph, pw = geo["pad"][0][0], geo["pad"][1][0]
+    ho, wo = geo["out"]
+    dh = _divisor(x.shape[2], kh, sh, ph, ho, count_include_pad)
+    dw = _divisor(x.shape[3], kw, sw, pw, wo, count_include_pad)
+    div = (dh[:, None] * dw[None, :]).astype(x.dtype)
+    return s * _make(1 / div)
+
+
+def _avgpool_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((1, 2, 4, 4))], {"kernel_size": 2}),
+            Sample([r((1, 1, 5, 5))], {"kernel_size": 3, "stride": 2, "padding": 1,
+                                       "count_include_pad": False}, name="pad exclude"),
+            Sample([r((1, 1, 5, 4))], {"kernel_size": 2, "ceil_mode": True, "padding": 1},
+                   name="ceil"),
+            Sample([r((2, 3, 3))], {"kernel_size": 2, "stride": 1, "divisor_override": 3},
+                   name="unbatched divisor")]
+
+
+@composite("avg_pool2d", samples=_avgpool_samples)
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over kh x kw windows of (N, C, H, W) input; zero padding counts towards the
+    divisor when ``count_include_pad`` (PyTorch's divisor rules, incl. ceil_mode)."""
+    x, unb = _batched("avg_pool2d", input, 2)
+    out = _avg_pool("avg_pool2d", x, kernel_size, stride, padding, ceil_mode,
+                    count_include_pad, divisor_override)
+    return squeeze(out, 0) if unb else out
+
+
+def _avgpool1d_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((2, 2, 6))], {"kernel_size": 2}),
+            Sample([r((1, 2, 7))], {"kernel_size": 3, "stride": 2, "padding": 1,
+                                    "ceil_mode": True, "count_include_pad": False},
+                   name="pad ceil")]
+
+
+@composite("avg_pool1d", samples=_avgpool1d_samples)
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Mean over windows of (N, C, L) input (avg_pool2d with a unit height)."""
+    x, unb = _batched("avg_pool1d", input, 1)
+    if stride is not None and not isinstance(stride, int) and len(stride) == 0:
+        stride = None
+    out = _avg_pool("avg_pool1d", unsqueeze(x, 2), _one(kernel_size), _one(stride),
+                    (0, _one(padding)[1]), ceil_mode, count_include_pad, None)
+    out = squeeze(out, 2)
+    return squeeze(out, 0) if unb else out
+
+
+def _adaptive_matrix(n, out, dtype):
+    """(out, n) averaging matrix: row i averages [floor(i*n/out), ceil((i+1)*n/out))."""
+    i = xp.arange(out)
+    start = (i * n) // out
+    end = -((-(i + 1) * n) // out)
+    j = xp.arange(n)
+    m = (j >= start[:, None]) & (j < end[:, None])
+    return (m / (end - start)[:, None]).astype(dtype)
+
+
+def _adaptive_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((1, 2, 5, 4))], {"output_size": (2, 3)}),
+            Sample([r((2, 3, 3))], {"output_size": 1}, name="global unbatched"),
+            Sample([r((1, 1, 4, 3))], {"output_size": (None, 2)}, name="None keeps")]
+
+
+@composite("adaptive_avg_pool2d", samples=_adaptive_samples)
+def adaptive_avg_pool2d(input, output_size):
+    """Average over PyTorch's adaptive windows [floor(i*H/Ho), ceil((i+1)*H/Ho)); the
+    windows are separable, so y = A_h @ x @ A_w^T with constant averaging matrices."""
+    x, unb = _batched("adaptive_avg_pool2d", input, 2)
+    ho, wo = (output_size, output_size) if isinstance(output_size, int) else output_size
+    h, w = x.shape[2:]
+    ho = h if ho is None else int(ho)
+    wo = w if wo is None else int(wo)
+    if ho <= 0 or wo <= 0:
+        raise RuntimeError(f"adaptive_avg_pool2d: output size must be positive, got "
+                           f"{(ho, wo)}")
+    out = x
+    if ho != h:
+        out = _make(_adaptive_matrix(h, ho, x.dtype)) @ out
+    if wo != w:
+        out = out @ _make(_adaptive_matrix(w, wo, x.dtype).T)
+    return squeeze(out, 0) if unb else out
