@@ -1,1 +1,10 @@
-"""``tg.linalg``: linear algebra by PyTorch's names (inv, det, solve, vector_norm, ...)."""
+"""``tg.linalg``: linear algebra by PyTorch's names (inv, det, solve, vector_norm, ...).
+
+Each function is the op registered in ``tapegrad/ops`` (defined once there); this module
+only gives them their ``torch.linalg`` names."""
+from .ops.linalg import (inverse as inv, det, slogdet, solve, matrix_norm,  # noqa: F401
+                         linalg_norm as norm, matmul, diagonal, tensordot)
+from .ops.reduce import vector_norm  # noqa: F401
+
+__all__ = ["inv", "det", "slogdet", "solve", "vector_norm", "matrix_norm", "norm", "matmul",
+           "diagonal", "tensordot"]
