@@ -20,6 +20,7 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, 
 from .random import manual_seed, seed, get_rng_state, set_rng_state, Generator
 from .tape import GradientTape, Tape, Gradients
 from . import autograd, debug, linalg, nn, optim, utils
+from .serialization import save, load
 
 float16 = half = _backend.float16
 float32 = float = _backend.float32

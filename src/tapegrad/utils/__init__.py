@@ -1,1 +1,2 @@
-"""Utilities: data loading, checkpointing."""
+"""Utilities: data loading (``tg.utils.data``); checkpoints are ``tg.save`` / ``tg.load``."""
+from . import data  # noqa: F401

@@ -1,0 +1,175 @@
+"""Datasets and batching (PyTorch's ``torch.utils.data`` names).
+
+Shuffling and ``random_split`` draw from a ``generator`` (``tg.Generator`` or NumPy
+Generator) or, without one, from tapegrad's default generator, so ``tg.manual_seed``
+makes every epoch's order reproducible. No worker processes: batches are built in the
+calling thread (``num_workers`` is accepted and must be 0).
+"""
+import math
+import numbers
+
+from .. import backend
+from ..core.tensor import Tensor
+from ..random import rng
+
+xp = backend.xp
+
+__all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split",
+           "default_collate"]
+
+
+class Dataset:
+    """Anything with ``__getitem__(i)`` and ``__len__()``."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+
+class TensorDataset(Dataset):
+    """Sample i is ``tuple(t[i] for t in tensors)``; all tensors share the first dim."""
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        n = tensors[0].shape[0]
+        for i, t in enumerate(tensors):
+            if t.shape[0] != n:
+                raise ValueError(f"size mismatch between tensors: tensor 0 has {n} samples, "
+                                 f"tensor {i} has {t.shape[0]} (shape {list(t.shape)})")
+        self.tensors = tensors
+
+    def __getitem__(self, index):
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self):
+        return self.tensors[0].shape[0]
+
+
+class Subset(Dataset):
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, list):
+            return self.dataset[[self.indices[i] for i in index]]
+        return self.dataset[self.indices[index]]
+
+    def __len__(self):
+        return len(self.indices)
+
+
+def random_split(dataset, lengths, generator=None):
+    """Split into non-overlapping Subsets of the given lengths, or fractions summing to 1
+    (remainders go one each to the first subsets, as PyTorch)."""
+    n = len(dataset)
+    lengths = list(lengths)
+    if lengths and all(isinstance(f, float) for f in lengths) and \
+            math.isclose(sum(lengths), 1) and sum(lengths) <= 1 + 1e-9:
+        sizes = [int(math.floor(n * f)) for f in lengths]
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+        lengths = sizes
+    if sum(lengths) != n:
+        raise ValueError(f"sum of input lengths ({sum(lengths)}) does not equal the length of "
+                         f"the input dataset ({n})")
+    perm = rng(generator).permutation(n).tolist()
+    out, start = [], 0
+    for k in lengths:
+        out.append(Subset(dataset, perm[start:start + k]))
+        start += k
+    return out
+
+
+def default_collate(batch):
+    """Stack a list of samples: tensors/arrays are stacked along a new first dim, numbers
+    become a 1-D tensor, tuples/lists/dicts are collated element-wise, strings listed."""
+    first = batch[0]
+    if isinstance(first, Tensor):
+        return Tensor(xp.stack([b._data for b in batch]))
+    if isinstance(first, (backend.ndarray, backend.generic)):
+        return Tensor(xp.stack([xp.asarray(b) for b in batch]))
+    if isinstance(first, bool):
+        return Tensor(xp.asarray(batch, dtype=backend.bool_))
+    if isinstance(first, numbers.Integral):
+        return Tensor(xp.asarray(batch, dtype=backend.int64))
+    if isinstance(first, numbers.Real):
+        return Tensor(xp.asarray(batch, dtype=backend.float64))
+    if isinstance(first, str):
+        return list(batch)
+    if isinstance(first, dict):
+        return {k: default_collate([b[k] for b in batch]) for k in first}
+    if isinstance(first, tuple) and hasattr(first, "_fields"):
+        return type(first)(*(default_collate(list(s)) for s in zip(*batch)))
+    if isinstance(first, (tuple, list)):
+        if any(len(b) != len(first) for b in batch):
+            raise RuntimeError("each element in the batch should be of equal size")
+        return [default_collate(list(s)) for s in zip(*batch)]
+    raise TypeError(f"default_collate: batch must contain tensors, arrays, numbers, strings, "
+                    f"dicts or lists; found {type(first).__name__}. Pass collate_fn=.")
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in batches.
+
+    ``shuffle=True`` draws a new permutation each epoch from ``generator`` (or
+    tapegrad's default generator). A TensorDataset without a custom ``collate_fn`` is
+    batched by one fancy-index per tensor instead of sample by sample (same result).
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
+                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
+                 generator=None, **kwargs):
+        if num_workers:
+            raise ValueError("tapegrad's DataLoader has no worker processes; use num_workers=0")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+            raise ValueError(f"batch_size should be a positive integer, got {batch_size!r}")
+        self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
+        self.sampler, self.batch_sampler = sampler, batch_sampler
+        self.collate_fn, self.drop_last, self.generator = collate_fn, drop_last, generator
+
+    def _order(self):
+        n = len(self.dataset)
+        if self.sampler is not None:
+            return list(self.sampler)
+        if self.shuffle:
+            return rng(self.generator).permutation(n).tolist()
+        return list(range(n))
+
+    def _batches(self):
+        if self.batch_sampler is not None:
+            yield from self.batch_sampler
+            return
+        order = self._order()
+        if self.batch_size is None:
+            for i in order:
+                yield i
+            return
+        bs = self.batch_size
+        for s in range(0, len(order), bs):
+            idx = order[s:s + bs]
+            if len(idx) < bs and self.drop_last:
+                return
+            yield idx
+
+    def __iter__(self):
+        ds = self.dataset
+        fast = isinstance(ds, TensorDataset) and self.collate_fn is None
+        for idx in self._batches():
+            if self.batch_size is None and self.batch_sampler is None:
+                yield ds[idx] if self.collate_fn is None else self.collate_fn(ds[idx])
+            elif fast:
+                arr = xp.asarray(idx, dtype=backend.int64)
+                yield [Tensor(t._data[arr]) for t in ds.tensors]
+            else:
+                yield (self.collate_fn or default_collate)([ds[i] for i in idx])
+
+    def __len__(self):
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        if self.batch_size is None:
+            return n
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
