@@ -14,6 +14,10 @@ def rn(*shapes):
     return lambda rng: [rng.standard_normal(s) for s in shapes]
 
 
+RM = np.array([0.3, -0.5, 1.2])
+RV = np.array([0.5, 2.0, 1.3])
+IDX = np.array([[0, 1, 4], [1, 1, 3]])
+
 ROWS = [
     # linear family
     Row("linear", F.linear, TF.linear, rn((4, 3), (2, 3), (2,))),
@@ -81,6 +85,52 @@ ROWS = [
         lambda x: TF.adaptive_avg_pool2d(x, 1), rn((2, 3, 4, 4))),
     Row("adaptive_avg_pool2d-None", lambda x: F.adaptive_avg_pool2d(x, (None, 3)),
         lambda x: TF.adaptive_avg_pool2d(x, (None, 3)), rn((1, 2, 3, 7))),
+    # normalisation
+    Row("batch_norm-train", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+        lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True),
+        rn((4, 3, 2, 2), (3,), (3,)), rtol=1e-6),
+    Row("batch_norm-train-2d-stats", lambda x: F.batch_norm(
+        x, tg.zeros(3, dtype=x.dtype), tg.ones(3, dtype=x.dtype), training=True, momentum=0.3),
+        lambda x: TF.batch_norm(x, torch.zeros(3, dtype=x.dtype), torch.ones(3, dtype=x.dtype),
+                                training=True, momentum=0.3), rn((5, 3)), rtol=1e-6),
+    Row("batch_norm-eval", lambda x, w, b: F.batch_norm(
+        x, tg.tensor(RM, dtype=x.dtype), tg.tensor(RV, dtype=x.dtype), w, b),
+        lambda x, w, b: TF.batch_norm(x, torch.tensor(RM, dtype=x.dtype),
+                                      torch.tensor(RV, dtype=x.dtype), w, b),
+        rn((2, 3, 4), (3,), (3,))),
+    Row("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b),
+        lambda x, w, b: TF.layer_norm(x, (4,), w, b), rn((3, 4), (4,), (4,)), rtol=1e-6),
+    Row("layer_norm-2dims", lambda x: F.layer_norm(x, (2, 3), eps=1e-3),
+        lambda x: TF.layer_norm(x, (2, 3), eps=1e-3), rn((2, 2, 3)), rtol=1e-6),
+    Row("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b),
+        lambda x, w, b: TF.group_norm(x, 2, w, b), rn((2, 4, 3, 2), (4,), (4,)), rtol=1e-6),
+    Row("group_norm-3d", lambda x: F.group_norm(x, 3), lambda x: TF.group_norm(x, 3),
+        rn((2, 6, 3)), rtol=1e-6),
+    # the rest
+    Row("dropout-p0", lambda x: F.dropout(x, 0.0), lambda x: TF.dropout(x, 0.0), rn((3, 4))),
+    Row("dropout-eval", lambda x: F.dropout(x, 0.5, training=False),
+        lambda x: TF.dropout(x, 0.5, training=False), rn((3, 4))),
+    Row("embedding", lambda w: F.embedding(tg.tensor(IDX), w),
+        lambda w: TF.embedding(torch.tensor(IDX), w), rn((5, 3))),
+    Row("embedding-padding", lambda w: F.embedding(tg.tensor(IDX), w, padding_idx=1),
+        lambda w: TF.embedding(torch.tensor(IDX), w, padding_idx=1), rn((5, 3))),
+    Row("interpolate-nearest-scale", lambda x: F.interpolate(x, scale_factor=2),
+        lambda x: TF.interpolate(x, scale_factor=2), rn((1, 2, 2, 3))),
+    Row("interpolate-nearest-size", lambda x: F.interpolate(x, size=(3, 5)),
+        lambda x: TF.interpolate(x, size=(3, 5)), rn((2, 1, 4, 3))),
+    Row("interpolate-nearest-down", lambda x: F.interpolate(x, size=2),
+        lambda x: TF.interpolate(x, size=2), rn((1, 1, 5, 4))),
+    Row("interpolate-bilinear", lambda x: F.interpolate(x, size=(5, 4), mode="bilinear", align_corners=False),
+        lambda x: TF.interpolate(x, size=(5, 4), mode="bilinear", align_corners=False), rn((1, 2, 3, 3))),
+    Row("interpolate-bilinear-scale", lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear"),
+        lambda x: TF.interpolate(x, scale_factor=1.5, mode="bilinear"), rn((1, 1, 4, 3))),
+    Row("interpolate-bilinear-align", lambda x: F.interpolate(x, size=(4, 2), mode="bilinear", align_corners=True),
+        lambda x: TF.interpolate(x, size=(4, 2), mode="bilinear", align_corners=True), rn((1, 2, 3, 4))),
+    Row("interpolate-bilinear-down", lambda x: F.interpolate(x, size=(2, 3), mode="bilinear"),
+        lambda x: TF.interpolate(x, size=(2, 3), mode="bilinear"), rn((1, 1, 5, 7))),
+    Row("cosine_similarity", F.cosine_similarity, TF.cosine_similarity, rn((3, 4), (3, 4))),
+    Row("cosine_similarity-dim-broadcast", lambda a, b: F.cosine_similarity(a, b, dim=-1),
+        lambda a, b: TF.cosine_similarity(a, b, dim=-1), rn((2, 3), (3,))),
 ]
 
 
@@ -130,3 +180,79 @@ def test_pool_errors():
         F.avg_pool2d(tg.randn(4, 4), 2)
     with pytest.raises(RuntimeError, match="too small"):
         F.max_pool2d(tg.randn(1, 1, 2, 2), 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batch_norm_running_stats_match_torch(dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 3, 2, 2)).astype(dtype)
+    rm, rv = tg.zeros(3, dtype=dtype), tg.ones(3, dtype=dtype)
+    trm, trv = torch.zeros(3, dtype=getattr(torch, np.dtype(dtype).name)), \
+        torch.ones(3, dtype=getattr(torch, np.dtype(dtype).name))
+    for _ in range(3):
+        y = F.batch_norm(tg.tensor(x), rm, rv, training=True, momentum=0.2)
+        ty = TF.batch_norm(torch.tensor(x), trm, trv, training=True, momentum=0.2)
+        x = x * 1.5 + 0.5
+    np.testing.assert_allclose(rm.numpy(), trm.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(rv.numpy(), trv.numpy(), rtol=1e-5)  # unbiased, like torch
+    assert rm.dtype == dtype and rm._version == 3
+    # eval mode uses them and leaves them alone
+    y = F.batch_norm(tg.tensor(x), rm, rv)
+    ty = TF.batch_norm(torch.tensor(x), trm, trv)
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-5, atol=1e-6)
+    assert rm._version == 3
+
+
+def test_batch_norm_errors():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(tg.randn(1, 3), None, None, training=True)
+    with pytest.raises(RuntimeError, match="batch_norm: weight"):
+        F.batch_norm(tg.randn(4, 3), None, None, tg.ones(2), training=True)
+    with pytest.raises(RuntimeError, match="group_norm.*divisible"):
+        F.group_norm(tg.randn(2, 6, 3), 4)
+    with pytest.raises(RuntimeError, match="layer_norm.*normalized_shape"):
+        F.layer_norm(tg.randn(2, 3), (4,))
+
+
+def test_dropout_seeded_and_scaled():
+    x = tg.ones(1000)
+    tg.manual_seed(3)
+    a = F.dropout(x, 0.25)
+    tg.manual_seed(3)
+    b = F.dropout(x, 0.25)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    vals = set(np.unique(a.numpy()).tolist())
+    assert vals <= {0.0, np.float32(1 / 0.75)}
+    assert 0.15 < (a.numpy() == 0).mean() < 0.35
+    g = tg.Generator(5)
+    c = F.dropout(x, 0.25, generator=g)
+    assert c.dtype == tg.float32
+    assert F.dropout(x, 0.0) is x and F.dropout(x, 0.5, training=False) is x
+    assert not F.dropout(x, 1.0).numpy().any()
+    xr = tg.randn(4, 5, requires_grad=True)
+    y = F.dropout(xr, 0.5)
+    y.sum().backward()
+    np.testing.assert_allclose(xr.grad.numpy(), (y.numpy() != 0) * 2.0)
+    with pytest.raises(ValueError, match="dropout probability"):
+        F.dropout(x, 1.5)
+
+
+def test_embedding_padding_gets_no_gradient():
+    w = tg.randn(4, 3, requires_grad=True)
+    F.embedding(tg.tensor([[0, 2], [2, 3]]), w, padding_idx=2).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[1] * 3, [0] * 3, [0] * 3, [1] * 3])
+    with pytest.raises(IndexError, match="embedding"):
+        F.embedding(tg.tensor([5]), w)
+
+
+def test_cosine_similarity_zero_vector_is_finite():
+    a = tg.zeros(2, 3, dtype=tg.float64, requires_grad=True)
+    b = tg.randn(2, 3, dtype=tg.float64)
+    out = F.cosine_similarity(a, b)
+    out.sum().backward()
+    assert np.all(out.numpy() == 0) and np.all(np.isfinite(a.grad.numpy()))
+
+
+def test_linear_errors():
+    with pytest.raises(RuntimeError, match="linear"):
+        F.linear(tg.randn(2, 3), tg.randn(4, 5))
