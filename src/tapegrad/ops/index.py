@@ -54,16 +54,21 @@ class Cat(Function):
 
     @staticmethod
     def forward(ctx, *arrays, dim):
+        # PyTorch's legacy rule: 1-d empty inputs are skipped beside higher-dim ones
+        skip = [a.shape == (0,) and any(b.ndim != 1 for b in arrays) for a in arrays]
         if ctx.recording:
-            ctx.sizes = tuple(a.shape[dim] for a in arrays)
+            ctx.sizes = tuple(None if s else a.shape[dim] for a, s in zip(arrays, skip))
             ctx.shapes = tuple(a.shape for a in arrays)
-        return ctx.xp.concatenate(arrays, axis=dim)
+        return ctx.xp.concatenate([a for a, s in zip(arrays, skip) if not s], axis=dim)
 
     @staticmethod
     def vjp(ctx, g):
         dim = ctx.params["dim"]
         out, start = [], 0
         for n, need in zip(ctx.sizes, ctx.needs_input_grad):
+            if n is None:  # a skipped legacy empty input
+                out.append(_make(xp.zeros((0,), g.dtype)) if need else None)
+                continue
             out.append(GetItem.apply(g, key=(slice(None),) * dim + (slice(start, start + n),))
                        if need else None)
             start += n
@@ -97,12 +102,12 @@ def cat(tensors, *rest, dim=None, axis=None):
         if t.ndim == 0:
             raise RuntimeError(f"cat(): zero-dimensional tensor (at position {i}) cannot be "
                                f"concatenated")
-    if any(t.ndim != 1 for t in items):
-        kept = [t for t in items if not (t.ndim == 1 and t.shape[0] == 0)]
-        items = kept or items[:1]
-    ref = items[0]
+    legacy = [t.shape == (0,) and any(u.ndim != 1 for u in items) for t in items]
+    ref = next(t for t, s in zip(items, legacy) if not s)
     d = normalize_dims(dim, ref.ndim, "cat")[0]
     for i, t in enumerate(items):
+        if legacy[i]:
+            continue
         if t.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, ref.shape))
                                      if j != d):
             raise RuntimeError(

@@ -249,9 +249,12 @@ def tile(x, dims):
     Sample([rng.standard_normal((2, 3))], {"dims": (1,)}),
     Sample([rng.standard_normal((2, 3, 2))], {"dims": (0, -1)}),
     Sample([rng.standard_normal(())], {"dims": ()})])
-def flip(x, dims):
+def flip(x, *dims, **kw):
     """Reverse the order of elements along ``dims`` (a strided view, like x[..., ::-1]); the
-    gradient is flipped back."""
+    gradient is flipped back. ``x.flip(0, 2)`` and ``tg.flip(x, dims=(0, 2))`` both work."""
+    dims = kw.pop("dims", None) if not dims else dims[0] if len(dims) == 1 else dims
+    if dims is None:
+        raise TypeError("flip() missing required argument 'dims'")
     dims = normalize_dims(dims, x.ndim, "flip")
     if not dims:
         return x
@@ -357,7 +360,7 @@ def normalize_key(key):
         if isinstance(k, Tensor):
             k = k._data
         elif isinstance(k, list):
-            k = xp.asarray(k)
+            k = xp.asarray(k) if k else xp.zeros(0, backend.int64)  # [] indexes nothing
         elif isinstance(k, backend.generic) and k.dtype.kind in "iu":
             k = int(k)
         if isinstance(k, backend.ndarray):
