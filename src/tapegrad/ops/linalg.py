@@ -580,8 +580,11 @@ def slogdet(a):
     """(sign, log|det|) of a square matrix (or batch); sign carries no gradient."""
     a = _as_float(a)
     _square(a, "linalg.slogdet")
+    from .elementwise import where
     sign = _make(xp.sign(xp.linalg.det(a._data)).astype(a.dtype))
-    return SlogDet(sign, LogAbsDet.apply(a))
+    lad = LogAbsDet.apply(a)
+    # sign is piecewise constant: gradient 0, but part of the graph as in PyTorch
+    return SlogDet(where(xp.zeros(sign.shape, bool), lad, sign), lad)
 
 
 @composite("logdet", method=True, samples=lambda rng: _mat_samples(rng))

@@ -666,8 +666,10 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, axis=None, kee
         return ext.apply(Abs.apply(x), dims=dims, keepdim=kd)
     if ord == 1:
         return Sum.apply(Abs.apply(x), dims=dims, keepdim=kd)
-    if ord == 0:
-        return Sum.apply(_make((x._data != 0).astype(x.dtype)), dims=dims, keepdim=kd)
+    if ord == 0:  # the count of nonzeros: piecewise constant, gradient 0 (still connected)
+        from .elementwise import where
+        count = Sum.apply(_make((x._data != 0).astype(x.dtype)), dims=dims, keepdim=kd)
+        return where(xp.zeros(count.shape, bool), Sum.apply(x, dims=dims, keepdim=kd), count)
     return VectorNorm.apply(x, p=ord, dims=dims, keepdim=kd)
 
 
