@@ -174,9 +174,9 @@ class GradientTape:
             elif not p:
                 g = g.detach()
             out.append(g)
-        self._used = True
         if not p:
             self._drop()
+        self._used = True
         return out[0] if single else out
 
     def jacobian(self, target, source):
@@ -195,9 +195,9 @@ class GradientTape:
                                       self.persistent, targets={node}, accumulate=False)
             g = got.get(node)
             rows.append(xp.zeros(source.shape, source.dtype) if g is None else g._data)
-        self._used = True
         if not self.persistent:
             self._drop()
+        self._used = True
         return _make(xp.stack(rows).reshape(tuple(target.shape) + tuple(source.shape)))
 
     def backward(self, loss=None, retain_graph=False):

@@ -40,8 +40,9 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
         prev = STATE.grad_enabled
         STATE.grad_enabled = create_graph
         try:
-            _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph,
-                   create_graph)
+            with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph,
+                       create_graph)
         finally:
             STATE.grad_enabled = prev
         for node, g in leaf_grads.items():

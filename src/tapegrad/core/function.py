@@ -129,8 +129,12 @@ def _constant(fn, out, args, needs, enabled):
     t = _make(out)
     if fn.view:
         _share_view(t, args[0])
-    t._src = (fn.name, "no_grad" if needs and not enabled else
-              "constant" if not fn.differentiable else "no_input")
+    if needs and not enabled or any(getattr(a, "_src", None) is not None and
+                                    a._src[1] == "no_grad" for a in args):
+        why = "no_grad"  # an input took gradients, but grad mode was off (here or upstream)
+    else:
+        why = "constant" if not fn.differentiable else "no_input"
+    t._src = (fn.name, why)
     return t
 
 
@@ -143,14 +147,14 @@ def _share_view(t, src):
 def _watch_inputs(tapes, args, nodes):
     """While a tape records, floating tensors entering an op are watched."""
     from .tensor import Tensor
-    watched = False
-    for i, a in enumerate(args):
+    for a in args:
         if isinstance(a, Tensor) and a.node is None and a._data.dtype.kind == "f":
             for tape in tapes:
                 tape.watch(a)
+    for i, a in enumerate(args):  # the same tensor may appear twice (x * x)
+        if isinstance(a, Tensor):
             nodes[i] = a.node
-            watched = watched or a.node is not None
-    return watched
+    return any(n is not None for n in nodes)
 
 
 def caller_location():

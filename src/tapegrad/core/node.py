@@ -20,6 +20,7 @@ class Node:
     is_leaf = False
     watch = False
     consumed = False
+    warned_grad = False   # reading .grad of this non-leaf warned already
     retains = None        # weakrefs to non-leaf tensors that called retain_grad()
     hooks = None          # tensor hooks: fn(grad) -> grad or None
     _saved = None         # input tensors (Function.save_inputs)

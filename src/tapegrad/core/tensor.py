@@ -8,14 +8,13 @@ import warnings
 import weakref
 
 from .. import backend
-from .function import apply, next_seq, Cast
+from .function import apply, next_seq, Cast, OPS
 from .modes import STATE
 from .node import LeafNode
 
 xp = backend.xp
 ndarray = backend.ndarray
 _new = object.__new__
-_warned_nonleaf = weakref.WeakSet()
 
 
 def _make(data, node=None):
@@ -185,8 +184,8 @@ class Tensor:
     @property
     def grad(self):
         n = self.node
-        if n is not None and not n.is_leaf and self._grad is None and self not in _warned_nonleaf:
-            _warned_nonleaf.add(self)
+        if n is not None and not n.is_leaf and self._grad is None and not n.warned_grad:
+            n.warned_grad = True
             warnings.warn(
                 "The .grad attribute of a tensor that is not a leaf is being read; it is None "
                 "because backward fills .grad only for leaves. Call .retain_grad() on it "
@@ -275,6 +274,23 @@ class Tensor:
                 raise ValueError(f"cannot convert a {arr.dtype} tensor to {dtype} without a copy")
             return arr.astype(dtype)
         return arr.copy() if copy else arr
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs on tensors run the matching tapegrad op, so ``np.exp(t)`` stays
+        differentiable; an unknown ufunc on a tensor that requires grad is a TypeError
+        rather than a silently graph-less array."""
+        name = _UFUNC_OPS.get(ufunc.__name__, ufunc.__name__)
+        info = OPS.get(name)
+        if method == "__call__" and not kwargs and info is not None:
+            return info.fn(*inputs)
+        return _numpy_fallback(ufunc.__name__, inputs, lambda *a: getattr(ufunc, method)(
+            *a, **kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        name = _FUNCTION_OPS.get(func.__name__)
+        if name is not None and name in OPS:
+            return OPS[name].fn(*args, **kwargs)
+        return _numpy_fallback(func.__name__, args, lambda *a: func(*a, **_unwrap_kw(kwargs)))
 
     def item(self):
         if self._data.size != 1:
@@ -400,6 +416,48 @@ class Tensor:
         self.node = out.node
         self._src = None
         return self
+
+
+_UFUNC_OPS = {"power": "pow", "equal": "eq", "not_equal": "ne", "less": "lt",
+              "less_equal": "le", "greater": "gt", "greater_equal": "ge", "absolute": "abs",
+              "negative": "neg", "true_divide": "div", "divide": "div", "subtract": "sub",
+              "multiply": "mul"}
+_FUNCTION_OPS = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin", "amax": "amax",
+                 "amin": "amin", "matmul": "matmul", "where": "where", "clip": "clamp",
+                 "concatenate": "cat", "stack": "stack", "reshape": "reshape",
+                 "squeeze": "squeeze", "expand_dims": "unsqueeze", "exp": "exp", "log": "log",
+                 "tanh": "tanh", "sqrt": "sqrt", "abs": "abs", "maximum": "maximum",
+                 "minimum": "minimum", "dot": "dot", "outer": "outer", "einsum": "einsum"}
+
+
+def _unwrap(v):
+    if isinstance(v, Tensor):
+        return v._data
+    if isinstance(v, (list, tuple)):
+        return type(v)(_unwrap(x) for x in v)
+    return v
+
+
+def _unwrap_kw(kwargs):
+    return {k: _unwrap(v) for k, v in kwargs.items()}
+
+
+def _needs_grad(v):
+    if isinstance(v, Tensor):
+        return v.node is not None
+    if isinstance(v, (list, tuple)):
+        return any(_needs_grad(x) for x in v)
+    return False
+
+
+def _numpy_fallback(name, args, call):
+    """A NumPy function tapegrad has no op for: fine on plain data (the result is an
+    ndarray), a TypeError when a gradient would silently be lost."""
+    if _needs_grad(args):
+        raise TypeError(f"numpy.{name} has no tapegrad equivalent and would drop the gradient "
+                        f"of a tensor that requires grad; use a tapegrad op, or pass "
+                        f"t.detach().numpy() if you don't need the gradient")
+    return call(*_unwrap(tuple(args)))
 
 
 class _no_grad_quiet:
