@@ -1,0 +1,162 @@
+"""PyTorch parity for the losses: values, gradients (input and, where PyTorch has one, the
+target) and 2nd-order gradients, for every reduction and notable variant."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import tapegrad as tg
+import tapegrad.nn.functional as F
+from parity import Row, check_row, parametrize
+
+
+def rn(*shapes):
+    return lambda rng: [rng.standard_normal(s) for s in shapes]
+
+
+def away(low=0.2):
+    """Two inputs whose difference stays away from 0 (the kink of l1/smooth_l1/huber)."""
+    def make(rng):
+        a = rng.standard_normal((3, 4))
+        d = rng.uniform(low, 2.0, (3, 4)) * rng.choice([-1, 1], (3, 4))
+        return [a, a - d]
+    return make
+
+
+T = np.array([0, 2, 1, 2, 0])                   # class indices for (5, 3) logits
+T_IGN = np.array([0, -100, 1, 2, -100])
+T_ND = np.array([[0, 2, 1], [1, 1, 0]])          # for (2, 3, 3) logits
+W3 = np.array([0.5, 2.0, 1.5])
+
+
+def ce(**kw):
+    return (lambda x: F.cross_entropy(x, tg.tensor(kw.get("t", T)), **_tg_kw(kw)),
+            lambda x: TF.cross_entropy(x, torch.tensor(kw.get("t", T)), **_torch_kw(kw, x)))
+
+
+def nll(**kw):
+    return (lambda x: F.nll_loss(x, tg.tensor(kw.get("t", T)), **_tg_kw(kw)),
+            lambda x: TF.nll_loss(x, torch.tensor(kw.get("t", T)), **_torch_kw(kw, x)))
+
+
+def _tg_kw(kw):
+    out = {k: v for k, v in kw.items() if k != "t"}
+    if "weight" in out:
+        out["weight"] = tg.tensor(out["weight"])
+    return out
+
+
+def _torch_kw(kw, x):
+    out = {k: v for k, v in kw.items() if k != "t"}
+    if "weight" in out:
+        out["weight"] = torch.tensor(out["weight"], dtype=x.dtype)
+    return out
+
+
+def probs(shape, axis=1):
+    def make(rng):
+        p = rng.uniform(0.1, 1.0, shape)
+        return [rng.standard_normal(shape), p / p.sum(axis=axis, keepdims=True)]
+    return make
+
+
+ROWS = [
+    Row("mse_loss", F.mse_loss, TF.mse_loss, rn((3, 4), (3, 4))),
+    Row("mse_loss-sum", lambda a, b: F.mse_loss(a, b, reduction="sum"),
+        lambda a, b: TF.mse_loss(a, b, reduction="sum"), rn((3, 4), (3, 4))),
+    Row("mse_loss-none", lambda a, b: F.mse_loss(a, b, reduction="none"),
+        lambda a, b: TF.mse_loss(a, b, reduction="none"), rn((3, 4), (3, 4))),
+    Row("mse_loss-weight", lambda a, b, w: F.mse_loss(a, b, weight=w),
+        lambda a, b, w: TF.mse_loss(a, b, weight=w), rn((3, 4), (3, 4), (3, 4))),
+    Row("l1_loss", F.l1_loss, TF.l1_loss, away()),
+    Row("l1_loss-none", lambda a, b: F.l1_loss(a, b, reduction="none"),
+        lambda a, b: TF.l1_loss(a, b, reduction="none"), away()),
+    Row("smooth_l1_loss", F.smooth_l1_loss, TF.smooth_l1_loss, away()),
+    Row("smooth_l1_loss-beta-sum", lambda a, b: F.smooth_l1_loss(a, b, beta=0.5, reduction="sum"),
+        lambda a, b: TF.smooth_l1_loss(a, b, beta=0.5, reduction="sum"), away()),
+    Row("smooth_l1_loss-beta0", lambda a, b: F.smooth_l1_loss(a, b, beta=0.0),
+        lambda a, b: TF.smooth_l1_loss(a, b, beta=0.0), away()),
+    Row("huber_loss", F.huber_loss, TF.huber_loss, away()),
+    Row("huber_loss-delta-none", lambda a, b: F.huber_loss(a, b, delta=0.7, reduction="none"),
+        lambda a, b: TF.huber_loss(a, b, delta=0.7, reduction="none"), away()),
+    Row("cross_entropy", *ce(), rn((5, 3))),
+    Row("cross_entropy-sum", *ce(reduction="sum"), rn((5, 3))),
+    Row("cross_entropy-none", *ce(reduction="none"), rn((5, 3))),
+    Row("cross_entropy-weight", *ce(weight=W3), rn((5, 3))),
+    Row("cross_entropy-ignore_index", *ce(t=T_IGN), rn((5, 3))),
+    Row("cross_entropy-ignore-custom", *ce(t=np.array([0, 1, 1, 2, 0]), ignore_index=1,
+                                           reduction="none"), rn((5, 3))),
+    Row("cross_entropy-label_smoothing", *ce(label_smoothing=0.2), rn((5, 3))),
+    Row("cross_entropy-all-options", *ce(t=T_IGN, weight=W3, label_smoothing=0.15), rn((5, 3))),
+    Row("cross_entropy-all-options-sum", *ce(t=T_IGN, weight=W3, label_smoothing=0.15,
+                                             reduction="sum"), rn((5, 3))),
+    Row("cross_entropy-all-options-none", *ce(t=T_IGN, weight=W3, label_smoothing=0.15,
+                                              reduction="none"), rn((5, 3))),
+    Row("cross_entropy-Nd", *ce(t=T_ND), rn((2, 3, 3))),
+    Row("cross_entropy-Nd-none-weight", *ce(t=T_ND, weight=W3, reduction="none"), rn((2, 3, 3))),
+    Row("cross_entropy-unbatched", *ce(t=np.array(2)), rn((3,))),
+    Row("cross_entropy-probs", F.cross_entropy, TF.cross_entropy, probs((4, 3))),
+    Row("cross_entropy-probs-smoothing-weight",
+        lambda x, p: F.cross_entropy(x, p, weight=tg.tensor(W3), label_smoothing=0.1),
+        lambda x, p: TF.cross_entropy(x, p, weight=torch.tensor(W3, dtype=x.dtype),
+                                      label_smoothing=0.1), probs((4, 3))),
+    Row("cross_entropy-probs-Nd-none", lambda x, p: F.cross_entropy(x, p, reduction="none"),
+        lambda x, p: TF.cross_entropy(x, p, reduction="none"), probs((2, 3, 2))),
+    Row("cross_entropy-large-logits", *ce(), lambda rng: [rng.standard_normal((5, 3)) * 1000]),
+    Row("nll_loss", *nll(), rn((5, 3))),
+    Row("nll_loss-weight-ignore", *nll(t=T_IGN, weight=W3), rn((5, 3))),
+    Row("nll_loss-Nd-none", *nll(t=T_ND, reduction="none"), rn((2, 3, 3))),
+    Row("nll_loss-sum", *nll(reduction="sum"), rn((5, 3))),
+]
+
+
+@parametrize(ROWS)
+def test_parity(row):
+    check_row(row)
+
+
+def test_cross_entropy_stable_at_1000():
+    for dtype in (np.float32, np.float64):
+        x = tg.tensor(np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 999.0]], dtype=dtype),
+                      requires_grad=True)
+        t = tg.tensor([1, 2])
+        loss = F.cross_entropy(x, t)
+        tx = torch.tensor(x.numpy(), requires_grad=True)
+        tloss = TF.cross_entropy(tx, torch.tensor([1, 2]))
+        tloss.backward()
+        loss.backward()
+        assert np.isfinite(loss.item())
+        np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-6)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), atol=1e-6)
+
+
+def test_cross_entropy_all_ignored_is_nan_like_torch():
+    x = tg.randn(2, 3, requires_grad=True)
+    loss = F.cross_entropy(x, tg.tensor([-100, -100]))
+    assert np.isnan(loss.item())
+    assert F.cross_entropy(x, tg.tensor([-100, -100]), reduction="sum").item() == 0.0
+
+
+def test_cross_entropy_errors():
+    x = tg.randn(3, 4)
+    with pytest.raises(IndexError, match="Target 4 is out of bounds"):
+        F.cross_entropy(x, tg.tensor([0, 4, 1]))
+    with pytest.raises(ValueError, match="batch_size"):
+        F.cross_entropy(x, tg.tensor([0, 1]))
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        F.cross_entropy(x, tg.tensor([0, 1, 2]), reduction="avg")
+    with pytest.raises(RuntimeError, match="weight tensor"):
+        F.cross_entropy(x, tg.tensor([0, 1, 2]), weight=tg.ones(3))
+    with pytest.raises(RuntimeError, match="probabilit"):
+        F.cross_entropy(x, tg.rand(3, 3))
+    with pytest.raises(IndexError, match="nll_loss"):
+        F.nll_loss(x, tg.tensor([0, -1, 1]))
+
+
+def test_cross_entropy_float32_and_no_target_grad():
+    x = tg.randn(4, 3, requires_grad=True)
+    loss = F.cross_entropy(x, tg.tensor([0, 1, 2, 1]))
+    assert loss.dtype == tg.float32 and loss.shape == ()
+    loss.backward()
+    assert x.grad.dtype == tg.float32
+    np.testing.assert_allclose(x.grad.numpy().sum(1), 0, atol=1e-6)
