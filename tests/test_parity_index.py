@@ -40,6 +40,12 @@ def key_of(a, k):
     return torch.tensor(k) if isinstance(a, torch.Tensor) else tg.tensor(k)
 
 
+def assign(a, key, v):
+    y = a.clone()
+    y[key] = v
+    return y
+
+
 MASK = np.array([[True, False, True], [False, False, True]])
 
 ROWS = [
@@ -59,6 +65,15 @@ ROWS = [
     Row("getitem-bool-mixed", *both(lambda a: a[key_of(a, np.array([True, False])), 1:]), r(2, 3)),
     Row("getitem-comparison", *both(lambda a: a[a > 0]), r(2, 3)),
     Row("getitem-empty", *both(lambda a: a[[]]), r(3, 2)),
+    Row("getitem-0d-int-tensor", *both(lambda a: a[key_of(a, np.array(1))]), r(2, 3)),
+    Row("getitem-0d-bool-true", *both(lambda a: a[key_of(a, np.array(True))]), r(2, 3)),
+    Row("getitem-0d-bool-false", *both(lambda a: a[1, key_of(a, np.array(False))]), r(2, 3)),
+    # -- setitem (recorded on a clone) ------------------------------------------------------------
+    Row("setitem-basic", *both(lambda a, v: assign(a, (slice(None), 1), v)), rs((2, 3), (2,))),
+    Row("setitem-broadcast", *both(lambda a, v: assign(a, (slice(0, 2),), v)), rs((3, 2), (2,))),
+    Row("setitem-int-array", *both(lambda a, v: assign(a, ([2, 0],), v)), rs((3, 2), (2, 2))),
+    Row("setitem-mask", *both(lambda a, v: assign(a, key_of(a, MASK), v)), rs((2, 3), (3,))),
+    Row("setitem-scalar", *both(lambda a: assign(a, (0,), 2.5)), r(2, 3)),
     # -- cat / stack / split ------------------------------------------------------------------
     Row("cat", lambda a, b: tg.cat([a, b]), lambda a, b: torch.cat([a, b]), rs((2, 3), (1, 3))),
     Row("cat-dim", lambda a, b, c: tg.cat((a, b, c), dim=-1),

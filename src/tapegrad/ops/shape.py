@@ -365,7 +365,10 @@ def normalize_key(key):
             k = int(k)
         if isinstance(k, backend.ndarray):
             if k.dtype == bool:
-                out.extend(xp.nonzero(k))
+                if k.ndim == 0:  # x[True] adds a dim of size 1, x[False] one of size 0
+                    out.append(k)
+                else:
+                    out.extend(xp.nonzero(k))
                 continue
             if k.dtype.kind not in "iu":
                 raise IndexError(f"tensors used as indices must be long, int or bool tensors, "
