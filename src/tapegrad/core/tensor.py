@@ -257,6 +257,14 @@ class Tensor:
         self._src = ("detach", "detach")
         return self
 
+    def has_nan(self):
+        """True if any element is NaN."""
+        return bool(xp.isnan(self._data).any()) if self._data.dtype.kind == "f" else False
+
+    def has_inf(self):
+        """True if any element is +-inf."""
+        return bool(xp.isinf(self._data).any()) if self._data.dtype.kind == "f" else False
+
     # -- conversion ---------------------------------------------------------------------
     def numpy(self, force=False):
         """The array behind this tensor. It shares memory; it is read-only when the tensor
