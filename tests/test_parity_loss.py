@@ -60,6 +60,30 @@ def probs(shape, axis=1):
     return make
 
 
+W4 = np.array([0.5, 1.0, 2.0, 1.5])
+PW = np.array([3.0, 0.5, 1.0, 2.0])
+Y3 = np.array([1, -1, -1])
+
+
+def bce_inputs(rng):
+    return [rng.uniform(0.05, 0.95, (3, 4)), rng.uniform(0, 1, (3, 4))]
+
+
+def logit_inputs(rng):
+    return [rng.standard_normal((3, 4)) * 2, rng.uniform(0, 1, (3, 4))]
+
+
+def kl_inputs(rng):
+    t = rng.uniform(0.1, 1.0, (3, 4))
+    return [np.log(rng.dirichlet(np.ones(4), 3)), t / t.sum(1, keepdims=True)]
+
+
+def ranking_inputs(rng):
+    a = rng.standard_normal(5)
+    b = a + rng.uniform(0.3, 1.0, 5) * rng.choice([-1, 1], 5)   # hinge away from 0
+    return [a, b, np.array([1.0, -1.0, 1.0, 1.0, -1.0])]
+
+
 ROWS = [
     Row("mse_loss", F.mse_loss, TF.mse_loss, rn((3, 4), (3, 4))),
     Row("mse_loss-sum", lambda a, b: F.mse_loss(a, b, reduction="sum"),
@@ -107,6 +131,48 @@ ROWS = [
     Row("nll_loss-weight-ignore", *nll(t=T_IGN, weight=W3), rn((5, 3))),
     Row("nll_loss-Nd-none", *nll(t=T_ND, reduction="none"), rn((2, 3, 3))),
     Row("nll_loss-sum", *nll(reduction="sum"), rn((5, 3))),
+    Row("binary_cross_entropy", F.binary_cross_entropy, TF.binary_cross_entropy, bce_inputs),
+    Row("binary_cross_entropy-weight-sum",
+        lambda p, y: F.binary_cross_entropy(p, y, weight=tg.tensor(W4), reduction="sum"),
+        lambda p, y: TF.binary_cross_entropy(p, y, weight=torch.tensor(W4, dtype=p.dtype),
+                                             reduction="sum"), bce_inputs),
+    Row("binary_cross_entropy-none", lambda p, y: F.binary_cross_entropy(p, y, reduction="none"),
+        lambda p, y: TF.binary_cross_entropy(p, y, reduction="none"), bce_inputs),
+    Row("bce_with_logits", F.binary_cross_entropy_with_logits,
+        TF.binary_cross_entropy_with_logits, logit_inputs),
+    Row("bce_with_logits-pos_weight-weight",
+        lambda x, y: F.binary_cross_entropy_with_logits(x, y, weight=tg.tensor(W4),
+                                                        pos_weight=tg.tensor(PW)),
+        lambda x, y: TF.binary_cross_entropy_with_logits(
+            x, y, weight=torch.tensor(W4, dtype=x.dtype), pos_weight=torch.tensor(PW, dtype=x.dtype)),
+        logit_inputs),
+    Row("bce_with_logits-none", lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="none"),
+        lambda x, y: TF.binary_cross_entropy_with_logits(x, y, reduction="none"), logit_inputs),
+    Row("bce_with_logits-large", F.binary_cross_entropy_with_logits,
+        TF.binary_cross_entropy_with_logits,
+        lambda rng: [np.array([[1000.0, -1000.0, 30.0, -30.0]] * 3), rng.uniform(0, 1, (3, 4))]),
+    Row("kl_div", F.kl_div, TF.kl_div, kl_inputs),
+    Row("kl_div-batchmean", lambda x, t: F.kl_div(x, t, reduction="batchmean"),
+        lambda x, t: TF.kl_div(x, t, reduction="batchmean"), kl_inputs),
+    Row("kl_div-sum", lambda x, t: F.kl_div(x, t, reduction="sum"),
+        lambda x, t: TF.kl_div(x, t, reduction="sum"), kl_inputs),
+    Row("kl_div-none", lambda x, t: F.kl_div(x, t, reduction="none"),
+        lambda x, t: TF.kl_div(x, t, reduction="none"), kl_inputs),
+    Row("kl_div-log_target", lambda x, t: F.kl_div(x, t, reduction="batchmean", log_target=True),
+        lambda x, t: TF.kl_div(x, t, reduction="batchmean", log_target=True), rn((3, 4), (3, 4))),
+    Row("cosine_embedding_loss", lambda a, b: F.cosine_embedding_loss(a, b, tg.tensor(Y3)),
+        lambda a, b: TF.cosine_embedding_loss(a, b, torch.tensor(Y3)), rn((3, 4), (3, 4))),
+    Row("cosine_embedding_loss-margin-none",
+        lambda a, b: F.cosine_embedding_loss(a, b, tg.tensor(Y3), margin=-0.5, reduction="none"),
+        lambda a, b: TF.cosine_embedding_loss(a, b, torch.tensor(Y3), margin=-0.5,
+                                              reduction="none"), rn((3, 4), (3, 4))),
+    Row("cosine_embedding_loss-1d", lambda a, b: F.cosine_embedding_loss(a, b, tg.tensor(-1), margin=-1.0),
+        lambda a, b: TF.cosine_embedding_loss(a, b, torch.tensor(-1), margin=-1.0), rn((4,), (4,))),
+    Row("margin_ranking_loss", F.margin_ranking_loss, TF.margin_ranking_loss, ranking_inputs),
+    Row("margin_ranking_loss-margin-sum",
+        lambda a, b, y: F.margin_ranking_loss(a, b, y, margin=0.2, reduction="sum"),
+        lambda a, b, y: TF.margin_ranking_loss(a, b, y, margin=0.2, reduction="sum"),
+        ranking_inputs),
 ]
 
 
@@ -160,3 +226,60 @@ def test_cross_entropy_float32_and_no_target_grad():
     loss.backward()
     assert x.grad.dtype == tg.float32
     np.testing.assert_allclose(x.grad.numpy().sum(1), 0, atol=1e-6)
+
+
+def test_bce_with_logits_stable_at_1000():
+    x = tg.tensor([1000.0, -1000.0, 1000.0, -1000.0], requires_grad=True)
+    y = tg.tensor([1.0, 0.0, 0.0, 1.0])
+    loss = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    np.testing.assert_array_equal(loss.numpy(), [0, 0, 1000, 1000])
+    loss.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 1, -1])
+    pw = tg.tensor([2.0, 2.0, 2.0, 2.0])
+    loss = F.binary_cross_entropy_with_logits(x.detach(), y, pos_weight=pw, reduction="none")
+    np.testing.assert_array_equal(loss.numpy(), [0, 0, 1000, 2000])
+
+
+def test_bce_clamps_log_at_minus_100():
+    p = tg.tensor([0.0, 1.0, 0.5], dtype=tg.float64, requires_grad=True)
+    y = tg.tensor([1.0, 0.0, 1.0], dtype=tg.float64)
+    loss = F.binary_cross_entropy(p, y, reduction="none")
+    tl = TF.binary_cross_entropy(torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64),
+                                 torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64),
+                                 reduction="none")
+    np.testing.assert_allclose(loss.numpy(), tl.numpy())
+    loss.sum().backward()
+    assert np.all(np.isfinite(p.grad.numpy()))  # PyTorch divides by max(p(1-p), 1e-12)
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(tg.tensor([1.5]), tg.tensor([1.0]))
+    with pytest.raises(ValueError, match="target size"):
+        F.binary_cross_entropy(tg.tensor([0.5, 0.5]), tg.tensor([1.0]))
+
+
+def test_kl_div_zero_target_has_no_nan():
+    x = tg.tensor([[-1.0, -2.0, -0.5]], dtype=tg.float64, requires_grad=True)
+    t = tg.tensor([[0.0, 0.4, 0.6]], dtype=tg.float64, requires_grad=True)
+    loss = F.kl_div(x, t, reduction="sum")
+    tt = torch.tensor([[0.0, 0.4, 0.6]], dtype=torch.float64)
+    np.testing.assert_allclose(loss.item(), TF.kl_div(torch.tensor(x.numpy()), tt,
+                                                      reduction="sum").item())
+    loss.backward()
+    assert np.all(np.isfinite(t.grad.numpy())) and np.all(np.isfinite(x.grad.numpy()))
+
+
+def test_hinge_losses_kink_convention():
+    # at the hinge tapegrad passes 0 (relu'(0) = 0)
+    a = tg.tensor([1.0], requires_grad=True)
+    F.margin_ranking_loss(a, tg.tensor([1.0]), tg.tensor([1.0])).backward()
+    assert a.grad.item() == 0.0
+
+
+def test_loss_reduction_errors():
+    with pytest.raises(ValueError, match="mse_loss: avg is not a valid value"):
+        F.mse_loss(tg.randn(2), tg.randn(2), reduction="avg")
+    with pytest.raises(ValueError, match="weights and input"):
+        F.mse_loss(tg.randn(2), tg.randn(2), weight=tg.ones(3))
+    with pytest.warns(UserWarning, match="target size"):
+        F.mse_loss(tg.randn(2, 3), tg.randn(3))
+    with pytest.raises(RuntimeError, match="margin_ranking_loss"):
+        F.margin_ranking_loss(tg.randn(2), tg.randn(3), tg.ones(2))

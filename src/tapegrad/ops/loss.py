@@ -41,11 +41,12 @@ def _reduce(loss, reduction):
     return loss
 
 
-def _const(t):
+def _const(t, dtype=None):
     """A class weight / pos_weight: used as a constant, as PyTorch never differentiates it."""
     if t is None:
         return None
-    return t.detach() if isinstance(t, Tensor) else _make(xp.asarray(t))
+    arr = t._data if isinstance(t, Tensor) else xp.asarray(t)
+    return _make(arr if dtype is None else arr.astype(dtype, copy=False))
 
 
 def _size_warning(op, input, target):
@@ -403,3 +404,177 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         return reshape(loss, tshape)
     s = sum(loss)
     return s if reduction == "sum" else s * _mean_scale(wt)
+
+
+# -- binary cross entropy -------------------------------------------------------------------
+@primitive("clamped_log", public=False)
+class ClampedLog(Function):
+    """y = max(log(x), -100) (PyTorch's BCE clamp, so log(0) gives -100, not -inf);
+    dy/dx = 1/x where log(x) > -100, else 0 (selected, so 1/0 never appears)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, x):
+        with xp.errstate(divide="ignore"):
+            return xp.maximum(xp.log(x), -100.0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def vjp(ctx, g):
+        x = ctx.inputs[0]
+        with xp.errstate(divide="ignore"):
+            live = xp.log(x._data) > -100.0
+        return where(live, g / where(live, x, 1.0), 0.0)
+
+    @staticmethod
+    def jvp(ctx, t):
+        return ClampedLog.vjp(ctx, t)
+
+
+def _bce_samples(rng):
+    p, y = rng.uniform(0.1, 0.9, (2, 3)), rng.uniform(0, 1, (2, 3))
+    return [Sample([p, y]), Sample([p, y], {"reduction": "none",
+                                            "weight": _make(rng.uniform(0.5, 2, (3,)))}),
+            Sample([p[0, 0], y[0, 0]], {"reduction": "sum"}, name="0-d")]
+
+
+@composite("binary_cross_entropy", samples=_bce_samples)
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """-weight * (y log p + (1 - y) log(1 - p)) with each log clamped at -100 (PyTorch's
+    rule, so p = 0 or 1 gives a finite loss); dl/dp = w (p - y) / (p (1 - p)); the target
+    gets dl/dy = -w logit(p) (as PyTorch)."""
+    reduction = _reduction("binary_cross_entropy", reduction, size_average, reduce)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"binary_cross_entropy: using a target size ({list(target.shape)}) "
+                         f"that is different to the input size ({list(input.shape)}) is not "
+                         f"supported. Please ensure they have the same size.")
+    p = input._data
+    if p.size and ((p < 0) | (p > 1) | (p != p)).any():
+        raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 "
+                           "and 1")
+    y = target
+    loss = -(y * ClampedLog.apply(input) + (1 - y) * ClampedLog.apply(1 - input))
+    if weight is not None:
+        loss = loss * _const(weight, input.dtype)
+    return _reduce(loss, reduction)
+
+
+def _bcel_samples(rng):
+    x, y = rng.standard_normal((2, 3)), rng.uniform(0, 1, (2, 3))
+    return [Sample([x, y]),
+            Sample([x, y], {"pos_weight": _make(xp.array([0.5, 2.0, 3.0])), "reduction": "sum"},
+                   name="pos_weight"),
+            Sample([x, y], {"weight": _make(rng.uniform(0.5, 2, (2, 1))), "reduction": "none"},
+                   name="weight"),
+            Sample([x[0, 0], y[0, 0]], name="0-d")]
+
+
+@composite("binary_cross_entropy_with_logits", samples=_bcel_samples)
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    """-w (pw y log sigmoid(x) + (1 - y) log(1 - sigmoid(x)))
+    = w ((1 - y) x + (1 + (pw - 1) y) softplus(-x)), with a softplus that never
+    overflows, so |x| = 1000 gives exact losses and gradients."""
+    reduction = _reduction("binary_cross_entropy_with_logits", reduction, size_average, reduce)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"binary_cross_entropy_with_logits: target size "
+                         f"({list(target.shape)}) must be the same as input size "
+                         f"({list(input.shape)})")
+    y = target
+    sp = Softplus.apply(-input, beta=1.0, threshold=float("inf"))
+    if pos_weight is not None:
+        sp = sp * ((_const(pos_weight, input.dtype) - 1) * y + 1)
+    loss = (1 - y) * input + sp
+    if weight is not None:
+        loss = loss * _const(weight, input.dtype)
+    return _reduce(loss, reduction)
+
+
+# -- divergences and margins ----------------------------------------------------------------
+def _kl_samples(rng):
+    x = rng.standard_normal((2, 3))
+    t = rng.uniform(0.1, 1.0, (2, 3))
+    return [Sample([x, t]), Sample([x, t], {"reduction": "batchmean"}),
+            Sample([x, rng.standard_normal((2, 3))], {"log_target": True, "reduction": "sum"},
+                   name="log_target"),
+            Sample([x, t], {"reduction": "none"})]
+
+
+def _xlogx(t):
+    """t * log(t), 0 at t = 0 (gradient log(t) + 1 for t > 0, 0 at t = 0: no NaN)."""
+    pos = t._data > 0
+    return where(pos, t * where(pos, t, 1.0).log(), 0.0)
+
+
+@composite("kl_div", samples=_kl_samples)
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Pointwise KL divergence with log-probability ``input``: target * (log target - input)
+    (0 where target = 0), or exp(target) * (target - input) when ``log_target``.
+    'batchmean' divides the sum by the batch size (input.shape[0]); 'mean' by the count."""
+    reduction = _reduction("kl_div", reduction, size_average, reduce, extra=("batchmean",))
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        loss = _xlogx(target) - target * input
+    if reduction == "batchmean":
+        s = sum(loss)
+        return s / input.shape[0] if input.ndim else s
+    return _reduce(loss, reduction)
+
+
+def _cel_samples(rng):
+    r = rng.standard_normal
+    return [Sample([r((3, 4)), r((3, 4)), xp.array([1, -1, 1])]),
+            Sample([r((3, 4)), r((3, 4)), xp.array([-1, -1, 1])], {"margin": -0.5,
+                                                                   "reduction": "none"}),
+            Sample([r((4,)), r((4,)), xp.array(1)], name="1-d")]
+
+
+@composite("cosine_embedding_loss", samples=_cel_samples)
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
+    """1 - cos(x1, x2) where target = 1, max(0, cos(x1, x2) - margin) where target = -1,
+    with cos = sum(x1 x2) / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12)) along the last dim
+    (PyTorch's formula). The target gets no gradient."""
+    reduction = _reduction("cosine_embedding_loss", reduction, size_average, reduce)
+    if input1.shape != input2.shape or input1.ndim not in (1, 2):
+        raise RuntimeError(f"cosine_embedding_loss: expected 1-d or 2-d inputs of the same "
+                           f"shape, got {list(input1.shape)} and {list(input2.shape)}")
+    d = input1.ndim - 1
+    t = target._data if isinstance(target, Tensor) else xp.asarray(target)
+    if t.shape != input1.shape[:d]:
+        raise RuntimeError(f"cosine_embedding_loss: expected target of shape "
+                           f"{list(input1.shape[:d])}, got {list(t.shape)}")
+    eps = 1e-12
+    prod = sum(input1 * input2, dim=d)
+    m1 = sum(input1 * input1, dim=d) + eps
+    m2 = sum(input2 * input2, dim=d) + eps
+    cos = prod / (m1 * m2).sqrt()
+    pos = where(t == 1, 1 - cos, 0.0)
+    neg = where(t == -1, Relu.apply(cos - margin), 0.0)
+    return _reduce(pos + neg, reduction)
+
+
+def _mrl_samples(rng):
+    a, b = rng.standard_normal((4,)), rng.standard_normal((4,))
+    b = b + 0.4 * (abs(a - b) < 0.2)
+    return [Sample([a, b, xp.array([1.0, -1.0, 1.0, -1.0])]),
+            Sample([a, b, xp.array([1, 1, -1, -1])], {"margin": 0.3, "reduction": "none"},
+                   name="margin")]
+
+
+@composite("margin_ranking_loss", samples=_mrl_samples)
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                        reduction="mean"):
+    """max(0, -target * (input1 - input2) + margin); the subgradient at the hinge is 0."""
+    reduction = _reduction("margin_ranking_loss", reduction, size_average, reduce)
+    if not (input1.shape == input2.shape == tuple(target.shape)):
+        raise RuntimeError(f"margin_ranking_loss: all input tensors should be the same size, "
+                           f"got input1 {list(input1.shape)}, input2 {list(input2.shape)}, "
+                           f"target {list(target.shape)}")
+    if not isinstance(target, Tensor):
+        target = _make(xp.asarray(target))
+    if target.dtype.kind != "f":
+        target = target.to(input1.dtype)
+    return _reduce(Relu.apply(-target * (input1 - input2) + margin), reduction)
