@@ -34,6 +34,7 @@ ROWS = [
     Row("mv", tg.mv, torch.mv, r((2, 3), (3,))),
     Row("dot", tg.dot, torch.dot, r((4,), (4,))),
     Row("inner", tg.inner, torch.inner, r((4,), (4,))),
+    Row("inner-mat", tg.inner, torch.inner, r((2, 3), (4, 3))),
     Row("outer", tg.outer, torch.outer, r((3,), (2,))),
     Row("ger", lambda a, b: a.ger(b), lambda a, b: a.ger(b), r((2,), (3,))),
     eq("ij,jk->ik", (2, 3), (3, 4)),

@@ -107,7 +107,7 @@ def mv(a, v):
     return Matmul.apply(a, v)
 
 
-@composite("dot", method=True, aliases=("inner",), samples=lambda rng: [
+@composite("dot", method=True, samples=lambda rng: [
     Sample([rng.standard_normal((3,)), rng.standard_normal((3,))])])
 def dot(a, b):
     """Dot product of two 1-d tensors of equal length."""
@@ -115,6 +115,21 @@ def dot(a, b):
         raise RuntimeError(f"dot: expected two 1-D tensors of the same size, got shapes "
                            f"{list(a.shape)} and {list(b.shape)}")
     return Matmul.apply(a, b)
+
+
+@composite("inner", method=True, samples=lambda rng: [
+    Sample([rng.standard_normal((3,)), rng.standard_normal((3,))]),
+    Sample([rng.standard_normal((2, 3)), rng.standard_normal((4, 3))]),
+    Sample([rng.standard_normal(()), rng.standard_normal((2,))])])
+def inner(a, b):
+    """Sum of products over the last dims: out[i.., j..] = sum_k a[i.., k] b[j.., k]
+    (a 0-d operand multiplies)."""
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(f"inner: last dimensions of the inputs must match, got shapes "
+                           f"{list(a.shape)} and {list(b.shape)}")
+    return tensordot(a, b, ([a.ndim - 1], [b.ndim - 1]))
 
 
 @composite("outer", method=True, aliases=("ger",), samples=lambda rng: [
