@@ -97,6 +97,9 @@ ROWS = [
     Row("chunk-fewer", *both(lambda a: a.chunk(4, dim=1)), r(2, 6)),
     Row("unbind", *both(lambda a: a.unbind()), r(3, 2)),
     Row("unbind-dim", *both(lambda a: a.unbind(1)), r(2, 3)),
+    Row("unbind-many", *both(lambda a: a.unbind(-1)), r(2, 9)),  # > 4 pieces: cut as a tree
+    Row("split-many", *both(lambda a: a.split([1, 2, 0, 3, 1, 1, 2])), r(10, 2)),
+    Row("chunk-many", *both(lambda a: a.chunk(6, 1)), r(2, 11)),
     # -- index_select / gather / take_along_dim ------------------------------------------------
     Row("index_select", *both(lambda a, i: a.index_select(0, i)), with_index((3, 4), [2, 0, 2])),
     Row("index_select-dim1", *both(lambda a, i: fn("index_select")(a, 1, i)),

@@ -184,11 +184,31 @@ def split(x, split_size_or_sections, dim=0):
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
                                f"(input tensor's size at dimension {dim}), but got "
                                f"split_sizes={sizes}")
-    out, start = [], 0
+    starts = [0]
     for v in sizes:
-        out.append(GetItem.apply(x, key=(slice(None),) * d + (slice(start, start + v),)))
-        start += v
-    return tuple(out)
+        starts.append(starts[-1] + v)
+    return _pieces(x, d, starts, squeeze=False)
+
+
+def _pieces(x, d, starts, squeeze):
+    """Views x[..., starts[i]:starts[i+1], ...] (or x[..., starts[i], ...] with ``squeeze``).
+
+    Cut as a balanced tree of views, not straight from x: each piece's gradient is padded
+    with zeros to its parent's shape, so k pieces cut straight from x cost k full-size
+    arrays in backward, while the tree costs about log2(k) of them (100 slices of a
+    (100, 32, 256) tensor: 1.3 s -> 0.1 s)."""
+    pre = (slice(None),) * d
+    k = len(starts) - 1
+    if k <= 4:
+        return tuple(GetItem.apply(x, key=pre + ((a,) if squeeze else (slice(a, b),)))
+                     for a, b in zip(starts[:-1], starts[1:]))
+    mid = k // 2
+    out = ()
+    for lo, hi in ((0, mid), (mid, k)):
+        a, b = starts[lo], starts[hi]
+        part = GetItem.apply(x, key=pre + (slice(a, b),))
+        out += _pieces(part, d, [v - a for v in starts[lo:hi + 1]], squeeze)
+    return out
 
 
 @composite("chunk", method=True, samples=lambda rng: [
@@ -212,7 +232,7 @@ def chunk(x, chunks, dim=0):
 def unbind(x, dim=0):
     """The slices x[..., i, ...] along ``dim``, as a tuple (each a view, dim removed)."""
     d = normalize_dims(dim, x.ndim, "unbind")[0]
-    return tuple(GetItem.apply(x, key=(slice(None),) * d + (i,)) for i in range(x.shape[d]))
+    return _pieces(x, d, list(range(x.shape[d] + 1)), squeeze=True)
 
 
 # -- index checks ---------------------------------------------------------------------------
