@@ -127,69 +127,78 @@ def rsqrt(x):
 
 # -- erf / erfc ---------------------------------------------------------------------------------
 # NumPy has no erf. |x| < 2: erf(x) = 2/sqrt(pi) x exp(-x^2) sum_n (2x^2)^n / (1*3*...*(2n+1)),
-# a series of positive terms (no cancellation; 30 terms reach 1e-17 at |x| = 2, fewer when the
-# inputs are smaller). |x| >= 1: erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + ...)))
-# (Laplace's continued fraction with partial numerators k/2, evaluated bottom-up: 60 levels
-# for |x| >= 2, 200 for 1 <= |x| < 2). Both are accurate to a few ulp in float64 (the tests
-# compare with math.erf/math.erfc); arguments are capped at 40, where erfc underflows.
+# a series of positive terms (no cancellation). |x| >= 1: erfc(x) = exp(-x^2)/sqrt(pi) /
+# (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), Laplace's continued fraction, evaluated bottom-up.
+# The number of terms is set per band for the output dtype: float64 gets a few ulp (the tests
+# compare with math.erf/math.erfc), float32 a 1e-9 relative error (fewer terms, and
+# erfc = 1 - erf below 2). Arguments are capped at 40, where erfc has underflowed.
 _SERIES = [1.0]
 for _k in range(1, 31):
     _SERIES.append(_SERIES[-1] / (2 * _k + 1))
+#                  series |x|<1, series 1<=|x|<2, fraction 1<=|x|<2, fraction |x|>=2
+_TERMS = {True: (18, 30, 200, 60), False: (12, 20, 0, 24)}
 
 
-def _exp_neg_sq(a):
-    """exp(-a*a) without the 2 a^2 eps error of rounding a*a: a = hi + lo with hi exact in
-    24 bits, so hi*hi is exact and exp(-a^2) = exp(-hi^2) * exp(-lo*(a + hi))."""
+def _exp_neg_sq(a, precise=True):
+    """exp(-a*a). ``precise`` avoids the 2 a^2 eps error of rounding a*a: a = hi + lo with hi
+    exact in 24 bits, so hi*hi is exact and exp(-a^2) = exp(-hi^2) * exp(-u), u = lo*(a + hi);
+    |u| < 2e-4 (a <= 40), so exp(-u) = 1 - u + u^2/2 - u^3/6 to 1e-17."""
+    if not precise:
+        return xp.exp(-a * a)
     hi = a.astype(backend.float32).astype(a.dtype)
-    return xp.exp(-hi * hi) * xp.exp(-(a - hi) * (a + hi))
+    u = (a - hi) * (a + hi)
+    return xp.exp(-hi * hi) * (1 - u * (1 - u * (0.5 - u / 6)))
 
 
-def _erf_series(a):
-    """erf(a) for 0 <= a < 2."""
-    if a.size == 0:
-        return a.copy()
-    top = float(a.max())
-    n = 14 if top <= 0.5 else 18 if top <= 1 else 24 if top <= 1.5 else 30
+def _erf_series(a, n, precise):
+    """erf(a) for 0 <= a < 2, from n + 1 terms of the series."""
     z = 2 * a * a
     s = xp.full(a.shape, _SERIES[n])
     for c in reversed(_SERIES[:n]):
         s *= z
         s += c
-    return TWO_OVER_SQRT_PI * a * _exp_neg_sq(a) * s
+    return TWO_OVER_SQRT_PI * a * _exp_neg_sq(a, precise) * s
 
 
-def _erfc_cf(a, levels):
+def _erfc_cf(a, levels, precise):
     """erfc(a) for a >= 1 (NaN stays NaN)."""
     t = a.copy()
     for k in range(levels, 0, -1):
-        t = a + (0.5 * k) / t
-    return _exp_neg_sq(a) / (_m.sqrt(_m.pi) * t)
+        xp.divide(0.5 * k, t, out=t)
+        t += a
+    return _exp_neg_sq(a, precise) / (_m.sqrt(_m.pi) * t)
 
 
-def _abs64(x):
-    return xp.minimum(xp.abs(x.astype(backend.float64)), 40.0)
+def _bands(x):
+    """|x| in float64 (capped at 40), the float64-accuracy flag, and the masks of the bands
+    [0, 1), [1, 2) and [2, inf] (NaN falls in the last: the fraction propagates it)."""
+    a = xp.minimum(xp.abs(x.astype(backend.float64)), 40.0)
+    low, high = a < 1, a >= 2
+    return a, x.dtype == backend.float64, low, ~(low | high), ~(a < 2)
 
 
 def _erf_abs(x):
     """erf(|x|) in float64."""
-    a = _abs64(x)
+    a, precise, low, mid, big = _bands(x)
+    n_low, n_mid, _, n_big = _TERMS[precise]
     out = xp.empty_like(a)
-    small = a < 2
-    big = ~small  # also NaN, which the continued fraction propagates
-    out[small] = _erf_series(a[small])
-    out[big] = 1 - _erfc_cf(a[big], 60)
+    out[low] = _erf_series(a[low], n_low, False)  # a*a's rounding is < 1 ulp below 1
+    out[mid] = _erf_series(a[mid], n_mid, precise)
+    out[big] = 1 - _erfc_cf(a[big], n_big, precise)
     return out
 
 
 def _erfc_abs(x):
-    """erfc(|x|) in float64."""
-    a = _abs64(x)
+    """erfc(|x|) in float64 (1 - erf(|x|) only where that keeps the accuracy asked for)."""
+    a, precise, low, mid, big = _bands(x)
+    n_low, n_mid, n_frac, n_big = _TERMS[precise]
     out = xp.empty_like(a)
-    small, mid = a < 1, (a >= 1) & (a < 2)
-    big = ~(a < 2)
-    out[small] = 1 - _erf_series(a[small])
-    out[mid] = _erfc_cf(a[mid], 200)
-    out[big] = _erfc_cf(a[big], 60)
+    out[low] = 1 - _erf_series(a[low], n_low, False)
+    if precise:
+        out[mid] = _erfc_cf(a[mid], n_frac, True)
+    else:
+        out[mid] = 1 - _erf_series(a[mid], n_mid, False)
+    out[big] = _erfc_cf(a[big], n_big, precise)
     return out
 
 
