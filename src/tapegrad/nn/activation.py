@@ -31,7 +31,7 @@ def _activation(name, fn_name, params=(), doc=None):
         return getattr(F, fn_name)(x, **kw)
 
     def extra_repr(self):
-        return ", ".join(f"{k}={getattr(self, k)}" for k in names
+        return ", ".join(f"{k}={getattr(self, k)!r}" for k in names
                          if not (k == "inplace" and not getattr(self, k)))
 
     cls = type(name, (Module,), {"__init__": __init__, "forward": forward,

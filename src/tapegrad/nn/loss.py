@@ -11,8 +11,6 @@ class _Loss(Module):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
 
-    def extra_repr(self):
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
 class _WeightedLoss(_Loss):

@@ -317,8 +317,8 @@ class Module:
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
-            elif a not in ("cpu", None):
-                dtype = a
+            elif not (a is None or (isinstance(a, str) and a == "cpu")):
+                dtype = a   # (np.dtype(x) == None is True for float64, so no `in` test)
         dtype = backend.as_dtype(dtype)
         if dtype is None:
             return self

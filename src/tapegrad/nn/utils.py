@@ -47,11 +47,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             f"gradients in parameter(s) {', '.join(bad)}. Nothing was changed. Find the op that "
             f"produced it with tg.autograd.detect_anomaly(), or pass error_if_nonfinite=False.")
     clip_coef = float(max_norm) / (float(total) + 1e-6)
-    if clip_coef < 1:
-        for p in with_grad:
-            g = p._grad._data
-            g *= g.dtype.type(clip_coef)
-            p._grad._vc[0] += 1
+    if clip_coef < 1 or clip_coef != clip_coef:   # NaN total: scale (to NaN), as PyTorch
+        with xp.errstate(invalid="ignore"):
+            for p in with_grad:
+                g = p._grad._data
+                g *= g.dtype.type(clip_coef)
+                p._grad._vc[0] += 1
     return Tensor(xp.asarray(total, dtype=dtype))
 
 
