@@ -205,3 +205,13 @@ def test_integer_input_becomes_float32():
     x = tg.tensor([-2, 0, 3])
     for fn in (F.elu, F.gelu, F.silu, F.logsigmoid, lambda a: F.log_softmax(a, 0)):
         assert fn(x).dtype == tg.float32
+
+
+def test_implicit_dim_none_matches_pytorch():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 2))
+    for tg_fn, torch_fn in ((F.log_softmax, TF.log_softmax), (F.softmin, TF.softmin)):
+        with pytest.warns(UserWarning, match="Implicit dimension"):
+            got = tg_fn(tg.tensor(x), dim=None)
+        with pytest.warns(UserWarning):
+            want = torch_fn(torch.tensor(x), dim=None)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)

@@ -15,6 +15,7 @@ PyTorch); the clamp-based ones (hardtanh, relu6, hardsigmoid, hardswish) pass no
 the bounds (hardswish'(-3) = 0 and hardswish'(3) = 1, where PyTorch gives -0.5 and 1.5).
 """
 import math as _m
+import warnings
 
 from .. import backend
 from ..core.tensor import _make
@@ -228,6 +229,16 @@ def _softmax_samples(rng):
             Sample([rng.standard_normal((0, 3))], {"dim": 1})]
 
 
+def _softmax_dim(dim, x, op):
+    """The default is dim=-1 (as tg.softmax); an explicit dim=None takes PyTorch's legacy
+    implicit choice (0 for 0-, 1- and 3-d inputs, else 1), with PyTorch's warning."""
+    if dim is not None:
+        return dim
+    warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call "
+                  f"to include dim=X as an argument.", UserWarning, stacklevel=3)
+    return 0 if x.ndim in (0, 1, 3) else 1
+
+
 def _shifted(x, dim, op):
     """(x - max(x) along dim, the reduced dims): the max is a constant (empty slices and
     infinite maxima shift by 0), so it cancels in every gradient."""
@@ -241,7 +252,7 @@ def log_softmax(x, dim=-1, dtype=None, *, axis=None):
     """y = z - log(sum(exp(z))) with z = x - max(x) along ``dim``: exp never overflows, and
     z - log(...) never loses the small term to a huge max (x - logsumexp(x) would);
     dy/dx = g - softmax(x) * sum(g)."""
-    dim = pick_dim(dim, axis, -1)
+    dim = _softmax_dim(pick_dim(dim, axis, -1), x, "log_softmax")
     if dtype is not None:
         x = x.to(dtype)
     z, dims = _shifted(_float(x), dim, "log_softmax")
@@ -251,7 +262,7 @@ def log_softmax(x, dim=-1, dtype=None, *, axis=None):
 @composite("softmin", samples=_softmax_samples)
 def softmin(x, dim=-1, dtype=None, *, axis=None):
     """y = softmax(-x) = exp(z) / sum(exp(z)) with z = -x - max(-x) along ``dim``."""
-    dim = pick_dim(dim, axis, -1)
+    dim = _softmax_dim(pick_dim(dim, axis, -1), x, "softmin")
     if dtype is not None:
         x = x.to(dtype)
     z, dims = _shifted(-_float(x), dim, "softmin")
