@@ -180,6 +180,15 @@ def test_integer_division_by_zero(op):
         torch_op(torch.tensor([7, 8]), torch.tensor([2, 0]))
 
 
+@pytest.mark.parametrize("name", ["atan2", "remainder", "fmod", "logaddexp", "floor_divide"])
+def test_broadcast_mismatch_is_runtime_error(name):
+    fragment = r"must match the size of tensor b \(2\) at non-singleton dimension 1"
+    with pytest.raises(RuntimeError, match=fragment):
+        getattr(torch, name)(torch.zeros(2, 3), torch.zeros(2))
+    with pytest.raises(RuntimeError, match=name + ": The size.*" + fragment + r".*\[2, 3\]"):
+        getattr(tg, name)(tg.zeros(2, 3), tg.zeros(2))
+
+
 def test_lerp_shape_mismatch():
     with pytest.raises(RuntimeError, match=r"lerp.*\[3\].*\[2\]"):
         tg.lerp(tg.zeros(3), tg.zeros(2), 0.5)

@@ -327,6 +327,22 @@ class NanToNum(Function):
 
 
 # -- binary ops -----------------------------------------------------------------------------
+def _check_broadcast(name, a, b):
+    """PyTorch's RuntimeError (naming the op, the sizes and the shapes) instead of NumPy's
+    ValueError when the inputs don't broadcast."""
+    sa, sb = _shape(a), _shape(b)
+    try:
+        xp.broadcast_shapes(sa, sb)
+    except ValueError:
+        for i in range(1, min(len(sa), len(sb)) + 1):
+            if sa[-i] != sb[-i] and 1 not in (sa[-i], sb[-i]):
+                raise RuntimeError(
+                    f"{name}: The size of tensor a ({sa[-i]}) must match the size of tensor b "
+                    f"({sb[-i]}) at non-singleton dimension {max(len(sa), len(sb)) - i} "
+                    f"(shapes {list(sa)} and {list(sb)})") from None
+        raise
+
+
 def _int_zero_check(name, a, b):
     if all(getattr(v, "dtype", backend.int64).kind in "iub" and not isinstance(v, float)
            for v in (a, b)) and xp.any(xp.asarray(b) == 0):
@@ -342,6 +358,7 @@ class FloorDivide(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        _check_broadcast("floor_divide", a, b)
         _int_zero_check("floor_divide", a, b)
         with xp.errstate(divide="ignore", invalid="ignore"):
             return xp.floor_divide(a, b)
@@ -375,6 +392,7 @@ class _Mod(Function):
 
     @classmethod
     def forward(cls, ctx, a, b):
+        _check_broadcast(cls.name, a, b)
         _int_zero_check(cls.name, a, b)
         with xp.errstate(divide="ignore", invalid="ignore"):
             return cls.mod(a, b)
@@ -435,6 +453,7 @@ class Atan2(_FloatBinary):
 
     @staticmethod
     def forward(ctx, a, b):
+        _check_broadcast("atan2", a, b)
         return xp.arctan2(*_floats(a, b))
 
     @staticmethod
@@ -464,6 +483,7 @@ class LogAddExp(_FloatBinary):
 
     @staticmethod
     def forward(ctx, a, b):
+        _check_broadcast("logaddexp", a, b)
         a, b = _floats(a, b)
         with xp.errstate(invalid="ignore"):
             m = xp.maximum(a, b)
