@@ -138,6 +138,7 @@ ERRORS = [
     (lambda: tg.outer(_t(2, 2), _t(3)), "outer"),
     (lambda: tg.einsum("ij,jk->ik", _t(2, 3), _t(2, 3)), "subscript j"),
     (lambda: tg.einsum("ij->ik", _t(2, 3)), "output subscript k"),
+    (lambda: tg.einsum("ii->ii", _t(2, 2)), "only once"),
     (lambda: tg.einsum("ijk", _t(2, 3)), "operand 0"),
     (lambda: tg.einsum("ij,jk", _t(2, 3)), "operands"),
     (lambda: tg.tensordot(_t(2, 3), _t(2, 3), 1), "tensordot"),

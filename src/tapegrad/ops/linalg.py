@@ -179,11 +179,41 @@ def _parse_einsum(eq, shapes):
         out = ell + "".join(sorted(c for c in counts if counts[c] == 1 and c not in ell))
     else:
         out = out.replace("...", ell)
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"einsum(): output subscripts must appear only once ('{eq}')")
     for c in out:
         if c not in "".join(full):
             raise RuntimeError(f"einsum(): output subscript {c} does not appear in the "
                                f"equation for any input operand ('{eq}')")
     return tuple(full), out
+
+
+def _einsum_gemm(xp_, a, b, ta, tb, out):
+    """A two-operand einsum as one batched GEMM (NumPy's einsum does not use BLAS when
+    there are batch subscripts): sum away private subscripts, permute to (batch, kept,
+    contracted), reshape, matmul, and permute back. None when a subscript repeats."""
+    if len(set(ta)) != len(ta) or len(set(tb)) != len(tb) or a.dtype != b.dtype:
+        return None
+    size = dict(zip(ta, a.shape))
+    size.update(zip(tb, b.shape))
+    batch = [c for c in out if c in ta and c in tb]
+    ka = [c for c in out if c in ta and c not in tb]
+    kb = [c for c in out if c in tb and c not in ta]
+    con = [c for c in ta if c in tb and c not in out]
+    sa = tuple(i for i, c in enumerate(ta) if c not in tb and c not in out)
+    sb = tuple(i for i, c in enumerate(tb) if c not in ta and c not in out)
+    if sa:
+        a, ta = a.sum(axis=sa), "".join(c for i, c in enumerate(ta) if i not in sa)
+    if sb:
+        b, tb = b.sum(axis=sb), "".join(c for i, c in enumerate(tb) if i not in sb)
+    prod_ = lambda cs: int(xp_.prod([size[c] for c in cs])) if cs else 1  # noqa: E731
+    a2 = a.transpose([ta.index(c) for c in batch + ka + con]).reshape(
+        prod_(batch), prod_(ka), prod_(con))
+    b2 = b.transpose([tb.index(c) for c in batch + con + kb]).reshape(
+        prod_(batch), prod_(con), prod_(kb))
+    r = (a2 @ b2).reshape([size[c] for c in batch + ka + kb])
+    order = batch + ka + kb
+    return r.transpose([order.index(c) for c in out])
 
 
 @primitive("einsum", public=False)
@@ -197,6 +227,10 @@ class Einsum(Function):
 
     @staticmethod
     def forward(ctx, *arrays, terms, out):
+        if len(arrays) == 2:
+            r = _einsum_gemm(ctx.xp, *arrays, *terms, out)
+            if r is not None:
+                return r
         return ctx.xp.einsum(",".join(terms) + "->" + out, *arrays, optimize=len(arrays) > 1)
 
     @staticmethod
