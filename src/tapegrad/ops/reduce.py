@@ -194,7 +194,9 @@ def _max_min(name, extreme, arg, binary):
         kd = pick_keepdim(keepdim, keepdims)
         return MaxMin(extreme(x, dim, kd), arg(x, dim, kd))
     public.__doc__ = (f"``{name}(x)``: the {name}imum value; ``{name}(x, dim)``: (values, indices)"
-                      f" with ties sharing the gradient; ``{name}(x, other)``: elementwise.")
+                      f" with ties sharing the gradient 1/k each (PyTorch's {name}(dim) gives "
+                      f"it all to the returned index; amax/amin split it in both); "
+                      f"``{name}(x, other)``: elementwise.")
     return composite(name, method=True, samples=_extreme_samples)(public)
 
 
