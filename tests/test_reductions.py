@@ -247,3 +247,19 @@ def test_logsumexp_all_neg_inf():
     t = torch.tensor([[-INF, -INF], [0.0, -INF]], dtype=torch.float64, requires_grad=True)
     torch.logsumexp(t, 1)[1].backward()
     np.testing.assert_array_equal(g._data, t.grad.numpy())
+
+
+@pytest.mark.parametrize("op", ["prod", "cumprod"])
+def test_fourth_order_with_four_zeros(op):
+    """Exact up to order EXACT_ORDER (4) whatever the number of zeros: the mixed partial
+    d^4 prod / dx0 dx1 dx2 dx3 at four zeros is the product of the other entries."""
+    a = np.array([0.0, 0.0, 0.0, 0.0, 1.5, -2.0])
+    x = leaf(a)
+    f = (lambda y: y.prod()) if op == "prod" else (lambda y: y.cumprod(0)[-1])
+    out = f(x)
+    for i in range(4):
+        (g,) = tg.grad(out, [x], create_graph=True)
+        if i < 3:
+            assert np.all(g._data == 0)
+        out = g[i]
+    assert out.item() == pytest.approx(-3.0)

@@ -232,7 +232,13 @@ def _grad_mode():
     return STATE.grad_enabled
 
 
-def _prod_others(x, dims):
+# Zeros are taken out one level at a time (see _prod_others); after this many levels the
+# rest is treated as constant, so derivatives are exact up to this order with any number
+# of zeros, and a graph built with create_graph=True costs at most this many passes.
+EXACT_ORDER = 4
+
+
+def _prod_others(x, dims, depth=0):
     """p_i = product of the other elements of x's slice over ``dims`` (d prod / d x_i).
 
     Without zeros this is prod / x. With zeros it is built as an exact polynomial so that
@@ -244,7 +250,7 @@ def _prod_others(x, dims):
     zero = xd == 0
     if not zero.any():
         return Prod.apply(x, dims=dims, keepdim=True) / x
-    if not _grad_mode():
+    if not _grad_mode() or depth >= EXACT_ORDER:
         cnt = zero.sum(axis=dims, keepdims=True)
         others = xp.prod(xp.where(zero, 1, xd), axis=dims, keepdims=True)
         full = xp.divide(xp.prod(xd, axis=dims, keepdims=True), xd, where=~zero,
@@ -254,7 +260,8 @@ def _prod_others(x, dims):
     has = first.any(axis=dims, keepdims=True)
     x1 = where(first, 1.0, x)
     xz = where(has, Sum.apply(where(first, x, 0.0), dims=dims, keepdim=True), 1.0)
-    return where(first, Prod.apply(x1, dims=dims, keepdim=True), xz * _prod_others(x1, dims))
+    return where(first, Prod.apply(x1, dims=dims, keepdim=True),
+                 xz * _prod_others(x1, dims, depth + 1))
 
 
 @primitive("prod", public=False)
@@ -370,7 +377,7 @@ def _before_first(zero, dim):
     return c == 0, zero & (c == 1)
 
 
-def _cumprod_vjp(g, x, dim, y=None):
+def _cumprod_vjp(g, x, dim, y=None, depth=0):
     """(J^T g)_i = sum_{k>=i} g_k prod_{j<=k, j!=i} x_j for y = cumprod(x).
 
     Before the first zero z of a slice this is rcumsum(g*y)_i / x_i (x_i != 0 there). With
@@ -385,10 +392,10 @@ def _cumprod_vjp(g, x, dim, y=None):
     before, first = _before_first(zero, dim)
     head = _rcumsum(g * y, dim) / where(before, x, 1.0)
     x1 = where(first, 1.0, x)
-    if not _grad_mode():  # values only: G_i = 0 after the first zero
+    if not _grad_mode() or depth >= EXACT_ORDER:  # values: G_i = 0 after the first zero
         at_z = _rcumsum(g * Cumprod.apply(x1, dim=dim), dim)
         return where(before, head, where(first, at_z, 0.0))
-    g1 = _cumprod_vjp(g, x1, dim)
+    g1 = _cumprod_vjp(g, x1, dim, depth=depth + 1)
     has = first.any(axis=dim, keepdims=True)
     xz = where(has, Sum.apply(where(first, x, 0.0), dims=(dim,), keepdim=True), 1.0)
     return where(before, head, where(first, g1, xz * g1))
