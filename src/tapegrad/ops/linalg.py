@@ -344,12 +344,8 @@ def tensordot(a, b, dims=2):
     lb = "".join(lb)
     out = "".join(c for i, c in enumerate(la) if i not in da) + \
         "".join(c for j, c in enumerate(lb) if j not in db)
-    return Einsum.apply(*promote_args_pair(a, b), terms=(la, lb), out=out)
-
-
-def promote_args_pair(a, b):
     from ..core.function import promote_args
-    return promote_args((a, b))
+    return Einsum.apply(*promote_args((a, b)), terms=(la, lb), out=out)
 
 
 # -- diagonals and triangles ----------------------------------------------------------------
@@ -467,7 +463,8 @@ class Triangle(Function):
 
 
 def _tri_samples(rng):
-    return [Sample([rng.standard_normal((3, 3))]), Sample([rng.standard_normal((2, 3))], {"diagonal": 1}),
+    return [Sample([rng.standard_normal((3, 3))]),
+            Sample([rng.standard_normal((2, 3))], {"diagonal": 1}),
             Sample([rng.standard_normal((2, 3, 3))], {"diagonal": -1})]
 
 
