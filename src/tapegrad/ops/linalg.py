@@ -541,6 +541,22 @@ def inverse(a):
     return Inverse.apply(a)
 
 
+_MINORS_MAX_N = 12  # beyond this the n^2 minors cost too much: use the SVD (values only)
+
+
+def _cofactor_svd(ad):
+    """Cofactor matrix of (nearly) singular arrays from A = U S V^T:
+    adj(A) = det(U) det(V^T) V diag(prod_{j!=i} s_j) U^T. A constant: the first-order
+    gradient of det is right, higher orders at large singular matrices are not."""
+    u, sv, vh = xp.linalg.svd(ad)
+    ones = xp.ones(sv.shape[:-1] + (1,), sv.dtype)
+    left = xp.cumprod(xp.concatenate([ones, sv[..., :-1]], -1), -1)
+    right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(sv, -1)[..., :-1]], -1), -1), -1)
+    scale = (xp.linalg.det(u) * xp.linalg.det(vh))[..., None, None]
+    adj = scale * (xp.swapaxes(vh, -1, -2) * (left * right)[..., None, :]) @ xp.swapaxes(u, -1, -2)
+    return xp.swapaxes(adj, -1, -2)
+
+
 def _cofactor(a):
     """C = cofactor matrix of A (= adj(A)^T = d det(A) / dA), as tensor ops.
     Well-conditioned A: det(A) * A^-T. Otherwise (singular or nearly): signed minors,
@@ -556,6 +572,8 @@ def _cofactor(a):
         cond = xp.linalg.cond(ad)
         if xp.all(cond < 1e8):
             return unsqueeze(unsqueeze(Det.apply(a), -1), -1) * _mT(Inverse.apply(a))
+    if n > _MINORS_MAX_N:
+        return _make(_cofactor_svd(ad))
     idx = xp.arange(n)
     keep = xp.array([[j for j in range(n) if j != i] for i in idx])  # (n, n-1)
     minors = a[..., keep[:, None, :, None], keep[None, :, None, :]]  # (..., n, n, n-1, n-1)
