@@ -583,8 +583,10 @@ def _cofactor(a):
 
 @primitive("det", public=False)
 class Det(Function):
-    """y = det(A) (batched);  dy/dA = cofactor matrix of A (det(A) A^-T when invertible;
-    signed minors otherwise, so singular matrices get the right, finite gradient)."""
+    """y = det(A) (batched);  dy/dA = cofactor matrix of A: det(A) A^-T when A is well
+    conditioned; otherwise signed minors (exact at every order, n <= 12) or, for larger
+    singular A, the SVD's cofactors (first order only). Singular A gets the right, finite
+    gradient, not NaN."""
 
     save_inputs = True
 
