@@ -85,6 +85,15 @@ ROWS = [
         lambda x: TF.adaptive_avg_pool2d(x, 1), rn((2, 3, 4, 4))),
     Row("adaptive_avg_pool2d-None", lambda x: F.adaptive_avg_pool2d(x, (None, 3)),
         lambda x: TF.adaptive_avg_pool2d(x, (None, 3)), rn((1, 2, 3, 7))),
+    # chains: pooling a convolution's channel-major output (the layout conv returns)
+    Row("conv-relu-maxpool", lambda x, w, b: F.max_pool2d(F.relu(F.conv2d(x, w, b)), 2),
+        lambda x, w, b: TF.max_pool2d(TF.relu(TF.conv2d(x, w, b)), 2),
+        rn((3, 2, 7, 7), (4, 2, 2, 2), (4,))),
+    Row("conv-maxpool-overlap", lambda x, w: F.max_pool2d(F.conv2d(x, w, padding=1), 3, 2, 1),
+        lambda x, w: TF.max_pool2d(TF.conv2d(x, w, padding=1), 3, 2, 1),
+        rn((2, 2, 6, 6), (3, 2, 3, 3))),
+    Row("conv-avgpool", lambda x, w: F.avg_pool2d(F.conv2d(x, w), 2, 1),
+        lambda x, w: TF.avg_pool2d(TF.conv2d(x, w), 2, 1), rn((2, 2, 5, 5), (3, 2, 2, 2))),
     # normalisation
     Row("batch_norm-train", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
         lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True),

@@ -6,8 +6,9 @@ Three primitives form a closed family. With T(x, w, g) = <conv(x, w), g> (trilin
   weight_grad(x, g)   = dT/dw   (ConvWeightGrad)
 so each one's VJP is made of the other two, and gradients of every order stay convolutions.
 
-Internally the columns are laid out (groups, N*Ho*Wo, Cg*kh*kw): one GEMM per group, and
-the output is returned as an (N, C, H, W) view of an NHWC buffer (no transposing copy).
+Internally the columns are laid out (groups, Cg*kh*kw, N*Ho*Wo): one GEMM per group, and
+the output is returned as an (N, C, H, W) view of a channel-major (C, N, H, W) buffer (no
+transposing copy; every later op reads it through its strides).
 conv1d is conv2d with a unit height.
 """
 from .. import backend
@@ -38,64 +39,79 @@ def _out_hw(hp, wp, kh, kw, stride, dilation):
 
 
 def _cols(x, kh, kw, stride, pad, dilation, groups):
-    """im2col: (G, N*Ho*Wo, Cg*kh*kw) columns of x (one copy of a strided view)."""
+    """im2col: (G, Cg*kh*kw, N*Ho*Wo) columns of x, one copy of a strided view. The long
+    output-pixel axis is innermost, so the copy moves whole rows, not 3-element runs."""
     xpd = _pad(x, pad)
     n, c, hp, wp = xpd.shape
     ho, wo = _out_hw(hp, wp, kh, kw, stride, dilation)
     cg = c // groups
     sn, sc, sh, sw = xpd.strides
-    v = _as_strided(xpd, (groups, n, ho, wo, cg, kh, kw),
-                    (cg * sc, sn, sh * stride[0], sw * stride[1], sc, sh * dilation[0],
-                     sw * dilation[1]), writeable=False)
-    return v.reshape(groups, n * ho * wo, cg * kh * kw), ho, wo
+    v = _as_strided(xpd, (groups, cg, kh, kw, n, ho, wo),
+                    (cg * sc, sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0],
+                     sw * stride[1]), writeable=False)
+    return v.reshape(groups, cg * kh * kw, n * ho * wo), ho, wo
 
 
 def _gmat(g, groups):
-    """(N, O, Ho, Wo) -> (G, N*Ho*Wo, Og): free when g is an NHWC buffer (as conv returns)."""
+    """(N, O, Ho, Wo) -> (G, Og, N*Ho*Wo): free when g is a channel-major buffer (as conv
+    returns), else one copy with contiguous rows."""
     n, o, ho, wo = g.shape
-    return g.reshape(n, groups, o // groups, ho, wo).transpose(1, 0, 3, 4, 2).reshape(
-        groups, n * ho * wo, o // groups)
+    return g.transpose(1, 0, 2, 3).reshape(groups, o // groups, n * ho * wo)
 
 
 def _conv_fwd(x, w, b, stride, pad, dilation, groups):
+    """One GEMM per group, W (Og, K) @ cols (K, N*L); the result is returned as an
+    (N, O, Ho, Wo) view of the channel-major (O, N, Ho, Wo) buffer."""
     o, cg, kh, kw = w.shape
     cols, ho, wo = _cols(x, kh, kw, stride, pad, dilation, groups)
-    wm = w.reshape(groups, o // groups, cg * kh * kw)
-    y = xp.matmul(cols, wm.transpose(0, 2, 1))               # (G, N*L, Og)
+    y = xp.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)   # (G, Og, N*L)
     if b is not None:
-        y += b.reshape(groups, 1, o // groups)
-    n = x.shape[0]
-    y = y.reshape(groups, n, ho, wo, o // groups).transpose(1, 0, 4, 2, 3)
-    return y.reshape(n, o, ho, wo), cols
+        y += b.reshape(groups, o // groups, 1)
+    return y.reshape(o, x.shape[0], ho, wo).transpose(1, 0, 2, 3), cols
 
 
 def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
-    """col2im of g @ w: the kernel offsets are summed as kh*kw strided slice-adds."""
+    """col2im of W^T @ g, into a channel-major (C, N, Hp, Wp) buffer, one slice-add per
+    kernel offset. With stride 1 the columns are computed on the padded-width grid, so
+    that each offset's add is ONE contiguous run per (c, n) plane, shifted by
+    a*dh*Wp + b*dw (the extra columns of g are zeros and add nothing)."""
     o, cg, kh, kw = w.shape
     n, c, h, wd = x_shape
     (pt, pb), (pl, pr) = pad
     hp, wp = h + pt + pb, wd + pl + pr
     ho, wo = g.shape[2:]
-    gm = _gmat(g, groups)
-    dcols = xp.matmul(gm, w.reshape(groups, o // groups, cg * kh * kw))  # (G, N*L, K)
-    dcols = dcols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(5, 6, 1, 0, 4, 2, 3)
-    out = xp.zeros((n, groups, cg, hp, wp), dtype=dcols.dtype)
-    sh, sw = stride
-    for a in range(kh):
-        ha = a * dilation[0]
-        for bb in range(kw):
-            wb = bb * dilation[1]
-            out[:, :, :, ha:ha + sh * (ho - 1) + 1:sh, wb:wb + sw * (wo - 1) + 1:sw] += dcols[a, bb]
-    out = out.reshape(n, c, hp, wp)
-    return out[:, :, pt:pt + h, pl:pl + wd]
+    wm = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    dh, dw = dilation
+    if stride == (1, 1) and wp > wo:
+        gp = xp.zeros((o, n, ho, wp), dtype=g.dtype)
+        gp[:, :, :, :wo] = g.transpose(1, 0, 2, 3)
+        dcols = xp.matmul(wm, gp.reshape(groups, o // groups, n * ho * wp))
+        dcols = dcols.reshape(c, kh, kw, n, ho * wp)
+        flat = xp.zeros((c, n, hp * wp + (kw - 1) * dw), dtype=dcols.dtype)
+        run = ho * wp
+        for a in range(kh):
+            for bb in range(kw):
+                off = a * dh * wp + bb * dw
+                flat[:, :, off:off + run] += dcols[:, a, bb]
+        out = flat[:, :, :hp * wp].reshape(c, n, hp, wp)
+    else:
+        dcols = xp.matmul(wm, _gmat(g, groups)).reshape(c, kh, kw, n, ho, wo)
+        out = xp.zeros((c, n, hp, wp), dtype=dcols.dtype)
+        sh, sw = stride
+        for a in range(kh):
+            ha = a * dh
+            for bb in range(kw):
+                wb = bb * dw
+                out[:, :, ha:ha + sh * (ho - 1) + 1:sh, wb:wb + sw * (wo - 1) + 1:sw] += \
+                    dcols[:, a, bb]
+    return out.transpose(1, 0, 2, 3)[:, :, pt:pt + h, pl:pl + wd]
 
 
 def _conv_weight_grad(x, g, w_shape, stride, pad, dilation, groups, cols=None):
     o, cg, kh, kw = w_shape
     if cols is None:
         cols = _cols(x, kh, kw, stride, pad, dilation, groups)[0]
-    gm = _gmat(g, groups)
-    gw = xp.matmul(gm.transpose(0, 2, 1), cols)                 # (G, Og, K)
+    gw = xp.matmul(_gmat(g, groups), cols.transpose(0, 2, 1))          # (G, Og, K)
     return gw.reshape(o, cg, kh, kw)
 
 

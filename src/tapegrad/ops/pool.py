@@ -98,26 +98,60 @@ def _window_add(g, x_shape, geo):
 
 
 # -- max pooling ----------------------------------------------------------------------------
-def _max_forward(x, geo):
-    """Window maxima and the flat (C-order) index into x of each window's first maximum."""
-    n, c, h, w = x.shape
+def _offsets(geo):
+    """The kernel offsets j = a*kw + b as slices of the padded input: window (i, k) of
+    offset j is xpad[..., a*dh + i*sh, b*dw + k*sw]."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = geo["kernel"], geo["stride"], geo["dilation"], \
+        geo["out"]
+    return [(slice(a * dh, a * dh + sh * (ho - 1) + 1, sh),
+             slice(b * dw, b * dw + sw * (wo - 1) + 1, sw)) for a in range(kh) for b in range(kw)]
+
+
+def _channel_major(x):
+    """True for the (C, N, H, W)-in-memory layout convolutions return."""
+    return x.ndim == 4 and x.shape[0] > 1 and x.shape[1] > 1 and x.strides[1] > x.strides[0]
+
+
+def _arg_dtype(kk):
+    return backend.int8 if kk < 128 else backend.int32
+
+
+def _max_forward(x, geo, want_arg=True):
+    """Window maxima and, per window, the offset of its first maximum (PyTorch's rule for
+    ties; a window holding NaN gives NaN, its gradient going to offset 0). Each kernel offset's strided view is copied once into a contiguous plane (a
+    strided copy is far cheaper than strided arithmetic); max and arg then run on planes."""
     fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-    win = _windows(_padded(x, geo["pad"], fill), geo)
-    kh, kw = geo["kernel"]
-    ho, wo = geo["out"]
-    cols = win.reshape(n, c, ho, wo, kh * kw)
-    a = cols.argmax(axis=-1)
-    y = xp.take_along_axis(cols, a[..., None], axis=-1)[..., 0]
+    xpd = _padded(x, geo["pad"], fill)
+    offs = _offsets(geo)
+    planes = [xpd[:, :, sa, sb].copy(order="K") for sa, sb in offs]  # keeps x's layout
+    best = planes[0].copy() if len(planes) > 1 else planes[0]
+    for p in planes[1:]:
+        xp.maximum(best, p, out=best)
+    if not want_arg:
+        return best, None
+    # the first offset holding the max (bool/int8 arithmetic: np.where and masked stores
+    # are an order of magnitude slower here). A NaN window selects offset 0.
+    arg = xp.zeros(best.shape, dtype=_arg_dtype(len(offs)))
+    found = xp.zeros(best.shape, dtype=bool)
+    hit = xp.empty(best.shape, dtype=bool)
+    for j, p in enumerate(planes):
+        xp.equal(p, best, out=hit)
+        hit &= ~found
+        if j:
+            arg += hit * arg.dtype.type(j)
+        found |= hit
+    return best, arg
+
+
+def _plane_indices(arg, x_shape, geo):
+    """PyTorch's return_indices: each maximum's flat index in its (H*W) plane."""
+    kw = geo["kernel"][1]
     (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
+    ho, wo = geo["out"]
+    a = arg.astype(backend.int64)
     hi = (xp.arange(ho) * sh - geo["pad"][0][0])[:, None] + (a // kw) * dh
     wi = (xp.arange(wo) * sw - geo["pad"][1][0]) + (a % kw) * dw
-    plane = hi * w + wi                                        # PyTorch's return_indices
-    return y, plane
-
-
-def _flat(plane, x_shape):
-    n, c, h, w = x_shape
-    return plane + (xp.arange(n * c).reshape(n, c, 1, 1) * (h * w))
+    return hi * x_shape[3] + wi
 
 
 @primitive("max_pool2d_op", public=False)
@@ -127,61 +161,70 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, geo):
-        y, plane = _max_forward(x, geo)
+        y, arg = _max_forward(x, geo, want_arg=ctx.recording)
         if ctx.recording:
-            ctx.flat = _flat(plane, x.shape)
+            ctx.arg = arg
             ctx.x_shape = x.shape
+            ctx.cmajor = _channel_major(x)
         return y
 
     @staticmethod
     def vjp(ctx, g):
-        geo = ctx.params["geo"]
-        (kh, kw), (sh, sw), (dh, dw) = geo["kernel"], geo["stride"], geo["dilation"]
-        unique = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
-        return PoolScatter.apply(g, flat=ctx.flat, shape=ctx.x_shape, unique=unique)
+        return PoolScatter.apply(g, arg=ctx.arg, geo=ctx.params["geo"], shape=ctx.x_shape,
+                                 cmajor=ctx.cmajor)
 
     @staticmethod
     def jvp(ctx, t):
-        return PoolGather.apply(t, flat=ctx.flat, shape=ctx.x_shape)
+        return PoolGather.apply(t, arg=ctx.arg, geo=ctx.params["geo"], shape=ctx.x_shape)
 
 
 @primitive("pool_scatter", public=False)
 class PoolScatter(Function):
-    """y = zeros(shape) with g added at flat indices (the transpose of PoolGather)."""
+    """y = zeros(x_shape) with g[window] added at each window's selected offset ``arg``
+    (the transpose of PoolGather). One masked copy (or add, if windows overlap) per offset."""
 
     @staticmethod
-    def forward(ctx, g, flat, shape, unique=False):
-        size = 1
-        for s in shape:
-            size *= s
-        if unique:  # non-overlapping windows: plain assignment, no accumulation needed
-            out = xp.zeros(size, dtype=g.dtype)
-            out[flat.ravel()] = g.ravel()
+    def forward(ctx, g, arg, geo, shape, cmajor=False):
+        n, c, h, w = shape
+        (pt, pb), (pl, pr) = geo["pad"]
+        (kh, kw), (sh, sw), (dh, dw) = geo["kernel"], geo["stride"], geo["dilation"]
+        disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
+        if cmajor:  # same memory layout as the pooled input, so later ops don't mix layouts
+            out = xp.zeros((c, n, h + pt + pb, w + pl + pr), dtype=g.dtype).transpose(1, 0, 2, 3)
         else:
-            out = xp.bincount(flat.ravel(), weights=g.ravel(), minlength=size).astype(
-                g.dtype, copy=False)
-        return out.reshape(shape)
+            out = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=g.dtype)
+        for j, (sa, sb) in enumerate(_offsets(geo)):
+            gj = g * (arg == j)
+            if disjoint:  # windows don't overlap: each cell is written at most once
+                out[:, :, sa, sb] = gj
+            else:
+                out[:, :, sa, sb] += gj
+        return out[:, :, pt:pt + h, pl:pl + w]
 
     @staticmethod
     def vjp(ctx, u):
         p = ctx.params
-        return PoolGather.apply(u, flat=p["flat"], shape=p["shape"])
+        return PoolGather.apply(u, arg=p["arg"], geo=p["geo"], shape=p["shape"])
 
     jvp = linear_jvp
 
 
 @primitive("pool_gather", public=False)
 class PoolGather(Function):
-    """y = x.flat[flat_indices] (the transpose of PoolScatter)."""
+    """y[window] = x at the window's selected offset ``arg`` (the transpose of PoolScatter)."""
 
     @staticmethod
-    def forward(ctx, x, flat, shape):
-        return xp.take(x, flat)
+    def forward(ctx, x, arg, geo, shape):
+        xpd = _padded(x, geo["pad"], 0)
+        out = xp.zeros(arg.shape, dtype=x.dtype)
+        for j, (sa, sb) in enumerate(_offsets(geo)):
+            out += xpd[:, :, sa, sb] * (arg == j)
+        return out
 
     @staticmethod
     def vjp(ctx, u):
         p = ctx.params
-        return PoolScatter.apply(u, flat=p["flat"], shape=p["shape"])
+        return PoolScatter.apply(u, arg=p["arg"], geo=p["geo"], shape=p["shape"])
 
     jvp = linear_jvp
 
@@ -200,8 +243,8 @@ def _batched(op, x, nd):
 def _max_pool(op, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     geo = _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
     if return_indices:
-        y, plane = _max_forward(x._data, geo)
-        return MaxPool2d.apply(x, geo=geo), _make(plane.astype(backend.int64))
+        _, arg = _max_forward(x._data, geo)
+        return MaxPool2d.apply(x, geo=geo), _make(_plane_indices(arg, x.shape, geo))
     return MaxPool2d.apply(x, geo=geo)
 
 
