@@ -21,7 +21,7 @@ def test_round_trip_of_nested_objects(tmp_path):
            "arr": np.arange(3, dtype=np.int16), "n": 3, "big": 2 ** 70, "f": 0.5,
            "nan": float("nan"), "inf": -float("inf"), "s": "text", "none": None, "b": True,
            "nested": {"list": [1, (2.0, "x"), []], 7: {"deep": tg.zeros(2, dtype=tg.float64)}},
-           "np_scalar": np.float32(1.5)}
+           "np_scalar": np.float32(1.5), "zero_d": tg.tensor(3), "strided": np.eye(3)[:, 1]}
     p = tmp_path / "obj.tg"
     tg.save(obj, p)
     out = tg.load(p)
@@ -36,6 +36,8 @@ def test_round_trip_of_nested_objects(tmp_path):
     assert out["nested"]["list"] == [1, (2.0, "x"), []]
     assert out["nested"][7]["deep"].dtype == np.float64
     assert out["np_scalar"] == np.float32(1.5) and out["np_scalar"].dtype == np.float32
+    assert out["zero_d"].shape == () and int(out["zero_d"]) == 3
+    np.testing.assert_array_equal(out["strided"], [0.0, 1.0, 0.0])
 
 
 def test_unsupported_objects_are_rejected_before_writing(tmp_path):
@@ -207,6 +209,9 @@ def test_case56_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
     assert p.read_bytes() == before
 
 
-def test_save_writes_exactly_the_given_path(tmp_path):
+def test_save_writes_exactly_the_given_path_with_normal_permissions(tmp_path):
     tg.save({"a": 1}, str(tmp_path / "no_suffix"))
     assert os.listdir(tmp_path) == ["no_suffix"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "no_suffix").st_mode & 0o777 == 0o666 & ~umask

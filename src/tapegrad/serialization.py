@@ -48,7 +48,7 @@ def _encode(obj, arrays, path):
             return {"scalar": arr.item(), "dtype": str(arr.dtype)} if math.isfinite(
                 float(arr.item())) else {"float": repr(float(arr.item()))}
         key = f"a{len(arrays)}"
-        arrays[key] = xp.ascontiguousarray(arr)
+        arrays[key] = arr if arr.flags.c_contiguous else arr.copy(order="C")  # keeps 0-d
         entry = {"array": key, "shape": list(arr.shape), "dtype": str(arr.dtype)}
         if is_tensor:
             entry["tensor"] = True
@@ -88,6 +88,7 @@ def save(obj, path):
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=directory)
     try:
+        os.chmod(tmp, _file_mode(path))   # mkstemp makes 0600; keep the usual permissions
         with os.fdopen(fd, "wb") as f:
             _write_archive(f, arrays)
             f.flush()
@@ -99,6 +100,15 @@ def save(obj, path):
         except OSError:
             pass
         raise
+
+
+def _file_mode(path):
+    try:
+        return os.stat(path).st_mode & 0o777          # overwriting: keep the old mode
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 # -- decoding -----------------------------------------------------------------------------
