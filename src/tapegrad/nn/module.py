@@ -302,7 +302,7 @@ class Module:
             if set_to_none:
                 p._grad = None
             else:
-                p._grad = Tensor(xp.zeros_like(p._grad._data))
+                zero_grad_in_place(p)
 
     def apply(self, fn):
         """Call ``fn(m)`` on every submodule (children first) and on self; returns self."""
@@ -459,6 +459,17 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+
+def zero_grad_in_place(p):
+    """Zero ``p.grad`` in its own memory (a fresh array if that memory is read-only or
+    borrowed from another array)."""
+    g = p._grad
+    if g._data.flags.writeable and g._data.base is None:
+        g._data[...] = 0
+        g._vc[0] += 1
+    else:
+        p._grad = Tensor(xp.zeros_like(g._data))
 
 
 def _non_leaf_attributes(module, prefix):

@@ -48,19 +48,26 @@ class Adam(Optimizer):
             else:
                 g = g + wd * w
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (g - m) * (1 - beta1)
+        # one scratch array for the whole update; every other write lands in the state
+        tmp = xp.subtract(g, m)
+        tmp *= 1 - beta1
+        m += tmp                                   # m.lerp_(g, 1 - beta1)
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
         v *= beta2
-        v += (1 - beta2) * g * g
+        v += tmp                                   # v.mul_(beta2).addcmul_(g, g, 1 - beta2)
         bc1 = 1 - beta1 ** step
         bc2_sqrt = math.sqrt(1 - beta2 ** step)
         if group["amsgrad"]:
             vmax = state.setdefault("max_exp_avg_sq", xp.zeros_like(w))
             xp.maximum(vmax, v, out=vmax)
             v = vmax
-        denom = xp.sqrt(v)
+        denom = xp.sqrt(v, out=tmp)
         denom /= bc2_sqrt
         denom += eps
-        w -= (lr / bc1) * m / denom
+        xp.divide(m, denom, out=tmp)
+        tmp *= lr / bc1
+        w -= tmp
 
 
 class AdamW(Adam):

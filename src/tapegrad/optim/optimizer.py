@@ -25,6 +25,7 @@ import numbers
 from .. import backend
 from ..core.tensor import Tensor
 from ..core.modes import no_grad, enable_grad
+from ..nn.module import zero_grad_in_place
 
 xp = backend.xp
 
@@ -119,8 +120,7 @@ class Optimizer:
             if set_to_none:
                 p._grad = None
             else:
-                p._grad._data[...] = 0
-                p._grad._vc[0] += 1
+                zero_grad_in_place(p)
 
     def _all_params(self):
         return [p for g in self.param_groups for p in g["params"]]

@@ -36,7 +36,8 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = g.copy()
             else:
                 buf *= mom
-                buf += (1 - group["dampening"]) * g
+                damp = group["dampening"]
+                buf += g if damp == 0 else (1 - damp) * g
             g = g + mom * buf if group["nesterov"] else buf
         w -= group["lr"] * g
 
