@@ -13,17 +13,13 @@ Differences from PyTorch, following tapegrad's reliability cases:
 """
 import copy
 import itertools
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 
 from .. import backend
 from ..core.tensor import Tensor
-from ..core.modes import no_grad
 from .parameter import Parameter, Buffer
 
 xp = backend.xp
-
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
 
 class _Handle:
     """Returned by the ``register_*_hook`` methods; ``remove()`` unregisters the hook."""
@@ -369,60 +365,13 @@ class Module:
         RuntimeError lists every problem and nothing is changed. Returns
         ``(missing_keys, unexpected_keys)``.
         """
-        if not hasattr(state_dict, "items"):
-            raise TypeError(f"expected a dict-like state_dict, got {type(state_dict).__name__}")
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        problems = []
-        writes = []
-        for k, target in own.items():
-            if k not in state_dict:
-                continue
-            v = state_dict[k]
-            arr = v._data if isinstance(v, Tensor) else v
-            if not isinstance(arr, (backend.ndarray, backend.generic)):
-                try:
-                    arr = xp.asarray(arr)
-                except Exception:   # noqa: BLE001 - reported as a problem below
-                    problems.append(f"value for '{k}' is a {type(v).__name__}, not a tensor")
-                    continue
-            if arr.shape != target.shape:
-                problems.append(f"size mismatch for '{k}': copying a param with shape "
-                                f"{list(arr.shape)} from checkpoint, the shape in current "
-                                f"model is {list(target.shape)}")
-            elif arr.dtype != target.dtype:
-                problems.append(f"dtype mismatch for '{k}': checkpoint has {arr.dtype}, the "
-                                f"current model has {target.dtype}; convert the model with "
-                                f"model.to({arr.dtype}) or the checkpoint entry with "
-                                f".to({target.dtype}) first")
-            else:
-                writes.append((target, arr))
-        if strict:
-            if missing:
-                problems.insert(0, "Missing key(s) in state_dict: " +
-                                ", ".join(f'"{k}"' for k in missing))
-            if unexpected:
-                problems.insert(1 if missing else 0, "Unexpected key(s) in state_dict: " +
-                                ", ".join(f'"{k}"' for k in unexpected))
-        if problems:
-            hint = ("" if not strict or not (missing or unexpected) else
-                    " If the model really changed, rename or drop those keys in the checkpoint;"
-                    " strict=False skips missing/unexpected keys but never loads wrong shapes.")
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__} "
-                               f"(nothing was loaded):\n\t" + "\n\t".join(problems) + hint)
-        with no_grad():
-            for target, arr in writes:
-                if assign or not target._data.flags.writeable:
-                    target._data = xp.array(arr)
-                else:
-                    xp.copyto(target._data, arr)
-                target._vc[0] += 1
-        return IncompatibleKeys(missing, unexpected)
+        from .state import load_state_dict
+        return load_state_dict(self, state_dict, strict, assign)
 
     # -- copying -------------------------------------------------------------------------
     def __deepcopy__(self, memo):
-        bad = list(_non_leaf_attributes(self, type(self).__name__.lower()))
+        from .state import non_leaf_attributes
+        bad = list(non_leaf_attributes(self, type(self).__name__.lower()))
         if bad:
             path, op = bad[0]
             raise RuntimeError(
@@ -470,21 +419,3 @@ def zero_grad_in_place(p):
         g._vc[0] += 1
     else:
         p._grad = Tensor(xp.zeros_like(g._data))
-
-
-def _non_leaf_attributes(module, prefix):
-    """(attribute path, op name) for every non-leaf tensor a module tree holds."""
-    for k, v in module.__dict__.items():
-        if isinstance(v, Tensor) and v.node is not None and not v.node.is_leaf:
-            yield f"{prefix}.{k}", v.node.name
-        elif isinstance(v, (list, tuple)):
-            for i, t in enumerate(v):
-                if isinstance(t, Tensor) and t.node is not None and not t.node.is_leaf:
-                    yield f"{prefix}.{k}[{i}]", t.node.name
-    for name, m in module._modules.items():
-        if m is not None:
-            yield from _non_leaf_attributes(m, f"{prefix}.{name}")
-    for reg in ("_buffers",):
-        for name, t in module.__dict__[reg].items():
-            if t is not None and t.node is not None and not t.node.is_leaf:
-                yield f"{prefix}.{name}", t.node.name
