@@ -297,7 +297,8 @@ def _conv2d_samples(rng):
             Sample([r((1, 4, 3, 3)), r((4, 2, 2, 2)), r((4,))], {"groups": 2}, name="groups"),
             Sample([r((2, 3, 3)), r((2, 2, 2, 2))], name="unbatched"),
             Sample([r((1, 1, 3, 4)), r((1, 1, 2, 3))], {"stride": (1, 2), "padding": (0, 1)},
-                   name="asymmetric")]
+                   name="asymmetric"),
+            Sample([r((0, 2, 3, 3)), r((2, 2, 2, 2)), r((2,))], name="empty batch")]
 
 
 @composite("conv2d", samples=_conv2d_samples)

@@ -256,7 +256,8 @@ def _maxpool_samples(rng):
             Sample([r((1, 1, 5, 4))], {"kernel_size": 2, "dilation": 2, "ceil_mode": True},
                    name="dilation ceil"),
             Sample([r((2, 3, 3))], {"kernel_size": (2, 1), "stride": 1}, name="unbatched"),
-            Sample([xp.ones((1, 1, 2, 2))], {"kernel_size": 2}, name="ties", kink=True)]
+            Sample([xp.ones((1, 1, 2, 2))], {"kernel_size": 2}, name="ties", kink=True),
+            Sample([r((0, 2, 4, 4))], {"kernel_size": 2}, name="empty batch")]
 
 
 @composite("max_pool2d", samples=_maxpool_samples)
@@ -366,7 +367,8 @@ def _avgpool_samples(rng):
             Sample([r((1, 1, 5, 4))], {"kernel_size": 2, "ceil_mode": True, "padding": 1},
                    name="ceil"),
             Sample([r((2, 3, 3))], {"kernel_size": 2, "stride": 1, "divisor_override": 3},
-                   name="unbatched divisor")]
+                   name="unbatched divisor"),
+            Sample([r((0, 2, 4, 4))], {"kernel_size": 2}, name="empty batch")]
 
 
 @composite("avg_pool2d", samples=_avgpool_samples)
