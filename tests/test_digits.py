@@ -38,7 +38,7 @@ def test_cli_mlp_with_plot(tmp_path, capsys):
 
 def test_case58_same_seed_same_numbers_bitwise():
     def run(seed):
-        r = digits.train(epochs=1, seed=seed, model="cnn", quiet=True)
+        r = digits.train(epochs=2, seed=seed, model="cnn", quiet=True)
         return r["history"], [p.numpy().copy() for p in r["net"].parameters()]
 
     h1, p1 = run(3)

@@ -254,9 +254,14 @@ class AvgPool1d(_AvgPool):
 
 
 class AvgPool2d(_AvgPool):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+        self.divisor_override = divisor_override
+
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
+                            self.count_include_pad, self.divisor_override)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -302,6 +307,8 @@ class Embedding(Module):
             kw["padding_idx"] = self.padding_idx
         if self.max_norm is not None:
             kw.update(max_norm=self.max_norm, norm_type=self.norm_type)
+        if self.scale_grad_by_freq:
+            kw["scale_grad_by_freq"] = True
         return F.embedding(x, self.weight, **kw)
 
     @classmethod
