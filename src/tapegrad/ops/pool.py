@@ -118,28 +118,22 @@ def _arg_dtype(kk):
 
 def _max_forward(x, geo, want_arg=True):
     """Window maxima and, per window, the offset of its first maximum (PyTorch's rule for
-    ties; a window holding NaN gives NaN, its gradient going to offset 0). Each kernel offset's strided view is copied once into a contiguous plane (a
+    ties; a window holding NaN gives NaN, its gradient going to one of its elements). Each kernel offset's strided view is copied once into a contiguous plane (a
     strided copy is far cheaper than strided arithmetic); max and arg then run on planes."""
     fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpd = _padded(x, geo["pad"], fill)
     offs = _offsets(geo)
     planes = [xpd[:, :, sa, sb].copy(order="K") for sa, sb in offs]  # keeps x's layout
-    best = planes[0].copy() if len(planes) > 1 else planes[0]
-    for p in planes[1:]:
+    best = planes[0]
+    arg = xp.zeros(best.shape, dtype=_arg_dtype(len(offs))) if want_arg else None
+    gt = xp.empty(best.shape, dtype=bool)
+    for j, p in enumerate(planes[1:], 1):
+        if want_arg:  # a later offset wins only if strictly greater: the first max is kept
+            xp.greater(p, best, out=gt)
+            step = arg.dtype.type(j) - arg     # int8 arithmetic: np.where and masked
+            step *= gt                         # stores are ~10x slower at these sizes
+            arg += step
         xp.maximum(best, p, out=best)
-    if not want_arg:
-        return best, None
-    # the first offset holding the max (bool/int8 arithmetic: np.where and masked stores
-    # are an order of magnitude slower here). A NaN window selects offset 0.
-    arg = xp.zeros(best.shape, dtype=_arg_dtype(len(offs)))
-    found = xp.zeros(best.shape, dtype=bool)
-    hit = xp.empty(best.shape, dtype=bool)
-    for j, p in enumerate(planes):
-        xp.equal(p, best, out=hit)
-        hit &= ~found
-        if j:
-            arg += hit * arg.dtype.type(j)
-        found |= hit
     return best, arg
 
 
@@ -189,16 +183,20 @@ class PoolScatter(Function):
         (pt, pb), (pl, pr) = geo["pad"]
         (kh, kw), (sh, sw), (dh, dw) = geo["kernel"], geo["stride"], geo["dilation"]
         disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
+        ho, wo = geo["out"]
+        hp, wp = h + pt + pb, w + pl + pr
+        # windows tiling the whole buffer write every cell exactly once: no zero-fill needed
+        tiled = disjoint and (sh, sw) == (kh, kw) and (hp, wp) == (ho * kh, wo * kw)
+        alloc = xp.empty if tiled else xp.zeros
         if cmajor:  # same memory layout as the pooled input, so later ops don't mix layouts
-            out = xp.zeros((c, n, h + pt + pb, w + pl + pr), dtype=g.dtype).transpose(1, 0, 2, 3)
+            out = alloc((c, n, hp, wp), dtype=g.dtype).transpose(1, 0, 2, 3)
         else:
-            out = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=g.dtype)
+            out = alloc((n, c, hp, wp), dtype=g.dtype)
         for j, (sa, sb) in enumerate(_offsets(geo)):
-            gj = g * (arg == j)
-            if disjoint:  # windows don't overlap: each cell is written at most once
-                out[:, :, sa, sb] = gj
+            if disjoint:  # each cell is written by at most one window
+                xp.multiply(g, arg == j, out=out[:, :, sa, sb])
             else:
-                out[:, :, sa, sb] += gj
+                out[:, :, sa, sb] += g * (arg == j)
         return out[:, :, pt:pt + h, pl:pl + w]
 
     @staticmethod
