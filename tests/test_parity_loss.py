@@ -283,3 +283,22 @@ def test_loss_reduction_errors():
         F.mse_loss(tg.randn(2, 3), tg.randn(3))
     with pytest.raises(RuntimeError, match="margin_ranking_loss"):
         F.margin_ranking_loss(tg.randn(2), tg.randn(3), tg.ones(2))
+
+
+@pytest.mark.parametrize("dtype,v", [(np.float32, 1e4), (np.float64, 1e300)])
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+def test_cross_entropy_extreme_logits_match_torch_to_second_order(dtype, v, ls):
+    # reliability case 35: max-shift in forward and backward, finite 1st and 2nd order
+    x0 = np.array([[v, -v, 0.0], [-v, v, v * 0.5], [0.0, 0.0, -v]], dtype=dtype)
+    x = tg.tensor(x0, requires_grad=True)
+    loss = F.cross_entropy(x, tg.tensor([1, 2, 0]), label_smoothing=ls)
+    g, = tg.grad(loss, [x], create_graph=True)
+    h, = tg.grad((g * g).sum(), [x])
+    tx = torch.tensor(x0, requires_grad=True)
+    tl = TF.cross_entropy(tx, torch.tensor([1, 2, 0]), label_smoothing=ls)
+    tgr, = torch.autograd.grad(tl, tx, create_graph=True)
+    th, = torch.autograd.grad((tgr * tgr).sum(), tx)
+    np.testing.assert_allclose(loss.item(), tl.item(), rtol=1e-6)
+    np.testing.assert_allclose(g.numpy(), tgr.detach().numpy(), atol=1e-6)
+    assert np.all(np.isfinite(h.numpy()))
+    np.testing.assert_allclose(h.numpy(), th.numpy(), atol=1e-6)
