@@ -72,9 +72,10 @@ def _conv_fwd(x, w, b, stride, pad, dilation, groups):
 
 def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
     """col2im of W^T @ g, into a channel-major (C, N, Hp, Wp) buffer, one slice-add per
-    kernel offset. With stride 1 the columns are computed on the padded-width grid, so
-    that each offset's add is ONE contiguous run per (c, n) plane, shifted by
-    a*dh*Wp + b*dw (the extra columns of g are zeros and add nothing)."""
+    kernel offset. With stride 1 the columns are computed on the whole padded grid
+    (g zero-filled to (Hp, Wp)), so each offset's add is ONE contiguous run per channel,
+    shifted by a*dh*Wp + b*dw; the zero columns add nothing and no window crosses into
+    the next image's plane."""
     o, cg, kh, kw = w.shape
     n, c, h, wd = x_shape
     (pt, pb), (pl, pr) = pad
@@ -82,18 +83,19 @@ def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
     ho, wo = g.shape[2:]
     wm = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
     dh, dw = dilation
-    if stride == (1, 1) and wp > wo:
-        gp = xp.zeros((o, n, ho, wp), dtype=g.dtype)
-        gp[:, :, :, :wo] = g.transpose(1, 0, 2, 3)
-        dcols = xp.matmul(wm, gp.reshape(groups, o // groups, n * ho * wp))
-        dcols = dcols.reshape(c, kh, kw, n, ho * wp)
-        flat = xp.zeros((c, n, hp * wp + (kw - 1) * dw), dtype=dcols.dtype)
-        run = ho * wp
+    if stride == (1, 1):
+        plane = hp * wp
+        gp = xp.zeros((o, n, hp, wp), dtype=g.dtype)
+        gp[:, :, :ho, :wo] = g.transpose(1, 0, 2, 3)
+        dcols = xp.matmul(wm, gp.reshape(groups, o // groups, n * plane))
+        dcols = dcols.reshape(c, kh, kw, n * plane)
+        flat = xp.zeros((c, n * plane + (kh - 1) * dh * wp + (kw - 1) * dw), dtype=dcols.dtype)
+        run = n * plane
         for a in range(kh):
             for bb in range(kw):
                 off = a * dh * wp + bb * dw
-                flat[:, :, off:off + run] += dcols[:, a, bb]
-        out = flat[:, :, :hp * wp].reshape(c, n, hp, wp)
+                flat[:, off:off + run] += dcols[:, a, bb]
+        out = flat[:, :run].reshape(c, n, hp, wp)
     else:
         dcols = xp.matmul(wm, _gmat(g, groups)).reshape(c, kh, kw, n, ho, wo)
         out = xp.zeros((c, n, hp, wp), dtype=dcols.dtype)
