@@ -614,3 +614,76 @@ def test_case58_same_seed_gives_bitwise_identical_parameters():
     a, b, c = _seeded_run(0), _seeded_run(0), _seeded_run(1)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+# -- containers ------------------------------------------------------------------------------------
+def test_sequential_indexing_slicing_and_editing():
+    seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    assert len(seq) == 3 and isinstance(seq[-1], nn.Linear) and isinstance(seq[1], nn.ReLU)
+    head = seq[:2]
+    assert isinstance(head, nn.Sequential) and len(head) == 2 and head[0] is seq[0]
+    assert head(tg.randn(4, 2)).shape == (4, 3)
+    seq.append(nn.Sigmoid())
+    assert [n for n, _ in seq.named_children()] == ["0", "1", "2", "3"]
+    seq[1] = nn.Tanh()
+    assert isinstance(seq[1], nn.Tanh)
+    del seq[3]
+    assert len(seq) == 3
+    with pytest.raises(IndexError, match="out of range"):
+        seq[5]
+    from collections import OrderedDict
+    named = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 2)), ("act", nn.ReLU())]))
+    assert [n for n, _ in named.named_parameters()] == ["fc.weight", "fc.bias"]
+    assert named.fc is named[0]
+
+
+def test_module_list_dict_and_parameter_list():
+    ml = nn.ModuleList([nn.Linear(2, 2)])
+    ml.append(nn.ReLU())
+    ml.extend([nn.Tanh()])
+    ml += [nn.Identity()]
+    ml.insert(0, nn.Sigmoid())
+    assert [type(m).__name__ for m in ml] == ["Sigmoid", "Linear", "ReLU", "Tanh", "Identity"]
+    assert [n for n, _ in ml.named_parameters()] == ["1.weight", "1.bias"]
+    assert isinstance(ml[1:3], nn.ModuleList) and len(ml[1:3]) == 2
+    del ml[0]
+    assert isinstance(ml[0], nn.Linear) and len(ml) == 4
+    md = nn.ModuleDict({"b": nn.Linear(1, 1)})
+    md["a"] = nn.Linear(1, 2)
+    md.update([("c", nn.ReLU())])
+    assert list(md) == ["b", "a", "c"] and "a" in md and len(md) == 3
+    assert [n for n, _ in md.named_parameters()] == ["b.weight", "b.bias", "a.weight", "a.bias"]
+    assert isinstance(md.pop("c"), nn.ReLU) and list(md.keys()) == ["b", "a"]
+    pl = nn.ParameterList([tg.ones(2), nn.Parameter(tg.zeros(3))])
+    assert [p.shape for p in pl] == [(2,), (3,)] and all(isinstance(p, nn.Parameter) for p in pl)
+    with pytest.raises(NotImplementedError, match="iterate"):
+        ml(tg.ones(1))
+
+
+def test_nested_repr_matches_pytorch():
+    def build(m):
+        class Model(m.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = m.Sequential(m.Conv2d(1, 2, 3), m.ReLU())
+                self.heads = m.ModuleList([m.Linear(2, 2), m.Linear(2, 1, bias=False)])
+                self.extra = m.ModuleDict({"norm": m.LayerNorm(2), "drop": m.Dropout(0.1)})
+                self.loss = m.CrossEntropyLoss()
+        return Model()
+    assert repr(build(nn)) == repr(build(tnn))
+
+
+def test_get_submodule_parameter_and_register_errors():
+    net = Net()
+    assert net.get_submodule("block.0") is net.block[0]
+    assert net.get_parameter("heads.1.bias") is net.heads[1].bias
+    with pytest.raises(AttributeError, match="no submodule 'nope'"):
+        net.get_submodule("block.nope")
+    with pytest.raises(KeyError, match="without '.'"):
+        net.register_buffer("a.b", tg.zeros(1))
+    with pytest.raises(TypeError, match="buffer 'x'"):
+        net.register_buffer("x", [1, 2])
+    net.register_buffer("x", None)
+    assert "x" not in net.state_dict()
+    del net.fc1
+    assert "fc1.weight" not in net.state_dict()
