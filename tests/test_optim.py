@@ -254,3 +254,32 @@ def test_scheduler_closed_form_epoch_argument():
     s = optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.1)
     s.step(5)
     assert math.isclose(s.get_last_lr()[0], 0.01)
+
+
+def test_scheduler_state_dict_resume(tmp_path):
+    def build():
+        p = tg.tensor([1.0], requires_grad=True)
+        o = optim.SGD([p], lr=0.1, momentum=0.9)
+        return o, optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=20)
+
+    o, s = build()
+    straight = []
+    for _ in range(12):
+        o.step()
+        s.step()
+        straight.append((o.param_groups[0]["lr"], o.param_groups[0]["momentum"]))
+    o, s = build()
+    for _ in range(5):
+        o.step()
+        s.step()
+    tg.save({"opt": o.state_dict(), "sched": s.state_dict()}, tmp_path / "ck")
+    ck = tg.load(tmp_path / "ck")
+    o2, s2 = build()
+    o2.load_state_dict(ck["opt"])
+    s2.load_state_dict(ck["sched"])
+    resumed = straight[:5]
+    for _ in range(7):
+        o2.step()
+        s2.step()
+        resumed.append((o2.param_groups[0]["lr"], o2.param_groups[0]["momentum"]))
+    assert resumed == straight
