@@ -52,6 +52,30 @@ def _cols(x, kh, kw, stride, pad, dilation, groups):
     return v.reshape(groups, cg * kh * kw, n * ho * wo), ho, wo
 
 
+_BLOCK = 4096  # GEMM column block: OpenBLAS is 2-3x slower on one very wide, skinny product
+
+
+def _mm(a, b):
+    """a (G, M, K) @ b (G, K, L), per group; in column blocks of b when K is small (cache
+    blocking pays there, e.g. 3x3 kernels on one input channel, and costs elsewhere)."""
+    if a.shape[2] > 12:
+        return xp.matmul(a, b)
+    out = xp.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=xp.result_type(a, b))
+    for gi in range(a.shape[0]):
+        for i in range(0, b.shape[2], _BLOCK):
+            xp.matmul(a[gi], b[gi, :, i:i + _BLOCK], out=out[gi, :, i:i + _BLOCK])
+    return out
+
+
+def _mm_nt(a, b):
+    """a (G, M, L) @ b (G, N, L)^T, per group, summed over column blocks of L."""
+    out = xp.zeros((a.shape[0], a.shape[1], b.shape[1]), dtype=xp.result_type(a, b))
+    for gi in range(a.shape[0]):
+        for i in range(0, a.shape[2], _BLOCK):
+            out[gi] += a[gi, :, i:i + _BLOCK] @ b[gi, :, i:i + _BLOCK].T
+    return out
+
+
 def _gmat(g, groups):
     """(N, O, Ho, Wo) -> (G, Og, N*Ho*Wo): free when g is a channel-major buffer (as conv
     returns), else one copy with contiguous rows."""
@@ -64,7 +88,7 @@ def _conv_fwd(x, w, b, stride, pad, dilation, groups):
     (N, O, Ho, Wo) view of the channel-major (O, N, Ho, Wo) buffer."""
     o, cg, kh, kw = w.shape
     cols, ho, wo = _cols(x, kh, kw, stride, pad, dilation, groups)
-    y = xp.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)   # (G, Og, N*L)
+    y = _mm(w.reshape(groups, o // groups, cg * kh * kw), cols)        # (G, Og, N*L)
     if b is not None:
         y += b.reshape(groups, o // groups, 1)
     return y.reshape(o, x.shape[0], ho, wo).transpose(1, 0, 2, 3), cols
@@ -87,7 +111,7 @@ def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
         plane = hp * wp
         gp = xp.zeros((o, n, hp, wp), dtype=g.dtype)
         gp[:, :, :ho, :wo] = g.transpose(1, 0, 2, 3)
-        dcols = xp.matmul(wm, gp.reshape(groups, o // groups, n * plane))
+        dcols = _mm(wm, gp.reshape(groups, o // groups, n * plane))
         dcols = dcols.reshape(c, kh, kw, n * plane)
         flat = xp.zeros((c, n * plane + (kh - 1) * dh * wp + (kw - 1) * dw), dtype=dcols.dtype)
         run = n * plane
@@ -97,7 +121,7 @@ def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
                 flat[:, off:off + run] += dcols[:, a, bb]
         out = flat[:, :run].reshape(c, n, hp, wp)
     else:
-        dcols = xp.matmul(wm, _gmat(g, groups)).reshape(c, kh, kw, n, ho, wo)
+        dcols = _mm(wm, _gmat(g, groups)).reshape(c, kh, kw, n, ho, wo)
         out = xp.zeros((c, n, hp, wp), dtype=dcols.dtype)
         sh, sw = stride
         for a in range(kh):
@@ -113,8 +137,8 @@ def _conv_weight_grad(x, g, w_shape, stride, pad, dilation, groups, cols=None):
     o, cg, kh, kw = w_shape
     if cols is None:
         cols = _cols(x, kh, kw, stride, pad, dilation, groups)[0]
-    gw = xp.matmul(_gmat(g, groups), cols.transpose(0, 2, 1))          # (G, Og, K)
-    return gw.reshape(o, cg, kh, kw)
+    gw_t = _mm_nt(cols, _gmat(g, groups))                              # (G, K, Og)
+    return gw_t.transpose(0, 2, 1).reshape(o, cg, kh, kw)
 
 
 # -- the primitives -------------------------------------------------------------------------
