@@ -687,3 +687,47 @@ def test_get_submodule_parameter_and_register_errors():
     assert "x" not in net.state_dict()
     del net.fc1
     assert "fc1.weight" not in net.state_dict()
+
+
+def test_seed_document_training_loops():
+    """The seeds' forms: ``from gt.nn import Module, Linear, SGD`` with an MLP regression loop
+    (003), ``clip_grad_norm``/``clip_grad_value`` with keywords (001), and the stateless
+    ``SGD(learning_rate, momentum)`` with ``step(params)``/``zero_grad(params)`` (000)."""
+    from tapegrad.nn import Module, Linear, SGD
+
+    class MLP(Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = Linear(8, 16)
+            self.fc2 = Linear(16, 2)
+
+        def forward(self, x):
+            x = self.fc1(x).relu()
+            return self.fc2(x)
+
+    tg.manual_seed(0)
+    x_train, y_train = tg.randn(32, 8), tg.randn(32, 2)
+    model = MLP()
+    optimizer = SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(30):
+        pred = model(x_train)
+        loss = ((pred - y_train) ** 2).mean()
+        loss.backward()
+        nn.utils.clip_grad_norm(model.parameters(), max_norm=1.0)
+        nn.utils.clip_grad_value(model.parameters(), clip_value=0.5)
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(loss.data.numpy()))
+    assert losses[-1] < 0.7 * losses[0]
+    for param in model.fc1.parameters():
+        assert param.data.numpy().shape in ((16, 8), (16,))
+    w = tg.zeros(1, requires_grad=True)
+    b = tg.zeros(1, requires_grad=True)
+    opt = SGD(learning_rate=0.05, momentum=0.9)
+    for _ in range(150):
+        loss = ((w * tg.tensor([2.0]) + b - 1.0) ** 2).mean()
+        loss.backward()
+        opt.step([w, b])
+        opt.zero_grad([w, b])
+    assert abs(float(w) * 2 + float(b) - 1.0) < 1e-2
