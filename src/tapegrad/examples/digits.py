@@ -1,13 +1,15 @@
 """Train a small CNN (or an MLP) on scikit-learn's handwritten digits with tapegrad.
 
     python -m tapegrad.examples.digits [--epochs 10] [--batch-size 64] [--seed 0]
-                                       [--out digits_out] [--model cnn|mlp]
+                                       [--out digits_out] [--model cnn|mlp] [--threads 1]
 
 The 1,797 8x8 images ship inside scikit-learn (no download). 80% train, 20% held-out
 test, both fixed by the seed. Adam + cross-entropy, a cosine learning-rate schedule, a
 tqdm progress bar with live loss and accuracy (plain prints without tqdm). At the end
 it prints the test accuracy, saves the weights with ``tg.save`` and plots the curves
 to a PNG (matplotlib, Agg backend). The same seed gives bitwise the same numbers.
+BLAS runs on one thread by default (see ``blas_threads``). The console script
+``tapegrad-digits`` is the same command.
 
 ``train(...)`` is importable and returns the metrics, for tests and notebooks.
 """
