@@ -45,3 +45,11 @@ def test_case58_same_seed_same_numbers_bitwise():
     h2, p2 = run(3)
     assert h1 == h2
     assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+
+
+def test_plain_prints_without_tqdm(monkeypatch, capsys):
+    import sys
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)     # import tqdm.auto -> ImportError
+    r = digits.train(epochs=1, model="mlp", seed=0)
+    out = capsys.readouterr().out
+    assert "epoch  1/1: train loss" in out and f"acc {r['test_acc']:.4f}" in out
