@@ -6,7 +6,9 @@ from ..random import rng as _rng, Generator as _Generator
 from ._util import Sample, sum_to
 from .elementwise import where
 from .reduce import sum
-from .shape import reshape, transpose, getitem
+from .shape import reshape, transpose, getitem, Permute
+from .linalg import Matmul
+from .reduce import Sum
 
 xp = backend.xp
 
@@ -49,14 +51,21 @@ class Linear(Function):
     def vjp(ctx, g):
         x, w, b = ctx.inputs
         nx, nw, nb = ctx.needs_input_grad
-        gx = g @ w if nx else None
+        gx = Matmul.apply(g, w) if nx else None
         gw = None
         if nw:
             if x.ndim == 1:
                 gw = reshape(g, (-1, 1)) @ reshape(x, (1, -1))
+            else:  # batch dims flattened: one GEMM g^T (out, M) @ x (M, in)
+                g2 = g if g.ndim == 2 else reshape(g, (-1, g.shape[-1]))
+                x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
+                gw = Matmul.apply(Permute.apply(g2, dims=(1, 0)), x2)
+        gb = None
+        if nb:
+            if b.shape == g.shape[-1:] and g.ndim > 1:
+                gb = Sum.apply(g, dims=tuple(range(g.ndim - 1)), keepdim=False)
             else:
-                gw = transpose(reshape(g, (-1, g.shape[-1])), 0, 1) @ reshape(x, (-1, x.shape[-1]))
-        gb = sum_to(g, b.shape) if nb else None
+                gb = sum_to(g, b.shape)
         return gx, gw, gb
 
     @staticmethod
