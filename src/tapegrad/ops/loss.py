@@ -298,12 +298,16 @@ def _class_rows(op, x, target, weight, ignore_index):
     else:
         x2 = reshape(permute(x, (0,) + tuple(range(2, x.ndim)) + (1,)), (-1, c))
     t1 = t.reshape(-1)
-    valid = t1 != ignore_index
-    bad = valid & ((t1 < 0) | (t1 >= c))
-    if bad.any():
-        raise IndexError(f"{op}: Target {int(t1[bad][0])} is out of bounds (input has {c} "
-                         f"classes)")
-    ts = xp.where(valid, t1, 0)
+    if t1.size and 0 <= t1.min() and t1.max() < c and not 0 <= ignore_index < c:
+        valid = xp.ones(t1.shape, dtype=bool)  # the common case: every target counts
+        ts = t1
+    else:
+        valid = t1 != ignore_index
+        bad = valid & ((t1 < 0) | (t1 >= c))
+        if bad.any():
+            raise IndexError(f"{op}: Target {int(t1[bad][0])} is out of bounds (input has "
+                             f"{c} classes)")
+        ts = xp.where(valid, t1, 0)
     wt = valid.astype(x.dtype)
     if weight is not None:
         wt *= weight._data.astype(x.dtype, copy=False)[ts]
