@@ -11,7 +11,7 @@ import warnings
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, sum_to
+from ._util import Sample
 from .activation import log_softmax
 from .elementwise import where
 from .math import Softplus
