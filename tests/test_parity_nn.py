@@ -223,6 +223,8 @@ def test_batch_norm_errors():
         F.batch_norm(tg.randn(1, 3), None, None, training=True)
     with pytest.raises(RuntimeError, match="batch_norm: weight"):
         F.batch_norm(tg.randn(4, 3), None, None, tg.ones(2), training=True)
+    with pytest.raises(TypeError, match="momentum"):
+        F.batch_norm(tg.randn(4, 3), tg.zeros(3), tg.ones(3), training=True, momentum=None)
     with pytest.raises(RuntimeError, match="group_norm.*divisible"):
         F.group_norm(tg.randn(2, 6, 3), 4)
     with pytest.raises(RuntimeError, match="layer_norm.*normalized_shape"):

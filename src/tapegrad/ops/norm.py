@@ -58,6 +58,9 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
     variance for running_var (as PyTorch). Eval: the running stats, which take no gradient.
     """
     x = input
+    if momentum is None:
+        raise TypeError("batch_norm(): momentum must be a float, not None (nn.BatchNorm "
+                        "turns momentum=None into a cumulative-average factor)")
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), "
                          f"got shape {list(x.shape)}")
@@ -77,7 +80,7 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
                              f"size {list(x.shape)}")
         dims = (0,) + tuple(range(2, x.ndim))
         xc, inv, mu, var = _normalize(x, dims, eps)
-        if training and momentum is not None:
+        if training:
             with no_grad():
                 m = float(momentum)
                 if running_mean is not None:
