@@ -17,6 +17,7 @@ def rn(*shapes):
 RM = np.array([0.3, -0.5, 1.2])
 RV = np.array([0.5, 2.0, 1.3])
 IDX = np.array([[0, 1, 4], [1, 1, 3]])
+CLS = np.array([3, 0, 2])
 
 ROWS = [
     # linear family
@@ -96,6 +97,11 @@ ROWS = [
     Row("conv-maxpool-overlap", lambda x, w: F.max_pool2d(F.conv2d(x, w, padding=1), 3, 2, 1),
         lambda x, w: TF.max_pool2d(TF.conv2d(x, w, padding=1), 3, 2, 1),
         rn((2, 2, 6, 6), (3, 2, 3, 3))),
+    Row("cnn-to-cross_entropy", lambda x, w, v: F.cross_entropy(F.linear(
+        F.max_pool2d(F.relu(F.conv2d(x, w, padding=1)), 2).reshape(3, -1), v), tg.tensor(CLS)),
+        lambda x, w, v: TF.cross_entropy(TF.linear(
+            TF.max_pool2d(TF.relu(TF.conv2d(x, w, padding=1)), 2).reshape(3, -1), v),
+            torch.tensor(CLS)), rn((3, 1, 4, 4), (2, 1, 3, 3), (4, 8))),
     Row("conv-avgpool", lambda x, w: F.avg_pool2d(F.conv2d(x, w), 2, 1),
         lambda x, w: TF.avg_pool2d(TF.conv2d(x, w), 2, 1), rn((2, 2, 5, 5), (3, 2, 2, 2))),
     # normalisation
