@@ -109,17 +109,21 @@ def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
     dh, dw = dilation
     if stride == (1, 1):
         plane = hp * wp
-        gp = xp.zeros((o, n, hp, wp), dtype=g.dtype)
-        gp[:, :, :ho, :wo] = g.transpose(1, 0, 2, 3)
-        dcols = _mm(wm, gp.reshape(groups, o // groups, n * plane))
-        dcols = dcols.reshape(c, kh, kw, n * plane)
-        flat = xp.zeros((c, n * plane + (kh - 1) * dh * wp + (kw - 1) * dw), dtype=dcols.dtype)
         run = n * plane
-        for a in range(kh):
-            for bb in range(kw):
-                off = a * dh * wp + bb * dw
-                flat[:, off:off + run] += dcols[:, a, bb]
-        out = flat[:, :run].reshape(c, n, hp, wp)
+        gp = xp.zeros((groups, o // groups, run), dtype=g.dtype)
+        gp.reshape(o, n, hp, wp)[:, :, :ho, :wo] = g.transpose(1, 0, 2, 3)
+        flat = xp.zeros((groups, cg, run + (kh - 1) * dh * wp + (kw - 1) * dw), dtype=g.dtype)
+        tmp = xp.empty((cg * kh * kw, min(run, _BLOCK)), dtype=g.dtype)
+        for gi in range(groups):  # column blocks: the block of columns stays in cache
+            for i in range(0, run, _BLOCK):  # while its kh*kw shifted adds consume it
+                blk = tmp[:, :min(_BLOCK, run - i)]
+                xp.matmul(wm[gi], gp[gi, :, i:i + _BLOCK], out=blk)
+                cols = blk.reshape(cg, kh, kw, -1)
+                for a in range(kh):
+                    for bb in range(kw):
+                        off = i + a * dh * wp + bb * dw
+                        flat[gi, :, off:off + blk.shape[1]] += cols[:, a, bb]
+        out = flat[:, :, :run].reshape(c, n, hp, wp)
     else:
         dcols = _mm(wm, _gmat(g, groups)).reshape(c, kh, kw, n, ho, wo)
         out = xp.zeros((c, n, hp, wp), dtype=dcols.dtype)
