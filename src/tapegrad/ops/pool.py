@@ -123,15 +123,21 @@ def _max_forward(x, geo, want_arg=True):
     fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpd = _padded(x, geo["pad"], fill)
     offs = _offsets(geo)
-    planes = [xpd[:, :, sa, sb].copy(order="K") for sa, sb in offs]  # keeps x's layout
-    best = planes[0]
+    # each offset's strided view is copied into one reused contiguous buffer: a strided copy
+    # is far cheaper than strided arithmetic, and one buffer avoids fresh pages per offset
+    a0, b0 = offs[0]
+    best = xpd[:, :, a0, b0].copy(order="K")   # keeps x's memory layout
     arg = xp.zeros(best.shape, dtype=_arg_dtype(len(offs))) if want_arg else None
-    gt = xp.empty(best.shape, dtype=bool)
-    for j, p in enumerate(planes[1:], 1):
+    if len(offs) > 1:
+        p = xp.empty_like(best)
+        gt = xp.empty(best.shape, dtype=bool)
+        step = xp.empty_like(arg) if want_arg else None
+    for j, (sa, sb) in enumerate(offs[1:], 1):
+        xp.copyto(p, xpd[:, :, sa, sb])
         if want_arg:  # a later offset wins only if strictly greater: the first max is kept
             xp.greater(p, best, out=gt)
-            step = arg.dtype.type(j) - arg     # int8 arithmetic: np.where and masked
-            step *= gt                         # stores are ~10x slower at these sizes
+            xp.subtract(arg.dtype.type(j), arg, out=step)   # int8 arithmetic: np.where and
+            step *= gt                                      # masked stores are ~10x slower
             arg += step
         xp.maximum(best, p, out=best)
     return best, arg
