@@ -118,8 +118,8 @@ def _arg_dtype(kk):
 
 def _max_forward(x, geo, want_arg=True):
     """Window maxima and, per window, the offset of its first maximum (PyTorch's rule for
-    ties; a window holding NaN gives NaN, its gradient going to one of its elements). Each kernel offset's strided view is copied once into a contiguous plane (a
-    strided copy is far cheaper than strided arithmetic); max and arg then run on planes."""
+    ties; a window holding NaN gives NaN, its gradient going to one of its elements).
+    One pass per kernel offset over output-sized arrays: no window copy, no argmax."""
     fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpd = _padded(x, geo["pad"], fill)
     offs = _offsets(geo)
