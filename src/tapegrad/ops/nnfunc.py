@@ -158,6 +158,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
     """Rows of ``weight`` picked by integer ``input``; the gradient adds up over repeated
     indices, and the ``padding_idx`` row gets none."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
+                                  "supported")
     idx = input._data if isinstance(input, Tensor) else xp.asarray(input)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"embedding: expected indices of an integer dtype, got {idx.dtype}")
@@ -209,6 +212,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if input.ndim != 4:
         raise ValueError(f"interpolate: expected a 4-d (N, C, H, W) input, got shape "
                          f"{list(input.shape)}")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
     if mode not in ("nearest", "bilinear"):
         raise NotImplementedError(f"interpolate: mode '{mode}' is not supported "
                                   f"(use 'nearest' or 'bilinear')")
