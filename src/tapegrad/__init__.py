@@ -19,7 +19,9 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, 
                        empty_like, full_like, rand_like, randn_like, randint_like)
 from .random import manual_seed, seed, get_rng_state, set_rng_state, Generator
 from .tape import GradientTape, Tape, Gradients
-from . import autograd, debug, linalg, nn, optim, utils
+from . import autograd, debug, linalg, nn, optim, utils, forward_ad, func
+from .func import vmap
+from .forward_ad import DualTensor, ForwardADContext
 from .serialization import save, load
 
 float16 = half = _backend.float16

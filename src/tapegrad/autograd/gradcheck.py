@@ -58,6 +58,8 @@ def _analytical(fn, xs, diff):
     outs = _flatten_outputs(fn(*xs))
     jac = {k: [xp.zeros((o.numel(), xs[k].numel())) for o in outs] for k in diff}
     for oi, o in enumerate(outs):
+        if o.node is None:
+            continue  # an output that depends on no input: a zero Jacobian
         for r in range(o.numel()):
             seed = xp.zeros(o.shape, o.dtype)
             seed.reshape(-1)[r] = 1

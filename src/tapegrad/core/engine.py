@@ -313,9 +313,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     f"One of the differentiated Tensors (input {i}, shape {list(t.shape)}) "
                     f"appears to not have been used in the graph. Set allow_unused=True if this "
                     f"is the desired behavior.")
-        elif not create_graph:
-            g = _make(g._data)
-        elif type(g) is not Tensor:
-            g = _make(g._data, g.node)
+        elif not create_graph or type(g) is not Tensor:
+            fw = g._fw  # forward-mode tangents survive (forward over reverse)
+            g = _make(g._data, g.node if create_graph else None)
+            g._fw = fw
         result.append(g)
     return tuple(result)

@@ -64,20 +64,26 @@ _NOCTX = _NoCtx()
 
 
 def apply(fn, args, params):
-    """Run ``fn.forward`` on the arrays behind ``args`` and record a Node if needed."""
+    """Run ``fn.forward`` on the arrays behind ``args``; record a Node when grad mode is on
+    and an input takes gradients; push forward-mode tangents through ``fn.jvp``."""
     from .tensor import Tensor, _make
     st = STATE
+    if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
+        from ..vmap import batch_apply
+        return batch_apply(fn, args, params)
     if fn.promote:
         args = promote_args(args)
     arrays = []
     nodes = []
-    needs = False
+    needs = fw = False
     for i, a in enumerate(args):
         if isinstance(a, Tensor):
             arrays.append(a._data)
             n = a.node
             if n is not None:
                 needs = True
+            if a._fw is not None:
+                fw = True
             nodes.append(n)
         elif isinstance(a, ndarray):
             a = _make(a)
@@ -90,37 +96,98 @@ def apply(fn, args, params):
     enabled = st.grad_enabled
     if st.tapes and enabled and fn.differentiable:
         needs = _watch_inputs(st.tapes, args, nodes) or needs
-    if needs and enabled and fn.differentiable:
-        ctx = Node(fn, tuple(nodes), next_seq())
-        out = fn.forward(ctx, *arrays, **params)
+    record = needs and enabled and fn.differentiable
+    fw = fw and st.fw_levels and fn.differentiable
+    if not (record or fw or st.profile):
+        try:
+            out = fn.forward(_NOCTX, *arrays, **params)
+        except ValueError as e:
+            raise _shape_error(fn, arrays, e) from None
         if type(out) is not ndarray:
             out = xp.asarray(out)
-        if out.dtype.kind != "f":
-            return _constant(fn, out, args, needs, enabled)
-        t = _make(out, ctx)
-        if fn.view:
-            _share_view(t, args[0])
-        ctx.shape = out.shape
-        ctx.dtype = out.dtype
-        ctx.params = params
-        if fn.save_inputs:
-            ctx._saved = args
-            ctx._versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
-        if fn.save_output:
-            ctx._out = out
-            ctx._out_vc = t._vc
-            ctx._out_v = t._vc[0]
+        return _constant(fn, out, args, needs, enabled)
+    ctx = Node(fn, tuple(nodes), next_seq())
+    try:
+        if st.profile:
+            out = st.profile.run_forward(fn, ctx, arrays, params)
+        else:
+            out = fn.forward(ctx, *arrays, **params)
+    except ValueError as e:
+        raise _shape_error(fn, arrays, e) from None
+    if type(out) is not ndarray:
+        out = xp.asarray(out)
+    if out.dtype.kind != "f" or not (record or fw):
+        return _constant(fn, out, args, needs, enabled)
+    t = _make(out, ctx if record else None)
+    if fn.view:
+        _share_view(t, args[0])
+    ctx.shape = out.shape
+    ctx.dtype = out.dtype
+    ctx.params = params
+    if fn.save_inputs or fw:
+        ctx._saved = args
+        ctx._versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
+    if fn.save_output or fw:
+        ctx._out = out
+        ctx._out_vc = t._vc
+        ctx._out_v = t._vc[0]
+    if record:
         if st.anomaly:
             ctx.where = caller_location()
         if st.tapes:
             for tape in st.tapes:
                 tape._record(ctx, args)
+        if st.ckpt is not None:
+            st.ckpt.adopt(ctx)
+        if st.profile:
+            st.profile.saved(fn, ctx)
         LAST[0] = weakref.ref(ctx)
-        return t
-    out = fn.forward(_NOCTX, *arrays, **params)
-    if type(out) is not ndarray:
-        out = xp.asarray(out)
-    return _constant(fn, out, args, needs, enabled)
+    else:
+        t._src = (fn.name, "no_grad" if needs else "no_input")
+    if fw:
+        push_tangents(ctx, t, args, st)
+    return t
+
+
+def _shape_error(fn, arrays, e):
+    """NumPy's broadcasting ValueError as PyTorch's RuntimeError naming the op and shapes."""
+    if "broadcast" not in str(e):
+        return e
+    shapes = " and ".join(str(list(a.shape)) for a in arrays if isinstance(a, ndarray))
+    return RuntimeError(f"{fn.name}: the shapes {shapes} cannot be broadcast together")
+
+
+def push_tangents(ctx, out, args, st):
+    """Forward mode: the output's tangent at each active level from the inputs' tangents at
+    that level, by the op's jvp rule (run with that level switched off, so the rule's own
+    ops carry only the other levels' tangents)."""
+    from .tensor import Tensor
+    fn = ctx.fn
+    levels = st.fw_levels
+    for level in reversed(levels):
+        tangents = [a._fw.get(level) if isinstance(a, Tensor) and a._fw else None for a in args]
+        if all(t is None for t in tangents):
+            continue
+        if fn.jvp is None:
+            raise NotImplementedError(f"forward-mode AD: op '{fn.name}' has no jvp rule")
+        st.fw_levels = tuple(lv for lv in levels if lv != level)
+        try:
+            t_out = fn.jvp(ctx, *tangents)
+        finally:
+            st.fw_levels = levels
+        if t_out is None:
+            continue
+        if not isinstance(t_out, Tensor):
+            from .tensor import _make
+            t_out = _make(xp.asarray(t_out, dtype=out.dtype))
+        if t_out.shape != out.shape:
+            from ..ops._util import broadcast_to
+            t_out = broadcast_to(t_out, out.shape)
+        if t_out.dtype != out.dtype:
+            t_out = Cast.apply(t_out, dtype=out.dtype)
+        if out._fw is None:
+            out._fw = {}
+        out._fw[level] = t_out
 
 
 def _constant(fn, out, args, needs, enabled):
@@ -176,9 +243,9 @@ def result_type(*args):
         if isinstance(a, Tensor):
             d = a._data.dtype
             if a._data.ndim:
-                dim = d if dim is None else backend.promote_types(dim, d)
+                dim = d if dim is None else _promote(dim, d)
             else:
-                zdim = d if zdim is None else backend.promote_types(zdim, d)
+                zdim = d if zdim is None else _promote(zdim, d)
         elif isinstance(a, bool):
             scalar_cat = max(scalar_cat, 0)
         elif isinstance(a, int):
@@ -191,6 +258,15 @@ def result_type(*args):
     if scalar_cat >= 0 and (res is None or scalar_cat > backend.category(res)):
         res = (backend.bool_, backend.DEFAULT_INT, backend.DEFAULT_FLOAT)[scalar_cat]
     return res
+
+
+def _promote(a, b):
+    """PyTorch's promote_types: across categories the higher one wins as it is (float32 with
+    int64 is float32); within a category NumPy's rule (int32 with int64 is int64)."""
+    ca, cb = backend.category(a), backend.category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    return backend.promote_types(a, b)
 
 
 def promote_args(args):
@@ -305,5 +381,11 @@ def elementwise_jvp(ctx, t):
 
 
 def linear_jvp(ctx, *tangents):
-    """JVP of an op linear in its inputs: the op applied to the tangents (0 for constants)."""
-    return apply(ctx.fn, tuple(0 if t is None else t for t in tangents), ctx.params)
+    """JVP of an op linear in its inputs: the op applied to the tangents (zeros for inputs
+    without one)."""
+    from .tensor import Tensor, _make
+    inputs = ctx._saved or (None,) * len(tangents)
+    ts = tuple(t if t is not None else
+               _make(xp.zeros(x.shape, x.dtype)) if isinstance(x, Tensor) else 0
+               for t, x in zip(tangents, inputs))
+    return apply(ctx.fn, ts, ctx.params)

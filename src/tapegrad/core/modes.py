@@ -11,6 +11,10 @@ class _State(threading.local):
     grad_enabled = True   # class attributes are each new thread's defaults
     tapes = ()            # GradientTapes recording in this thread
     anomaly = False       # detect_anomaly() is active
+    fw_levels = ()        # active forward-mode AD levels, outermost first
+    ckpt = None           # the checkpoint segment recording now
+    profile = None        # the active autograd profiler
+    vmap = 0              # batch size of the active vmap (0: none)
 
 
 STATE = _State()

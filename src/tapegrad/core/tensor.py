@@ -26,6 +26,7 @@ def _make(data, node=None):
     t._vc = [0]
     t._base = None
     t._src = None
+    t._fw = None
     return t
 
 
@@ -78,7 +79,7 @@ class Tensor:
     it already is an array (``tg.tensor`` always copies). ``Variable`` is the same class.
     """
 
-    __slots__ = ("_data", "node", "_grad", "_vc", "_base", "_src", "__weakref__")
+    __slots__ = ("_data", "node", "_grad", "_vc", "_base", "_src", "_fw", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data=None, dtype=None, requires_grad=False):
@@ -90,6 +91,7 @@ class Tensor:
         self._vc = [0]
         self._base = None
         self._src = None
+        self._fw = None  # forward-mode tangents: {level: tangent}
         if requires_grad:
             self.requires_grad_(True)
 
@@ -245,8 +247,7 @@ class Tensor:
     def detach(self):
         """A tensor sharing memory and version counter with this one, outside any graph."""
         t = _make(self._data)
-        t._vc = self._vc
-        t._base = self._base if self._base is not None else self
+        t._vc = self._vc  # shares memory and version counter, but is not a view for autograd
         t._src = ("detach", "detach")
         return t
 
@@ -501,7 +502,7 @@ def to(self, *args, dtype=None, **kwargs):
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif a not in ("cpu", None):
+        elif not (a is None or isinstance(a, str) and a == "cpu"):  # (dtype == None is True)
             dtype = a
     dtype = backend.as_dtype(dtype)
     if dtype is None or dtype == self._data.dtype:

@@ -64,5 +64,7 @@ def softmax(x, dim=-1, dtype=None, *, axis=None):
     if dtype is not None:
         x = x.to(dtype)
     x = x if x.dtype.kind == "f" else x.float()
+    if x.numel() == 0:
+        return x * 1.0  # nothing to normalise (amax refuses empty slices)
     e = (x - amax(x.detach(), dim, keepdim=True)).exp()
     return e / sum(e, dim, keepdim=True)
