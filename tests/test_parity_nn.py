@@ -268,6 +268,21 @@ def test_embedding_padding_gets_no_gradient():
         F.embedding(tg.tensor([5]), w)
 
 
+def test_embedding_max_norm_and_scale_grad_by_freq_match_torch():
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((5, 3)) * 2
+    idx = np.array([[0, 2, 2], [4, 2, 0]])
+    w, tw = tg.tensor(w0.copy(), requires_grad=True), torch.tensor(w0.copy(), requires_grad=True)
+    out = F.embedding(tg.tensor(idx), w, max_norm=1.5, scale_grad_by_freq=True)
+    tout = TF.embedding(torch.tensor(idx), tw, max_norm=1.5, scale_grad_by_freq=True)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-12)  # renormed in place
+    u = rng.standard_normal(out.shape)
+    (out * tg.tensor(u)).sum().backward()
+    (tout * torch.tensor(u)).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
+
+
 def test_cosine_similarity_zero_vector_is_finite():
     a = tg.zeros(2, 3, dtype=tg.float64, requires_grad=True)
     b = tg.randn(2, 3, dtype=tg.float64)

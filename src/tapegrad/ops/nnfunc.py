@@ -157,10 +157,9 @@ def _embedding_samples(rng):
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
     """Rows of ``weight`` picked by integer ``input``; the gradient adds up over repeated
-    indices, and the ``padding_idx`` row gets none."""
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
-                                  "supported")
+    indices, and the ``padding_idx`` row gets none. ``max_norm`` renormalises the looked-up
+    rows of weight in place first; ``scale_grad_by_freq`` divides each row's gradient by its
+    count in ``input`` (both as PyTorch). ``sparse`` is accepted; gradients are dense."""
     idx = input._data if isinstance(input, Tensor) else xp.asarray(input)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"embedding: expected indices of an integer dtype, got {idx.dtype}")
@@ -168,11 +167,48 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"embedding: index out of range in self (indices in "
                          f"[{idx.min()}, {idx.max()}] for a weight with {n} rows)")
+    if max_norm is not None:
+        _renorm_rows(weight, idx, float(max_norm), float(norm_type))
     out = getitem(weight, idx)
+    if scale_grad_by_freq and idx.size:
+        _, inv, counts = xp.unique(idx % n, return_inverse=True, return_counts=True)
+        scale = (1.0 / counts[inv.reshape(idx.shape)]).astype(weight.dtype)
+        out = ScaleGrad.apply(out, scale=xp.expand_dims(scale, -1))
     if padding_idx is not None:
         pad = padding_idx % n
         out = where(xp.expand_dims(idx % n == pad, -1), out.detach(), out)
     return out
+
+
+def _renorm_rows(weight, idx, max_norm, p):
+    """PyTorch's max_norm: rows looked up whose p-norm exceeds max_norm are rescaled IN PLACE
+    (outside the graph) to norm max_norm (times 1/(norm + 1e-7), as PyTorch)."""
+    rows = xp.unique(idx % weight.shape[0])
+    w = weight._data
+    norms = (xp.abs(w[rows]) ** p).sum(axis=-1) ** (1.0 / p)
+    big = norms > max_norm
+    if big.any():
+        r = rows[big]
+        w[r] = w[r] * (max_norm / (norms[big] + 1e-7))[:, None].astype(w.dtype)
+        weight._vc[0] += 1
+
+
+@primitive("scale_grad", public=False)
+class ScaleGrad(Function):
+    """y = x, but the gradient is scaled: dy/dx^T g = g * scale (a constant). Not a true
+    derivative: it implements embedding's scale_grad_by_freq (PyTorch's definition)."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        return x.copy()
+
+    @staticmethod
+    def vjp(ctx, g):
+        return g * _make(ctx.params["scale"])
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t * _make(ctx.params["scale"])
 
 
 # -- interpolate ----------------------------------------------------------------------------
