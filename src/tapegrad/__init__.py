@@ -21,6 +21,7 @@ from .random import manual_seed, seed, get_rng_state, set_rng_state, Generator
 from .tape import GradientTape, Tape, Gradients
 from . import autograd, debug, linalg, nn, optim, utils, forward_ad, func
 from .func import vmap
+from .autograd import CustomOp, checkpoint
 from .forward_ad import DualTensor, ForwardADContext
 from .serialization import save, load
 

@@ -144,6 +144,12 @@ class GradientTape:
         self._watched[id(t)] = (t, t.node)
         return t
 
+    def custom_op(self, op, inputs):
+        """Apply a seed-style CustomOp to ``inputs`` (recorded like any op)."""
+        from .autograd.custom_op import custom_op
+        self._check_open()
+        return custom_op(op, inputs)
+
     # -- gradients ---------------------------------------------------------------------
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients=None):
         """d target / d sources, in the order of ``sources`` (a single tensor gives a single

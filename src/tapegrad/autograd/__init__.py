@@ -3,6 +3,9 @@ from ..core.engine import grad
 from ..core.errors import GraphFreedError, InplaceModifiedError, GradcheckError
 from ..core.modes import STATE, no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from .function import Function, FunctionCtx, once_differentiable
+from .custom_op import CustomOp, custom_op
+from .checkpoint import checkpoint, checkpoint_sequential
+from .profiler import profile
 from .gradcheck import gradcheck, gradgradcheck
 
 
@@ -41,7 +44,8 @@ def is_anomaly_enabled():
     return STATE.anomaly
 
 
-__all__ = ["grad", "backward", "Function", "FunctionCtx", "once_differentiable", "gradcheck",
+__all__ = ["grad", "backward", "Function", "CustomOp", "custom_op", "checkpoint", "profile",
+           "checkpoint_sequential", "FunctionCtx", "once_differentiable", "gradcheck",
            "gradgradcheck", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
            "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "GraphFreedError",
            "InplaceModifiedError", "GradcheckError"]

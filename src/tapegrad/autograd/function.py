@@ -6,6 +6,7 @@ import warnings
 
 from .. import backend
 from ..core import function as core
+from ..core.function import OPS
 from ..core.modes import STATE
 from ..core.node import Node
 from ..core.tensor import Tensor, _make
@@ -19,6 +20,7 @@ class FunctionCtx(Node):
 
     dirty = ()
     non_differentiable = ()
+    packed = None   # several outputs: [(slice in the packed output or None, shape, dtype)]
 
     def mark_dirty(self, *tensors):
         self.dirty = tensors
@@ -41,6 +43,9 @@ class Function(core.Function):
         if "backward" in cls.__dict__:
             cls.tensor_forward = True
             cls.vjp = staticmethod(_call_backward)
+            if "jvp" in cls.__dict__:
+                cls.user_jvp = staticmethod(cls.__dict__["jvp"])
+                cls.jvp = staticmethod(_call_jvp)
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -50,25 +55,42 @@ class Function(core.Function):
 
 
 def _call_backward(ctx, g):
-    out = ctx.fn.backward(ctx, g)
-    return out
+    """The engine's vjp for a user Function: unpack per-output gradients, call backward."""
+    if ctx.packed is None:
+        return ctx.fn.backward(ctx, g)
+    grads = []
+    for i, shape, dtype in ctx.packed:
+        if i is None:  # a non-differentiable output: a zero gradient, as PyTorch
+            grads.append(_make(xp.zeros(shape, dtype)))
+        else:
+            grads.append(g[i].reshape(shape).to(dtype))
+    return ctx.fn.backward(ctx, *grads)
+
+
+def _call_jvp(ctx, *tangents):
+    out = ctx.fn.user_jvp(ctx, *tangents)
+    if ctx.packed is None:
+        return out
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    flat = [t.reshape(-1).to(ctx.dtype) for (i, _, _), t in zip(ctx.packed, outs) if i is not None]
+    return OPS["cat"].fn(flat, 0)
 
 
 def _apply(cls, args, kwargs):
     nodes = tuple(a.node if isinstance(a, Tensor) else None for a in args)
     record = STATE.grad_enabled and any(n is not None for n in nodes)
+    fw = bool(STATE.fw_levels) and any(isinstance(a, Tensor) and a._fw for a in args)
     ctx = FunctionCtx(cls, nodes, core.next_seq())
     anomaly = STATE.anomaly
     before = [a._data.copy() if isinstance(a, Tensor) else None for a in args] if anomaly else ()
-    prev = STATE.grad_enabled
-    STATE.grad_enabled = False
+    prev, prev_fw = STATE.grad_enabled, STATE.fw_levels
+    STATE.grad_enabled, STATE.fw_levels = False, ()
     try:
         out = cls.forward(ctx, *args, **kwargs)
     finally:
-        STATE.grad_enabled = prev
-    if isinstance(out, (tuple, list)):
-        raise TypeError(f"{cls.__name__}.forward returned {len(out)} outputs; a user Function "
-                        f"returns one tensor (combine outputs with tg.cat or split the op)")
+        STATE.grad_enabled, STATE.fw_levels = prev, prev_fw
+    multi = isinstance(out, (tuple, list))
+    outs = [o if isinstance(o, Tensor) else _make(xp.asarray(o)) for o in (out if multi else [out])]
     _check_ctx_tensors(ctx, cls, anomaly)
     dirty = ctx.dirty
     for i, (a, b) in enumerate(zip(args, before)):
@@ -78,21 +100,64 @@ def _apply(cls, args, kwargs):
                                f"declaring it; call ctx.mark_dirty(input) in forward")
     for d in dirty:
         d._vc[0] += 1
-    if not isinstance(out, Tensor):
-        out = _make(xp.asarray(out))
-    if not record or out.dtype.kind != "f" or any(out is t for t in ctx.non_differentiable):
-        if any(out is d for d in dirty):
-            return out
-        return _make(out._data)
-    ctx.shape, ctx.dtype, ctx.params = out.shape, out.dtype, kwargs
-    if anomaly:
-        ctx.where = core.caller_location()
-    for tape in STATE.tapes:
-        tape._record(ctx, args)
-    if any(out is d for d in dirty):
-        out.node = ctx
-        return out
-    return _make(out._data, ctx)
+    diff = [k for k, o in enumerate(outs) if o.dtype.kind == "f" and
+            not any(o is t for t in ctx.non_differentiable)]
+    if not (record or fw) or not diff:
+        res = [o if any(o is d for d in dirty) else _make(o._data) for o in outs]
+        return tuple(res) if multi else res[0]
+    if multi:
+        packed, results = _pack(ctx, outs, diff, record)
+    else:
+        ctx.packed = None
+        packed = results = outs[0]
+        ctx.shape, ctx.dtype = packed.shape, packed.dtype
+        if any(packed is d for d in dirty):
+            packed.node = ctx if record else packed.node
+        else:
+            packed = results = _make(packed._data, ctx if record else None)
+    ctx.params = kwargs
+    if record:
+        if anomaly:
+            ctx.where = core.caller_location()
+        for tape in STATE.tapes:
+            tape._record(ctx, args)
+    if fw:
+        ctx._saved = args
+        ctx._versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
+        core.push_tangents(ctx, packed, args, STATE)
+        if multi:  # the slices were made before the packed tangent existed: redo them
+            packed, results = _unpack(ctx, packed, outs)
+    return tuple(results) if multi else results
+
+
+def _pack(ctx, outs, diff, record):
+    """Several outputs become one flat node output; each output is a slice of it (so the
+    engine keeps one gradient per node)."""
+    dtype = outs[diff[0]].dtype
+    for k in diff:
+        dtype = backend.promote_types(dtype, outs[k].dtype)
+    flat = xp.concatenate([outs[k]._data.reshape(-1).astype(dtype) for k in diff])
+    ctx.shape, ctx.dtype = flat.shape, flat.dtype
+    packed = _make(flat, ctx if record else None)
+    return _unpack(ctx, packed, outs, diff)
+
+
+def _unpack(ctx, packed, outs, diff=None):
+    if diff is None:
+        diff = [k for k, (i, _, _) in enumerate(ctx.packed) if i is not None]
+    meta, results, off = [], [], 0
+    for k, o in enumerate(outs):
+        if k in diff:
+            n = o._data.size
+            key = slice(off, off + n)
+            meta.append((key, o.shape, o.dtype))
+            results.append(packed[key].reshape(o.shape).to(o.dtype))
+            off += n
+        else:
+            meta.append((None, o.shape, o.dtype))
+            results.append(_make(o._data))
+    ctx.packed = meta
+    return packed, results
 
 
 def _check_ctx_tensors(ctx, cls, anomaly):

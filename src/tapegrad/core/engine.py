@@ -69,6 +69,7 @@ def _add_root(node, g, grads, heap, leaf_grads):
 def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph):
     heappop, heappush = heapq.heappop, heapq.heappush
     anomaly = STATE.anomaly
+    prof = STATE.profile
     while heap:
         node = heappop(heap)[1]
         g = grads.pop(node)
@@ -80,13 +81,15 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
             captured[node] = g
         if node.consumed:
             node._check_alive("saved tensors")
+        if node.ckpt is not None:
+            node.ckpt.restore()
         nxt = node.next
         if needed is not None and not any(n in needed for n in nxt):
             if not retain_graph:
                 node.release()
             continue
         try:
-            out = node.fn.vjp(node, g)
+            out = node.fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
         except Exception as e:
             e.add_note(f"(raised in the backward of '{node.name}'"
                        + (f", called at {node.where})" if node.where else ")"))

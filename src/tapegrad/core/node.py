@@ -27,6 +27,7 @@ class Node:
     _out = None           # output array (Function.save_output)
     _user_saved = None    # ctx.save_for_backward(...)
     where = None          # "file:line" of the forward call (anomaly mode)
+    ckpt = None           # the checkpoint segment that must recompute what this node saved
 
     def __init__(self, fn, next_nodes, seq):
         self.fn = fn
