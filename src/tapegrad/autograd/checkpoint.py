@@ -9,9 +9,7 @@ tensor ``fn`` uses, closed-over parameters included, and higher orders work.
 from ..core.modes import STATE, enable_grad
 from .. import random as _random
 
-# what a node keeps while checkpointed: its place in the graph, not its saved values
-_KEEP = ("fn", "next", "seq", "shape", "dtype", "params", "where", "hooks", "retains",
-         "warned_grad", "consumed")
+from ..core.node import STRUCTURE as _KEEP  # a checkpointed node keeps its place in the graph
 
 
 class _Segment:

@@ -170,18 +170,42 @@ def _check_ctx_tensors(ctx, cls, anomaly):
         warnings.warn(msg, UserWarning, stacklevel=4)
 
 
+class _OnceDifferentiable(core.Function):
+    """Identity on a once_differentiable backward's result, connected to what that backward
+    read; differentiating through it raises instead of silently giving a wrong answer."""
+
+    name = "once_differentiable"
+
+    @staticmethod
+    def forward(ctx, r, *inputs, op):
+        return r
+
+    @staticmethod
+    def vjp(ctx, g):
+        raise NotImplementedError(f"the backward of '{ctx.params['op']}' is once_differentiable; "
+                                  f"it cannot be differentiated again (create_graph=True)")
+
+
 def once_differentiable(backward):
-    """Mark a backward that is not itself differentiable: differentiating it again raises."""
+    """Mark a backward that is not itself differentiable. It runs without recording; if a
+    graph was requested (create_graph=True), its results raise when differentiated again."""
     def wrapper(ctx, *grads):
-        if STATE.grad_enabled and any(isinstance(g, Tensor) and g.node is not None
-                                      for g in grads):
-            raise NotImplementedError(f"the backward of '{ctx.name}' is once_differentiable; it "
-                                      f"cannot be differentiated again (create_graph=True)")
         prev = STATE.grad_enabled
         STATE.grad_enabled = False
         try:
-            return backward(ctx, *grads)
+            out = backward(ctx, *grads)
         finally:
             STATE.grad_enabled = prev
+        if not prev:
+            return out
+        read = [t for t, _ in (ctx._user_saved or ()) if t is not None and t.requires_grad]
+        read += [g for g in grads if isinstance(g, Tensor) and g.requires_grad]
+        if not read:
+            return out
+
+        def guard(r):
+            return core.apply(_OnceDifferentiable, (r, *read), {"op": ctx.name}) \
+                if isinstance(r, Tensor) and r.dtype.kind == "f" else r
+        return tuple(guard(r) for r in out) if isinstance(out, tuple) else guard(out)
     wrapper.__name__ = getattr(backward, "__name__", "backward")
     return wrapper

@@ -186,7 +186,7 @@ def push_tangents(ctx, out, args, st):
         if t_out.dtype != out.dtype:
             t_out = Cast.apply(t_out, dtype=out.dtype)
         if out._fw is None:
-            out._fw = {}
+            out._fw = ctx._out_fw = {}
         out._fw[level] = t_out
 
 

@@ -12,6 +12,11 @@ from .. import backend
 from .errors import GraphFreedError, InplaceModifiedError
 
 
+#: what a node keeps when its saved values are dropped: its place in the graph
+STRUCTURE = ("fn", "next", "seq", "shape", "dtype", "params", "where", "hooks", "retains",
+             "warned_grad", "consumed")
+
+
 class Node:
     """One recorded op (also the ``ctx`` passed to its forward, vjp and jvp)."""
 
@@ -25,6 +30,7 @@ class Node:
     hooks = None          # tensor hooks: fn(grad) -> grad or None
     _saved = None         # input tensors (Function.save_inputs)
     _out = None           # output array (Function.save_output)
+    _out_fw = None        # the output's forward-mode tangents
     _user_saved = None    # ctx.save_for_backward(...)
     where = None          # "file:line" of the forward call (anomaly mode)
     ckpt = None           # the checkpoint segment that must recompute what this node saved
@@ -66,7 +72,9 @@ class Node:
         if self._out_vc[0] != self._out_v:
             raise InplaceModifiedError(self._inplace_msg("its output", out, self._out_v, self._out_vc[0]))
         from .tensor import _make
-        return _make(out, self)
+        t = _make(out, self)
+        t._fw = self._out_fw  # forward-mode tangents of the output, if any
+        return t
 
     @property
     def saved_tensors(self):
@@ -107,10 +115,11 @@ class Node:
         return msg
 
     def release(self):
-        """Drop what the node saved; a later backward through it raises GraphFreedError."""
+        """Drop everything the node saved (keep only its place in the graph); a later backward
+        through it raises GraphFreedError."""
+        d = self.__dict__
+        self.__dict__ = {k: d[k] for k in STRUCTURE if k in d}
         self.consumed = True
-        self._saved = self._out = self._user_saved = None
-        self.__dict__.pop("ctx_state", None)
 
     def __repr__(self):
         return f"<{self.name} backward #{self.seq}>"

@@ -228,8 +228,9 @@ def _first_true(mask, dims):
 
 
 def _grad_mode():
+    """Is anything differentiating the rule being run (a recorded graph or live tangents)?"""
     from ..core.modes import STATE
-    return STATE.grad_enabled
+    return STATE.grad_enabled or bool(STATE.fw_levels)
 
 
 # Zeros are taken out one level at a time (see _prod_others); after this many levels the
