@@ -141,15 +141,17 @@ def test_forward_mode_cost_is_one_forward_pass():
     assert y.grad_fn is None  # nothing was recorded for a reverse pass
 
 
-@pytest.mark.parametrize("name,i,sample", CASES, ids=[case_id(c) for c in CASES])
+NONEMPTY = [c for c in CASES if not any(getattr(a, "size", 1) == 0 for a in c[2].args)]
+
+
+@pytest.mark.parametrize("name,i,sample", NONEMPTY, ids=[case_id(c) for c in NONEMPTY])
 def test_forward_over_reverse_matches_reverse_over_reverse(name, i, sample):
     """Hessian-vector products both ways: jvp of the VJP == VJP of (VJP . t)."""
     args = to_inputs(sample)
     diff = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
     fn = call(name, sample)
     out = fn(*args)
-    if not diff or not out.requires_grad or out.numel() == 0:
-        pytest.skip("nothing to differentiate")
+    assert diff and out.requires_grad
     rng = np.random.default_rng(3)
     u = tg.tensor(rng.standard_normal(out.shape))
     ts = [tg.tensor(rng.standard_normal(a.shape)) for a in diff]
