@@ -16,3 +16,21 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = 'pip install -e ".[test]" && python -m pytest'
     assert command in readme and command in ci
+
+
+def test_readme_examples_run(tmp_path, monkeypatch):
+    """Every ```python block of the README runs, in order, in one namespace."""
+    import re
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"^ *```python\n(.*?)^ *```", readme, re.S | re.M)
+    assert len(blocks) >= 10
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for i, block in enumerate(blocks):
+        lines = block.splitlines()
+        indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+        code = "\n".join(line[indent:] for line in lines)
+        try:
+            exec(compile(code, f"README block {i}", "exec"), namespace)
+        except Exception as e:
+            raise AssertionError(f"README python block {i} failed:\n{code}") from e

@@ -1,0 +1,1 @@
+"""Benchmarks, run side by side with PyTorch where a comparison applies."""
