@@ -1,6 +1,6 @@
 """PyTorch parity harness: one table row per op, checked for forward values, first-order
-gradients and second-order gradients (the VJP of the VJP) in float64, and forward values
-in float32 (1e-5 relative).
+gradients, second-order gradients (the VJP of the VJP) and forward-mode tangents (against
+torch.func.jvp) in float64, and forward values in float32 (1e-5 relative).
 
 A row: ``Row("name", tg_fn, torch_fn, make_inputs)`` where ``make_inputs(rng)`` returns
 the positional inputs as NumPy arrays (float arrays take gradients) or Python values, and
@@ -16,9 +16,10 @@ torch = pytest.importorskip("torch")
 
 class Row:
     def __init__(self, name, tg_fn, torch_fn, make_inputs, grad=True, grad2=True,
-                 rtol=1e-7, atol=1e-9, f32=True):
+                 rtol=1e-7, atol=1e-9, f32=True, fwd=True):
         self.name, self.tg_fn, self.torch_fn, self.make_inputs = name, tg_fn, torch_fn, make_inputs
         self.grad, self.grad2, self.rtol, self.atol, self.f32 = grad, grad2, rtol, atol, f32
+        self.fwd = fwd  # compare forward-mode AD with torch.func.jvp
 
     def __repr__(self):
         return self.name
@@ -51,7 +52,7 @@ def _to(lib, arrays, dtype, requires_grad):
 
 def _np(t):
     if isinstance(t, torch.Tensor):
-        return t.detach().numpy()
+        return t.detach().numpy(force=True)  # force: PyTorch's ZeroTensor tangents
     return np.asarray(t._data)
 
 
@@ -73,6 +74,8 @@ def check_row(row, seed=0):
         _close(a, b, row.rtol, row.atol, f"{row.name}: output {i}")
     if row.grad:
         _check_grads(row, rng, xs, ts, out_tg, out_t)
+    if row.grad and row.fwd:
+        _check_forward_mode(row, rng, inputs)
     if row.f32:
         xs = _to("tg", inputs, np.float32, False)
         ts = _to("torch", inputs, np.float32, False)
@@ -80,6 +83,40 @@ def check_row(row, seed=0):
             if isinstance(b, torch.Tensor) and b.dtype.is_floating_point:
                 assert _np(a).dtype == np.float32, f"{row.name}: float32 output became {_np(a).dtype}"
             _close(a, b, 1e-5, 1e-6, f"{row.name}: float32 output {i}")
+
+
+def _check_forward_mode(row, rng, inputs):
+    """Forward-mode AD (tg.func.jvp) against PyTorch's (torch.func.jvp), float64."""
+    import torch.func
+    slots = [i for i, a in enumerate(inputs) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    if not slots:
+        return
+    tans = [rng.standard_normal(inputs[i].shape) for i in slots]
+
+    def bind(lib, fn):
+        consts = _to(lib, inputs, np.float64, False)
+
+        def f(*diff):
+            args = list(consts)
+            for i, d in zip(slots, diff):
+                args[i] = d
+            outs = _outputs(fn(*args))
+            return tuple(o for o in outs if (o.dtype.is_floating_point if lib == "torch"
+                                             else o.dtype.kind == "f"))
+        return f
+    primals = [inputs[i].astype(np.float64) for i in slots]
+    _, t_tg = tg.func.jvp(bind("tg", row.tg_fn), [tg.tensor(p) for p in primals],
+                          [tg.tensor(t) for t in tans])
+    try:
+        _, t_t = torch.func.jvp(bind("torch", row.torch_fn),
+                                tuple(torch.tensor(p) for p in primals),
+                                tuple(torch.tensor(t) for t in tans))
+    except (NotImplementedError, RuntimeError) as e:  # PyTorch has no forward AD for it
+        if "not implemented" in str(e).lower() or "forward" in str(e).lower():
+            return
+        raise
+    for i, (a, b) in enumerate(zip(t_tg, t_t)):
+        _close(a, b, row.rtol * 10, row.atol * 10, f"{row.name}: forward-mode tangent {i}")
 
 
 def _check_grads(row, rng, xs, ts, out_tg, out_t):

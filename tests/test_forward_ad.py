@@ -171,3 +171,35 @@ def test_forward_over_reverse_matches_reverse_over_reverse(name, i, sample):
               else fwAD.unpack_dual(g).tangent.numpy() for a, g in zip(diff, gs2)]
     for a, b in zip(fr, rr):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+def test_det_tangent_at_a_singular_matrix_is_the_cofactor_one():
+    A = tg.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=tg.float64)
+    dA = tg.tensor([[0.3, -1.0], [0.7, 0.2]], dtype=tg.float64)
+    _, t = tg.func.jvp(tg.linalg.det, (A,), (dA,))
+    eps = 1e-6
+    fd = (np.linalg.det(A.numpy() + eps * dA.numpy()) -
+          np.linalg.det(A.numpy() - eps * dA.numpy())) / (2 * eps)
+    assert t.item() == pytest.approx(fd, rel=1e-6)
+    assert abs(t.item()) > 1  # PyTorch's forward AD returns 0 here
+
+
+def test_embedding_padding_row_has_no_tangent_like_its_gradient():
+    w = tg.randn(5, 3, dtype=tg.float64)
+    idx = tg.tensor([0, 1, 1, 4])
+    _, t = tg.func.jvp(lambda v: tg.nn.functional.embedding(idx, v, padding_idx=1), (w,),
+                       (tg.ones(5, 3, dtype=tg.float64),))
+    np.testing.assert_array_equal(t.numpy()[[1, 2]], 0.0)
+    np.testing.assert_array_equal(t.numpy()[[0, 3]], 1.0)
+
+
+def test_in_place_ops_and_setitem_carry_tangents():
+    x = tg.tensor([1.0, 2.0, 3.0], dtype=tg.float64)
+
+    def f(v):
+        y = v * 1.0
+        y.mul_(v)          # y = v^2
+        y[0] = v[1] * 3.0  # y[0] = 3 v1
+        return y
+    _, t = tg.func.jvp(f, (x,), (tg.ones(3, dtype=tg.float64),))
+    np.testing.assert_allclose(t.numpy(), [3.0, 4.0, 6.0])

@@ -412,6 +412,7 @@ class Tensor:
             with _no_grad_quiet():
                 out = apply(fn, ctx_args, params)
             self._write(out._data, opname)
+            self._fw = out._fw  # forward-mode tangents follow the new value
             return self
         if self._base is not None and (self._base.node is not None or self.node is not None):
             raise RuntimeError(
@@ -420,9 +421,11 @@ class Tensor:
                 f"result out of place (tg.where, torch-style scatter, cat).")
         # the value the op's backward refers to (copied only if the rule reads it)
         old = _make(self._data.copy() if fn.save_inputs else self._data, self.node)
+        old._fw = self._fw
         out = apply(fn, (old,) + tuple(args), params)
         self._write(out._data, opname)
         self.node = out.node
+        self._fw = out._fw
         self._src = None
         return self
 

@@ -466,7 +466,8 @@ def setitem(x, key, value):
         value = value.to(x.dtype)
     needs = STATE.grad_enabled and (x.node is not None or
                                     (isinstance(value, Tensor) and value.node is not None))
-    if not needs:
+    tangents = STATE.fw_levels and (x._fw or (isinstance(value, Tensor) and value._fw))
+    if not needs and not tangents:
         if not x._data.flags.writeable:
             raise RuntimeError("setitem: this tensor's memory is read-only (an expanded or "
                                "broadcast view); clone() it first")
