@@ -163,3 +163,27 @@ def _check_grads(row, rng, xs, ts, out_tg, out_t):
 def parametrize(rows):
     """``@parametrize(ROWS)`` over ``def test_parity(row)``."""
     return pytest.mark.parametrize("row", rows, ids=[r.name for r in rows])
+
+
+# -- input makers shared by the tables --------------------------------------------------------
+def uniform(*shape, low=-2.0, high=2.0):
+    return lambda rng: [rng.uniform(low, high, shape)]
+
+
+def uniform2(s1, s2, low=-2.0, high=2.0, low2=None, high2=None):
+    return lambda rng: [rng.uniform(low, high, s1),
+                        rng.uniform(low if low2 is None else low2,
+                                    high if high2 is None else high2, s2)]
+
+
+def normal(*shape):
+    return lambda rng: [rng.standard_normal(shape)]
+
+
+def normals(*shapes):
+    return lambda rng: [rng.standard_normal(s) for s in shapes]
+
+
+def both(f):
+    """The same call works on a tapegrad tensor and a torch tensor."""
+    return f, f

@@ -6,19 +6,10 @@ import torch
 import torch.nn.functional as F
 
 import tapegrad as tg
-from parity import Row, check_row, parametrize
+from parity import Row, check_row, parametrize, normal, normals, both
 
 
-def r(*shape):
-    return lambda rng: [rng.standard_normal(shape)]
-
-
-def rs(*shapes):
-    return lambda rng: [rng.standard_normal(s) for s in shapes]
-
-
-def both(f):
-    return f, f
+r, rs = normal, normals
 
 
 def lib(a):

@@ -7,17 +7,10 @@ import pytest
 import torch
 
 import tapegrad as tg
-from parity import Row, check_row, parametrize
+from parity import Row, check_row, parametrize, uniform, uniform2
 
 
-def r(*shape, low=-2.0, high=2.0):
-    return lambda rng: [rng.uniform(low, high, shape)]
-
-
-def r2(s1, s2, low=-2.0, high=2.0, low2=None, high2=None):
-    return lambda rng: [rng.uniform(low, high, s1),
-                        rng.uniform(low if low2 is None else low2,
-                                    high if high2 is None else high2, s2)]
+r, r2 = uniform, uniform2
 
 
 def fixed(*arrays):

@@ -5,20 +5,10 @@ import pytest
 import torch
 
 import tapegrad as tg
-from parity import Row, check_row, parametrize
+from parity import Row, check_row, parametrize, normal, normals, both
 
 
-def r(*shape):
-    return lambda rng: [rng.standard_normal(shape)]
-
-
-def rs(*shapes):
-    return lambda rng: [rng.standard_normal(s) for s in shapes]
-
-
-def both(f):
-    """The same call works on a tapegrad tensor and a torch tensor."""
-    return f, f
+r, rs = normal, normals
 
 
 ROWS = [

@@ -30,6 +30,18 @@ def pick_keepdim(keepdim, keepdims):
     return bool(keepdims) if keepdims is not None else bool(keepdim)
 
 
+def pair(v, op, name):
+    """An int or a 1- or 2-sequence as a pair (kernel sizes, strides, padding, dilation)."""
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) == 1:
+        return (v[0], v[0])
+    if len(v) != 2:
+        raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
+    return v
+
+
 def sum_to_array(x, shape):
     """Sum array ``x`` down to ``shape`` (the shape it was broadcast from)."""
     shape = tuple(shape)

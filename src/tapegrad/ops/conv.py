@@ -14,7 +14,7 @@ conv1d is conv2d with a unit height.
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor
-from ._util import Sample
+from ._util import Sample, pair
 from .reduce import sum
 from .shape import reshape, unsqueeze, squeeze
 
@@ -256,15 +256,6 @@ class ConvWeightGrad(Function):
 
 
 # -- public ops -----------------------------------------------------------------------------
-def _pair(v, op, name):
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(int(a) for a in v)
-    if len(v) == 1:
-        return (v[0], v[0])
-    if len(v) != 2:
-        raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
-    return v
 
 
 def _check(op, x, w, b, groups, nd=2):
@@ -286,8 +277,8 @@ def _check(op, x, w, b, groups, nd=2):
 
 
 def _conv2d(op, x, w, b, stride, padding, dilation, groups):
-    stride = _pair(stride, op, "stride")
-    dilation = _pair(dilation, op, "dilation")
+    stride = pair(stride, op, "stride")
+    dilation = pair(dilation, op, "dilation")
     kh, kw = w.shape[2:]
     if isinstance(padding, str):
         if padding == "valid":
@@ -301,7 +292,7 @@ def _conv2d(op, x, w, b, stride, padding, dilation, groups):
         else:
             raise ValueError(f"{op}: invalid padding string '{padding}' (use 'same' or 'valid')")
     else:
-        ph, pw = _pair(padding, op, "padding")
+        ph, pw = pair(padding, op, "padding")
         pad = ((ph, ph), (pw, pw))
     if x.shape[1] != w.shape[1] * groups:
         raise RuntimeError(f"{op}: given groups={groups}, weight of size {list(w.shape)}, "
@@ -392,10 +383,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise RuntimeError(f"conv_transpose2d: weight of size {list(weight.shape)} expects "
                            f"{weight.shape[0]} input channels, but input{list(input.shape)} "
                            f"has {input.shape[1]}")
-    stride = _pair(stride, "conv_transpose2d", "stride")
-    dilation = _pair(dilation, "conv_transpose2d", "dilation")
-    ph, pw = _pair(padding, "conv_transpose2d", "padding")
-    oph, opw = _pair(output_padding, "conv_transpose2d", "output_padding")
+    stride = pair(stride, "conv_transpose2d", "stride")
+    dilation = pair(dilation, "conv_transpose2d", "dilation")
+    ph, pw = pair(padding, "conv_transpose2d", "padding")
+    oph, opw = pair(output_padding, "conv_transpose2d", "output_padding")
     if oph >= stride[0] or opw >= stride[1]:
         raise ValueError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller than "
                          f"stride {stride}")

@@ -9,7 +9,7 @@ transpose) times a constant divisor map. 1-d pooling is 2-d pooling with a unit 
 from .. import backend
 from ..core.function import Function, primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
-from ._util import Sample
+from ._util import Sample, pair
 from .shape import unsqueeze, squeeze
 
 xp = backend.xp
@@ -17,15 +17,6 @@ _as_strided = xp.lib.stride_tricks.as_strided
 
 
 # -- geometry -------------------------------------------------------------------------------
-def _tuple2(v, op, name):
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(int(a) for a in v)
-    if len(v) == 1:
-        return (v[0], v[0])
-    if len(v) != 2:
-        raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
-    return v
 
 
 def _out_len(n, k, s, p, d, ceil_mode):
@@ -38,11 +29,11 @@ def _out_len(n, k, s, p, d, ceil_mode):
 
 
 def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
-    k = _tuple2(kernel_size, op, "kernel_size")
+    k = pair(kernel_size, op, "kernel_size")
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
-        _tuple2(stride, op, "stride")
-    p = _tuple2(padding, op, "padding")
-    d = _tuple2(dilation, op, "dilation")
+        pair(stride, op, "stride")
+    p = pair(padding, op, "padding")
+    d = pair(dilation, op, "dilation")
     if min(k) <= 0 or min(s) <= 0 or min(d) <= 0 or min(p) < 0:
         raise ValueError(f"{op}: kernel_size {k}, stride {s} and dilation {d} must be positive "
                          f"and padding {p} non-negative")
