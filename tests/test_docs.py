@@ -34,3 +34,12 @@ def test_readme_examples_run(tmp_path, monkeypatch):
             exec(compile(code, f"README block {i}", "exec"), namespace)
         except Exception as e:
             raise AssertionError(f"README python block {i} failed:\n{code}") from e
+
+
+def test_only_the_backend_imports_numpy():
+    """The array library sits behind one seam (STYLE.md principle 9)."""
+    import re
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "src" / "tapegrad").rglob("*.py")
+                 if "backend" not in p.parts and
+                 re.search(r"^\s*(import numpy|from numpy)", p.read_text(), re.M)]
+    assert offenders == []
