@@ -3,9 +3,9 @@
 Each function is the op registered in ``tapegrad/ops`` (defined once there); this module
 only gives them their ``torch.linalg`` names."""
 from .ops import matmul, diagonal, tensordot  # noqa: F401
-from .ops.linalg import (inverse as inv, det, slogdet, solve, matrix_norm,  # noqa: F401
-                         linalg_norm as norm)
-from .ops.reduce import vector_norm  # noqa: F401
+from .ops.solve import (inverse as inv, det, slogdet, solve, matrix_norm,  # noqa: F401
+                       linalg_norm as norm)
+from .ops.vector_norm import vector_norm  # noqa: F401
 
 __all__ = ["inv", "det", "slogdet", "solve", "vector_norm", "matrix_norm", "norm", "matmul",
            "diagonal", "tensordot"]

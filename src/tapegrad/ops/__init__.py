@@ -1,7 +1,8 @@
 """Every op, each defined once. Importing this package binds the ops onto Tensor."""
 from ..core.function import OPS
-from . import (_util, elementwise, math, shape, index, reduce, linalg, nn, activation,  # noqa: F401
-               conv, pool, norm, loss, nnfunc, inplace)
+from . import (_util, elementwise, math, shape, index, reduce, products, vector_norm,  # noqa: F401
+               linalg, diag, solve, nn, activation, conv, pool, norm, loss, nnfunc,
+               inplace)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):
