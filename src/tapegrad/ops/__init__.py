@@ -1,8 +1,8 @@
 """Every op, each defined once. Importing this package binds the ops onto Tensor."""
 from ..core.function import OPS
-from . import (_util, elementwise, math, shape, index, reduce, products, vector_norm,  # noqa: F401
-               linalg, diag, solve, nn, activation, conv, pool, norm, loss, nnfunc,
-               inplace)
+from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # noqa: F401
+               products, vector_norm, linalg, diag, solve, nn, activation, conv, pool, norm,
+               loss, cross_entropy, nnfunc, inplace)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):

@@ -22,7 +22,8 @@ from ..core.tensor import _make
 from ..core.function import composite
 from ._util import Sample, unary_samples, pick_dim, normalize_dims
 from .elementwise import where, clamp, Exp, Log, Tanh
-from .math import Expm1, Softplus, Erfc
+from .math import Expm1, Softplus
+from .special import Erfc
 from .nn import Sigmoid
 from .reduce import Sum
 from .shape import reshape
