@@ -18,6 +18,9 @@ ndarray = backend.ndarray
 _seq = itertools.count(1)
 next_seq = _seq.__next__
 LAST = [None]  # weakref to the newest recorded node (for debug.print_tape)
+# Tensor and its fast constructor; core/tensor.py binds them when it loads (it imports this
+# module, so this one can't import it back)
+Tensor = _make = None
 
 
 class Function:
@@ -66,7 +69,6 @@ _NOCTX = _NoCtx()
 def apply(fn, args, params):
     """Run ``fn.forward`` on the arrays behind ``args``; record a Node when grad mode is on
     and an input takes gradients; push forward-mode tangents through ``fn.jvp``."""
-    from .tensor import Tensor, _make
     st = STATE
     if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
         from ..vmap import batch_apply
@@ -161,7 +163,6 @@ def push_tangents(ctx, out, args, st):
     """Forward mode: the output's tangent at each active level from the inputs' tangents at
     that level, by the op's jvp rule (run with that level switched off, so the rule's own
     ops carry only the other levels' tangents)."""
-    from .tensor import Tensor
     fn = ctx.fn
     levels = st.fw_levels
     for level in reversed(levels):
@@ -178,7 +179,6 @@ def push_tangents(ctx, out, args, st):
         if t_out is None:
             continue
         if not isinstance(t_out, Tensor):
-            from .tensor import _make
             t_out = _make(xp.asarray(t_out, dtype=out.dtype))
         if t_out.shape != out.shape:
             from ..ops._util import broadcast_to
@@ -192,7 +192,6 @@ def push_tangents(ctx, out, args, st):
 
 def _constant(fn, out, args, needs, enabled):
     """The output of an op that recorded nothing: a tensor without a graph."""
-    from .tensor import _make
     t = _make(out)
     if fn.view:
         _share_view(t, args[0])
@@ -213,7 +212,6 @@ def _share_view(t, src):
 
 def _watch_inputs(tapes, args, nodes):
     """While a tape records, floating tensors entering an op are watched."""
-    from .tensor import Tensor
     for a in args:
         if isinstance(a, Tensor) and a.node is None and a._data.dtype.kind == "f":
             for tape in tapes:
@@ -236,7 +234,6 @@ def caller_location():
 def result_type(*args):
     """PyTorch's result dtype: tensors with dims > 0-d tensors > Python scalars; a lower
     group only counts if its category (bool < int < float) is higher."""
-    from .tensor import Tensor
     dim = zdim = None
     scalar_cat = -1
     for a in args:
@@ -272,7 +269,6 @@ def _promote(a, b):
 def promote_args(args):
     """Cast tensor inputs to PyTorch's promoted dtype (python scalars stay weakly typed:
     NumPy keeps a float32 tensor float32 when it meets a python float)."""
-    from .tensor import Tensor, _make
     if len(args) == 2:  # fast path: same-dtype tensors, or a float tensor and a number
         a, b = args
         if isinstance(a, Tensor):
@@ -331,7 +327,6 @@ OPS = {}
 
 def register(name, fn, primitive=None, method=False, samples=None, aliases=(), dunders=(),
              rdunders=(), doc=None):
-    from .tensor import Tensor
     OPS[name] = OpInfo(name, fn, primitive, method, samples, aliases,
                        doc or (primitive or fn).__doc__)
     fn.__name__ = name
@@ -383,7 +378,6 @@ def elementwise_jvp(ctx, t):
 def linear_jvp(ctx, *tangents):
     """JVP of an op linear in its inputs: the op applied to the tangents (zeros for inputs
     without one)."""
-    from .tensor import Tensor, _make
     inputs = ctx._saved or (None,) * len(tangents)
     ts = tuple(t if t is not None else
                _make(xp.zeros(x.shape, x.dtype)) if isinstance(x, Tensor) else 0

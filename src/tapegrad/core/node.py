@@ -9,6 +9,7 @@ the leaf only weakly.
 import weakref
 
 from .. import backend
+from . import function
 from .errors import GraphFreedError, InplaceModifiedError
 
 
@@ -71,8 +72,7 @@ class Node:
             raise RuntimeError(f"op '{self.name}' did not save its output (set save_output = True)")
         if self._out_vc[0] != self._out_v:
             raise InplaceModifiedError(self._inplace_msg("its output", out, self._out_v, self._out_vc[0]))
-        from .tensor import _make
-        t = _make(out, self)
+        t = function._make(out, self)
         t._fw = self._out_fw  # forward-mode tangents of the output, if any
         return t
 

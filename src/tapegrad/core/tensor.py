@@ -8,6 +8,7 @@ import warnings
 import weakref
 
 from .. import backend
+from . import function as _function
 from .function import apply, next_seq, Cast, OPS
 from .modes import STATE
 from .node import LeafNode
@@ -498,6 +499,7 @@ def _rebuild(data, requires_grad):
 
 
 Variable = Tensor
+_function.Tensor, _function._make = Tensor, _make
 
 
 def to(self, *args, dtype=None, **kwargs):
