@@ -129,6 +129,16 @@ def test_case11_persistent_tape_release_then_use():
         tape.gradient(y, [x])
 
 
+def test_case11_release_on_exit_when_asked():
+    with tg.GradientTape(persistent=True, release_on_exit=True) as tape:
+        x = tape.variable([1.0])
+        y = (x * x).sum()
+        assert tape.gradient(y, [x])[0].item() == 2.0
+    assert len(tape) == 0
+    with pytest.raises(RuntimeError, match="released"):
+        tape.gradient(y, [x])
+
+
 def test_case12_reentering_a_tape_raises_but_gradient_inside_is_allowed():
     tape = tg.GradientTape(persistent=True)
     with tape:

@@ -62,9 +62,10 @@ class Gradients(collections.abc.Mapping):
 class GradientTape:
     """Records ops while enabled; computes gradients of what it recorded."""
 
-    def __init__(self, persistent=False, watch_accessed_variables=True):
+    def __init__(self, persistent=False, watch_accessed_variables=True, release_on_exit=False):
         self.persistent = persistent
         self.watch_accessed_variables = watch_accessed_variables
+        self.release_on_exit = release_on_exit  # free everything when the `with` block ends
         self._released = False
         self._reset()
 
@@ -109,7 +110,7 @@ class GradientTape:
         return self.enable()
 
     def __exit__(self, *exc):
-        self.disable()
+        self.release() if self.release_on_exit else self.disable()
 
     def _record(self, node, args):
         self._nodes.append(node)
