@@ -1,4 +1,5 @@
 """Helpers every op file uses: undoing broadcasting, dim arguments, test samples."""
+from .. import backend
 from ..core.function import Function, primitive, composite, linear_jvp
 
 def normalize_dims(dim, ndim, op="op"):
@@ -40,6 +41,17 @@ def pair(v, op, name):
     if len(v) != 2:
         raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
     return v
+
+
+def pad_hw(x, pad, value=0.0):
+    """Array (N, C, H, W) padded by ((top, bottom), (left, right)) with ``value``."""
+    (pt, pb), (pl, pr) = pad
+    if not (pt or pb or pl or pr):
+        return x
+    n, c, h, w = x.shape
+    out = backend.xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
 
 
 def sum_to_array(x, shape):

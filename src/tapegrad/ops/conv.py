@@ -14,7 +14,7 @@ conv1d is conv2d with a unit height.
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor
-from ._util import Sample, pair
+from ._util import Sample, pair, pad_hw
 from .reduce import sum
 from .shape import reshape, unsqueeze, squeeze
 
@@ -23,16 +23,6 @@ _as_strided = xp.lib.stride_tricks.as_strided
 
 
 # -- array helpers --------------------------------------------------------------------------
-def _pad(x, pad, value=0.0):
-    (pt, pb), (pl, pr) = pad
-    if not (pt or pb or pl or pr):
-        return x
-    n, c, h, w = x.shape
-    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
-    out[:, :, pt:pt + h, pl:pl + w] = x
-    return out
-
-
 def _out_hw(hp, wp, kh, kw, stride, dilation):
     return ((hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
             (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1)
@@ -41,7 +31,7 @@ def _out_hw(hp, wp, kh, kw, stride, dilation):
 def _cols(x, kh, kw, stride, pad, dilation, groups):
     """im2col: (G, Cg*kh*kw, N*Ho*Wo) columns of x, one copy of a strided view. The long
     output-pixel axis is innermost, so the copy moves whole rows, not 3-element runs."""
-    xpd = _pad(x, pad)
+    xpd = pad_hw(x, pad)
     n, c, hp, wp = xpd.shape
     ho, wo = _out_hw(hp, wp, kh, kw, stride, dilation)
     cg = c // groups

@@ -9,7 +9,7 @@ transpose) times a constant divisor map. 1-d pooling is 2-d pooling with a unit 
 from .. import backend
 from ..core.function import Function, primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
-from ._util import Sample, pair
+from ._util import Sample, pair, pad_hw
 from .shape import unsqueeze, squeeze
 
 xp = backend.xp
@@ -52,16 +52,6 @@ def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     pw2 = max(0, (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1 - w - p[1])
     return {"kernel": k, "stride": s, "pad": ((p[0], ph2), (p[1], pw2)), "dilation": d,
             "out": (ho, wo)}
-
-
-def _padded(x, pad, value):
-    (pt, pb), (pl, pr) = pad
-    if not (pt or pb or pl or pr):
-        return x
-    n, c, h, w = x.shape
-    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
-    out[:, :, pt:pt + h, pl:pl + w] = x
-    return out
 
 
 def _windows(xpd, geo):
@@ -112,7 +102,7 @@ def _max_forward(x, geo, want_arg=True):
     ties; a window holding NaN gives NaN, its gradient going to one of its elements).
     One pass per kernel offset over output-sized arrays: no window copy, no argmax."""
     fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-    xpd = _padded(x, geo["pad"], fill)
+    xpd = pad_hw(x, geo["pad"], fill)
     offs = _offsets(geo)
     # each offset's strided view is copied into one reused contiguous buffer: a strided copy
     # is far cheaper than strided arithmetic, and one buffer avoids fresh pages per offset
@@ -210,7 +200,7 @@ class PoolGather(Function):
 
     @staticmethod
     def forward(ctx, x, arg, geo, shape):
-        xpd = _padded(x, geo["pad"], 0)
+        xpd = pad_hw(x, geo["pad"], 0)
         out = xp.zeros(arg.shape, dtype=x.dtype)
         for j, (sa, sb) in enumerate(_offsets(geo)):
             out += xpd[:, :, sa, sb] * (arg == j)
@@ -306,7 +296,7 @@ class SumPool2d(Function):
     @staticmethod
     def forward(ctx, x, geo):
         ctx.x_shape = x.shape
-        return _windows(_padded(x, geo["pad"], 0), geo).sum(axis=(-2, -1))
+        return _windows(pad_hw(x, geo["pad"], 0), geo).sum(axis=(-2, -1))
 
     @staticmethod
     def vjp(ctx, g):
