@@ -9,8 +9,6 @@ tensor ``fn`` uses, closed-over parameters included, and higher orders work.
 from ..core.modes import STATE, enable_grad
 from .. import random as _random
 
-from ..core.node import STRUCTURE as _KEEP  # a checkpointed node keeps its place in the graph
-
 
 class _Segment:
     def __init__(self, fn, args, kwargs, rng_state):
@@ -23,9 +21,7 @@ class _Segment:
 
     def strip(self):
         for n in self.nodes:
-            kept = {k: n.__dict__[k] for k in _KEEP if k in n.__dict__}
-            n.__dict__.clear()
-            n.__dict__.update(kept)
+            n.__dict__.clear()  # what it saved; its place in the graph stays (in slots)
             n.ckpt = self
 
     def restore(self):
@@ -52,9 +48,7 @@ class _Segment:
                 f"run recorded {len(self.nodes)} (or different ones); a checkpointed function "
                 f"must run the same ops in the same order every time")
         for old, fresh in zip(self.nodes, new):
-            for k, v in fresh.__dict__.items():
-                if k not in _KEEP:
-                    old.__dict__[k] = v
+            old.__dict__.update(fresh.__dict__)
             old.ckpt = None
         self.restored = True
         self.nodes = []

@@ -16,6 +16,7 @@ from .modes import STATE
 from .tensor import Tensor, _make
 
 xp = backend.xp
+ndarray = backend.ndarray
 _LOCK = threading.RLock()  # backward passes run one at a time; .grad updates never interleave
 _warned_create_graph = []
 
@@ -70,9 +71,14 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
     heappop, heappush = heapq.heappop, heapq.heappush
     anomaly = STATE.anomaly
     prof = STATE.profile
+    # sums of gradients: tensor ops when they must carry a graph or forward-mode tangents,
+    # else plain arrays in buffers this pass allocated (so later terms add in place)
+    by_ops = create_graph or bool(STATE.fw_levels)
+    owned = set()
     while heap:
         node = heappop(heap)[1]
         g = grads.pop(node)
+        owned.discard(id(g))
         if node.hooks:
             g = _run_hooks(node, g)
         if node.retains:
@@ -99,7 +105,9 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
         if len(out) != len(nxt):
             raise RuntimeError(f"function '{node.name}' returned an incorrect number of gradients "
                                f"(expected {len(nxt)}, got {len(out)})")
-        for i, (n, gi) in enumerate(zip(nxt, out)):
+        i = -1
+        for n, gi in zip(nxt, out):
+            i += 1
             if n is None or gi is None or (needed is not None and n not in needed):
                 continue
             if type(gi) is not Tensor:
@@ -112,16 +120,20 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                 gi = Cast.apply(gi, dtype=n.dtype)
             if anomaly:
                 _check_finite(node, i, gi)
-            if n.is_leaf:
-                prev = leaf_grads.get(n)
-                leaf_grads[n] = gi if prev is None else prev + gi
-            else:
-                prev = grads.get(n)
-                if prev is None:
-                    grads[n] = gi
+            store = leaf_grads if n.is_leaf else grads
+            prev = store.get(n)
+            if prev is None:
+                store[n] = gi
+                if not n.is_leaf:
                     heappush(heap, (-n.seq, n))
-                else:
-                    grads[n] = prev + gi
+            elif by_ops:
+                store[n] = prev + gi
+            elif id(prev) in owned:
+                xp.add(prev._data, gi._data, out=prev._data)
+            else:
+                arr = prev._data + gi._data
+                store[n] = prev = _make(arr if type(arr) is ndarray else xp.asarray(arr))
+                owned.add(id(prev))
         if not retain_graph:
             node.release()
 

@@ -15,6 +15,7 @@ from .node import Node, LeafNode
 
 xp = backend.xp
 ndarray = backend.ndarray
+_new = object.__new__
 _seq = itertools.count(1)
 next_seq = _seq.__next__
 LAST = [None]  # weakref to the newest recorded node (for debug.print_tape)
@@ -54,23 +55,19 @@ class Function:
         return apply(cls, args, params)
 
 
-class _NoCtx:
-    """The ctx an op's forward gets when nothing is recorded (writes to it are dropped)."""
+class _Scratch:
+    """The ctx an op's forward gets when nothing is recorded: a throwaway object, so what
+    the forward stores for backward is dropped with it."""
     xp = xp
     recording = False
-
-    def __setattr__(self, name, value):
-        pass
-
-
-_NOCTX = _NoCtx()
 
 
 def apply(fn, args, params):
     """Run ``fn.forward`` on the arrays behind ``args``; record a Node when grad mode is on
     and an input takes gradients; push forward-mode tangents through ``fn.jvp``."""
     st = STATE
-    if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
+    special = st.special  # vmap, tapes, forward mode, anomaly, checkpoint or profiler active
+    if special and st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
         from ..vmap import batch_apply
         return batch_apply(fn, args, params)
     if fn.promote:
@@ -78,39 +75,37 @@ def apply(fn, args, params):
     arrays = []
     nodes = []
     needs = fw = False
-    for i, a in enumerate(args):
+    for a in args:
         if isinstance(a, Tensor):
             arrays.append(a._data)
             n = a.node
+            nodes.append(n)
             if n is not None:
                 needs = True
             if a._fw is not None:
                 fw = True
-            nodes.append(n)
         elif isinstance(a, ndarray):
-            a = _make(a)
-            args = args[:i] + (a,) + args[i + 1:]
-            arrays.append(a._data)
-            nodes.append(None)
+            return apply(fn, tuple(_make(b) if isinstance(b, ndarray) else b for b in args),
+                         params)
         else:
             arrays.append(a)
             nodes.append(None)
     enabled = st.grad_enabled
-    if st.tapes and enabled and fn.differentiable:
-        needs = _watch_inputs(st.tapes, args, nodes) or needs
-    record = needs and enabled and fn.differentiable
-    fw = fw and st.fw_levels and fn.differentiable
-    if not (record or fw or st.profile):
-        try:
-            out = fn.forward(_NOCTX, *arrays, **params)
-        except ValueError as e:
-            raise _shape_error(fn, arrays, e) from None
-        if type(out) is not ndarray:
-            out = xp.asarray(out)
-        return _constant(fn, out, args, needs, enabled)
-    ctx = Node(fn, tuple(nodes), next_seq())
+    record = enabled and fn.differentiable
+    if special:
+        if record and st.tapes:
+            needs = _watch_inputs(st.tapes, args, nodes) or needs
+        fw = fw and fn.differentiable and bool(st.fw_levels)
+        ctx = Node(fn, tuple(nodes), next_seq(), params=params) \
+            if (record and needs) or fw or st.profile else None
+    else:
+        fw = False
+        ctx = Node(fn, tuple(nodes), next_seq(), params=params) if record and needs else None
+    record = record and needs
     try:
-        if st.profile:
+        if ctx is None:
+            out = fn.forward(_new(_Scratch), *arrays, **params)
+        elif special and st.profile:
             out = st.profile.run_forward(fn, ctx, arrays, params)
         else:
             out = fn.forward(ctx, *arrays, **params)
@@ -118,37 +113,42 @@ def apply(fn, args, params):
         raise _shape_error(fn, arrays, e) from None
     if type(out) is not ndarray:
         out = xp.asarray(out)
-    if out.dtype.kind != "f" or not (record or fw):
+    if ctx is None or not (record or fw) or out.dtype.kind != "f":
         return _constant(fn, out, args, needs, enabled)
     t = _make(out, ctx if record else None)
     if fn.view:
         _share_view(t, args[0])
     ctx.shape = out.shape
     ctx.dtype = out.dtype
-    ctx.params = params
     if fn.save_inputs or fw:
         ctx._saved = args
-        ctx._versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
+        ctx._versions = [a._vc[0] if isinstance(a, Tensor) else None for a in args]
     if fn.save_output or fw:
         ctx._out = out
-        ctx._out_vc = t._vc
-        ctx._out_v = t._vc[0]
+        ctx._out_vc = vc = t._vc
+        ctx._out_v = vc[0]
     if record:
-        if st.anomaly:
-            ctx.where = caller_location()
-        if st.tapes:
-            for tape in st.tapes:
-                tape._record(ctx, args)
-        if st.ckpt is not None:
-            st.ckpt.adopt(ctx)
-        if st.profile:
-            st.profile.saved(fn, ctx)
         LAST[0] = weakref.ref(ctx)
+        if special:
+            _observe(ctx, args, st)
     else:
         t._src = (fn.name, "no_grad" if needs else "no_input")
     if fw:
         push_tangents(ctx, t, args, st)
     return t
+
+
+def _observe(ctx, args, st):
+    """Tell whoever watches the recording (anomaly mode, tapes, a checkpoint, the profiler)
+    about a new node."""
+    if st.anomaly:
+        ctx.where = caller_location()
+    for tape in st.tapes:
+        tape._record(ctx, args)
+    if st.ckpt is not None:
+        st.ckpt.adopt(ctx)
+    if st.profile:
+        st.profile.saved(ctx.fn, ctx)
 
 
 def _shape_error(fn, arrays, e):
@@ -191,15 +191,19 @@ def push_tangents(ctx, out, args, st):
 
 
 def _constant(fn, out, args, needs, enabled):
-    """The output of an op that recorded nothing: a tensor without a graph."""
+    """The output of an op that recorded nothing: a tensor without a graph (``_src`` says
+    why, for the error a later backward through it raises)."""
     t = _make(out)
     if fn.view:
         _share_view(t, args[0])
-    if needs and not enabled or any(getattr(a, "_src", None) is not None and
-                                    a._src[1] == "no_grad" for a in args):
-        why = "no_grad"  # an input took gradients, but grad mode was off (here or upstream)
-    else:
-        why = "constant" if not fn.differentiable else "no_input"
+    why = "no_grad" if needs and not enabled else None
+    if why is None:
+        for a in args:  # grad mode was off upstream
+            if isinstance(a, Tensor) and a._src is not None and a._src[1] == "no_grad":
+                why = "no_grad"
+                break
+        else:
+            why = "no_input" if fn.differentiable else "constant"
     t._src = (fn.name, why)
     return t
 

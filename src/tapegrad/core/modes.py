@@ -7,14 +7,33 @@ import functools
 import threading
 
 
+_WATCHERS = ("tapes", "anomaly", "fw_levels", "ckpt", "profile", "vmap")
+
+
+def _watcher(name):
+    """A state attribute that, when set, refreshes ``special`` (so the recorder checks one
+    flag, not six, on its fast path)."""
+    key = "_" + name
+
+    def get(self):
+        return getattr(self, key)
+
+    def set(self, value):
+        setattr(self, key, value)
+        self.special = any(getattr(self, "_" + w) not in (None, False, 0, ()) for w in _WATCHERS)
+    return property(get, set)
+
+
 class _State(threading.local):
     grad_enabled = True   # class attributes are each new thread's defaults
-    tapes = ()            # GradientTapes recording in this thread
-    anomaly = False       # detect_anomaly() is active
-    fw_levels = ()        # active forward-mode AD levels, outermost first
-    ckpt = None           # the checkpoint segment recording now
-    profile = None        # the active autograd profiler
-    vmap = 0              # batch size of the active vmap (0: none)
+    special = False       # any of the watchers below is active
+    _tapes = ()           # GradientTapes recording in this thread
+    _anomaly = False      # detect_anomaly() is active
+    _fw_levels = ()       # active forward-mode AD levels, outermost first
+    _ckpt = None          # the checkpoint segment recording now
+    _profile = None       # the active autograd profiler
+    _vmap = 0             # batch size of the active vmap (0: none)
+    tapes, anomaly, fw_levels, ckpt, profile, vmap = map(_watcher, _WATCHERS)
 
 
 STATE = _State()

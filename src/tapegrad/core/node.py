@@ -13,33 +13,37 @@ from . import function
 from .errors import GraphFreedError, InplaceModifiedError
 
 
-#: what a node keeps when its saved values are dropped: its place in the graph
-STRUCTURE = ("fn", "next", "seq", "shape", "dtype", "params", "where", "hooks", "retains",
-             "warned_grad", "consumed")
-
-
 class Node:
-    """One recorded op (also the ``ctx`` passed to its forward, vjp and jvp)."""
+    """One recorded op (also the ``ctx`` passed to its forward, vjp and jvp).
 
+    Its place in the graph lives in slots; what the op saved for backward lives in the
+    instance ``__dict__`` (over the class defaults below), so dropping it is one ``clear()``.
+    """
+
+    __slots__ = ("fn", "next", "seq", "shape", "dtype", "params", "where", "hooks", "retains",
+                 "warned_grad", "consumed", "__dict__", "__weakref__")
     xp = backend.xp
     recording = True      # forwards keep what only backward needs when this is True
     is_leaf = False
     watch = False
-    consumed = False
-    warned_grad = False   # reading .grad of this non-leaf warned already
-    retains = None        # weakrefs to non-leaf tensors that called retain_grad()
-    hooks = None          # tensor hooks: fn(grad) -> grad or None
     _saved = None         # input tensors (Function.save_inputs)
     _out = None           # output array (Function.save_output)
     _out_fw = None        # the output's forward-mode tangents
     _user_saved = None    # ctx.save_for_backward(...)
-    where = None          # "file:line" of the forward call (anomaly mode)
     ckpt = None           # the checkpoint segment that must recompute what this node saved
 
-    def __init__(self, fn, next_nodes, seq):
+    def __init__(self, fn, next_nodes, seq, shape=None, dtype=None, params=None):
         self.fn = fn
         self.next = next_nodes
         self.seq = seq
+        self.shape = shape
+        self.dtype = dtype
+        self.params = params
+        self.where = None        # "file:line" of the forward call (anomaly mode)
+        self.hooks = None        # tensor hooks: fn(grad) -> grad or None
+        self.retains = None      # weakrefs to non-leaf tensors that called retain_grad()
+        self.warned_grad = False  # reading .grad of this non-leaf warned already
+        self.consumed = False
 
     # -- what the rules read ------------------------------------------------------------
     @property
@@ -48,7 +52,7 @@ class Node:
 
     @property
     def needs_input_grad(self):
-        return tuple(n is not None for n in self.next)
+        return tuple([n is not None for n in self.next])
 
     @property
     def inputs(self):
@@ -58,8 +62,9 @@ class Node:
         if saved is None:
             self._check_alive("its inputs")
             raise RuntimeError(f"op '{self.name}' did not save its inputs (set save_inputs = True)")
-        for i, (t, v) in enumerate(zip(saved, self._versions)):
+        for t, v in zip(saved, self._versions):
             if v is not None and t._vc[0] != v:
+                i = next(k for k, s in enumerate(saved) if s is t)
                 raise InplaceModifiedError(self._inplace_msg(f"input {i}", t, v, t._vc[0]))
         return saved
 
@@ -117,8 +122,7 @@ class Node:
     def release(self):
         """Drop everything the node saved (keep only its place in the graph); a later backward
         through it raises GraphFreedError."""
-        d = self.__dict__
-        self.__dict__ = {k: d[k] for k in STRUCTURE if k in d}
+        self.__dict__.clear()
         self.consumed = True
 
     def __repr__(self):
