@@ -1,0 +1,475 @@
+"""The benchmark run behind ``python -m benchmarks`` (start it that way: __main__ sets the
+thread environment before this module imports NumPy)."""
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import traceback
+
+from . import _env, timing
+from . import workloads as W
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# sizes: (default, quick)
+SIZES = {
+    "W1_ops": (10_000, 200),
+    "W2_ops": (1_000, 90),
+    "W3_batches": ((128, 1024), (8, 32)),
+    "W4_batch": (64, 4),
+    "W5_ops": ((100_000, 1_000_000), (1_000, 10_000)),
+    "W6_batch": (128, 8),
+    "W7_batch": (128, 8),
+    "M1": ((100, 10, 1024), (10, 2, 32)),  # steps, early mark, batch
+}
+
+LINEAR_TOLERANCE = 1.25   # W5: per-op time at the longer chain at most this times the shorter's
+GROWTH_TOLERANCE_MIB = 2  # M1: RSS after the last step at most this above the early mark
+
+
+class Row:
+    """One line of the results table."""
+
+    def __init__(self, workload, what, framework, value, unit, lo=None, hi=None, n="",
+                 ratio=None, target=None, met=None):
+        self.__dict__.update(locals())
+        del self.__dict__["self"]
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    a = abs(v)
+    digits = 3 if a < 10 else (1 if a < 1000 else 0)
+    if unit == "%":
+        digits = 1
+    return f"{v:,.{digits}f}" if a >= 1000 else f"{v:.{digits}f}"
+
+
+def table(rows):
+    lines = ["| workload | measure | framework | median | min–max | unit | repeats × units "
+             "| tapegrad / this | target | met? |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        span = f"{fmt(r.lo, r.unit)}–{fmt(r.hi, r.unit)}" if r.lo is not None else ""
+        ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(f"| {r.workload} | {r.what} | {r.framework} | {fmt(r.value, r.unit)} "
+                     f"| {span} | {r.unit} | {r.n} | {ratio} | {r.target or ''} | {met} |")
+    return "\n".join(lines)
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.rows = []
+        self.skipped = []    # (what, why)
+        self.notes = {}      # workload -> text for RESULTS.md
+        self.has_torch = W.have_torch()
+        self.has_micrograd = W.have_micrograd()
+        self.min_time = 0.01 if self.quick else 0.2
+        self.warmup_time = 0.02 if self.quick else 0.3
+
+    def size(self, key):
+        return SIZES[key][1 if self.quick else 0]
+
+    def log(self, msg):
+        print(msg, flush=True)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def time(self, contenders):
+        return timing.interleaved(contenders, self.args.repeats, self.min_time, self.warmup_time)
+
+    def add_times(self, workload, what, timings, scale, unit, targets=None):
+        """Rows for {framework: Timing}, tapegrad first; ratio tapegrad/other on the others.
+        ``targets``: {framework: (max ratio, text)}."""
+        targets = targets or {}
+        tg_med = timings["tapegrad"].median if "tapegrad" in timings else None
+        for name, t in timings.items():
+            ratio = target = met = None
+            if name != "tapegrad" and tg_med is not None:
+                ratio = tg_med / t.median
+                if name in targets:
+                    bound, target = targets[name]
+                    met = ratio <= bound
+            self.rows.append(Row(workload, what, name, t.median * scale, unit, t.min * scale,
+                                 t.max * scale, f"{len(t.per_unit)} × {t.units_per_repeat}",
+                                 ratio, target, met))
+
+    def subprocess(self, *args):
+        cmd = [sys.executable, "-m", "benchmarks.memory", *map(str, args)]
+        res = subprocess.run(cmd, env=_env.child_env(), cwd=ROOT, capture_output=True, text=True)
+        if res.returncode:
+            tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["?"]
+            return {"error": tail[0]}
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    def frameworks(self, workload, extra=()):
+        out = ["tapegrad"]
+        if self.has_torch:
+            out.append("torch")
+        else:
+            self.skipped.append((f"{workload} torch", "torch is not installed"))
+        return out + list(extra)
+
+    # -- workloads ---------------------------------------------------------------------------
+    def run_W1(self):
+        ops = self.size("W1_ops")
+        builders = {"tapegrad": W.w1_tapegrad, "torch": W.w1_torch}
+        names = self.frameworks("W1")
+        if self.has_micrograd:
+            names.append("micrograd")
+            builders["micrograd"] = W.w1_micrograd
+        else:
+            self.skipped.append(("W1 micrograd", "micrograd is not installed"))
+        timings = self.time([(n, builders[n](ops).unit) for n in names])
+        self.add_times("W1", f"scalar graph, {ops:,} ops, fwd+bwd", timings, 1e6 / ops, "µs/op",
+                       {"torch": (0.5, "≤ 0.5×"), "micrograd": (1.0, "≤ 1.0×")})
+
+    def run_W2(self):
+        ops = self.size("W2_ops")
+        builders = {"tapegrad": W.chain_tapegrad, "torch": W.chain_torch}
+        timings = self.time([(n, builders[n](ops, (16,)).unit) for n in self.frameworks("W2")])
+        self.add_times("W2", f"(16,) float32 chain, {ops:,} ops, fwd+bwd", timings, 1e6 / ops,
+                       "µs/op", {"torch": (0.6, "≤ 0.6×")})
+
+    def run_W3(self):
+        for b in self.size("W3_batches"):
+            names = self.frameworks("W3") + ["numpy"]
+            timings = self.time([(n, W.w3(n, b).unit) for n in names])
+            self.add_times("W3", f"MLP train step, batch {b}", timings, 1e3, "ms/step",
+                           {"torch": (1.05, "≤ 1.05×"), "numpy": (1.05, "≤ 1.05×")})
+
+    def run_W4(self):
+        b = self.size("W4_batch")
+        timings = self.time([(n, W.w4(n, b).unit) for n in self.frameworks("W4")])
+        self.add_times("W4", f"CNN train step, batch {b}", timings, 1e3, "ms/step",
+                       {"torch": (1.5, "≤ 1.5×")})
+
+    def run_W5(self):
+        short, long_ = self.size("W5_ops")
+        names = self.frameworks("W5")
+        builders = {"tapegrad": W.chain_tapegrad, "torch": W.chain_torch}
+        timings = self.time([(n, builders[n](short, (4,)).unit) for n in names])
+        self.add_times("W5", f"(4,) chain, {short:,} ops, fwd+bwd (in process)", timings,
+                       1e6 / short, "µs/op")
+        # fresh subprocess per framework and length: time of one run, and peak RSS
+        sub = {}
+        for ops in (short, long_):
+            for n in names:
+                self.log(f"  W5 subprocess: {n}, {ops:,} ops")
+                sub[(n, ops)] = self.subprocess("chain", "--framework", n, "--ops", ops)
+        for ops in (short, long_):
+            per_op = {n: sub[(n, ops)] for n in names}
+            self._memory_rows("W5", f"{ops:,} ops, one run in a fresh process", per_op, ops)
+        for n in names:
+            a, b = sub[(n, short)], sub[(n, long_)]
+            if "error" in a or "error" in b:
+                continue
+            growth = (b["times"][0] / long_) / (a["times"][0] / short)
+            self.rows.append(Row("W5", f"µs/op at {long_:,} ÷ µs/op at {short:,}", n, growth,
+                                 "×", target=f"≤ {LINEAR_TOLERANCE} (linear)" if n == "tapegrad"
+                                 else None, met=growth <= LINEAR_TOLERANCE if n == "tapegrad"
+                                 else None))
+        self.notes["W5"] = sub
+
+    def _memory_rows(self, workload, what, results, ops):
+        tg = results.get("tapegrad", {})
+        for n, r in results.items():
+            if "error" in r:
+                self.rows.append(Row(workload, what, n, f"failed: {r['error']}", ""))
+                continue
+            t = r["times"][0] * 1e6 / ops
+            ratio = None
+            if n != "tapegrad" and "times" in tg:
+                ratio = tg["times"][0] / r["times"][0]
+            self.rows.append(Row(workload, f"{what}: time", n, t, "µs/op", ratio=ratio))
+        for key, label in (("peak", "peak RSS"), ("above", "peak RSS above baseline")):
+            for n, r in results.items():
+                if "error" in r:
+                    continue
+                v = r["peak"] - (r["baseline"] if key == "above" else 0)
+                ratio = None
+                if n != "tapegrad" and "peak" in tg:
+                    ratio = (tg["peak"] - (tg["baseline"] if key == "above" else 0)) / v
+                self.rows.append(Row(workload, f"{what}: {label}", n, v, "MiB", ratio=ratio))
+
+    def run_W6(self):
+        b = self.size("W6_batch")
+        timings = self.time([(n, W.w6(n, b).unit) for n in self.frameworks("W6")])
+        self.add_times("W6", f"Hessian-vector product, MLP batch {b}", timings, 1e3, "ms",
+                       {"torch": (1.2, "≤ 1.2×")})
+
+    def run_W7(self):
+        b = self.size("W7_batch")
+        contenders = []
+        for n in self.frameworks("W7"):
+            rec, norec = W.w7(n, b)
+            contenders += [(f"{n} recording", rec.unit), (f"{n} no_grad", norec.unit)]
+        timings = self.time(contenders)
+        names = [n for n in ("tapegrad", "torch") if f"{n} recording" in timings]
+        for n in names:
+            pair = {k: timings[f"{n} {k}"] for k in ("recording", "no_grad")}
+            for k, t in pair.items():
+                self.rows.append(Row("W7", f"MLP forward + loss, batch {b}, {k}", n,
+                                     t.median * 1e3, "ms", t.min * 1e3, t.max * 1e3,
+                                     f"{len(t.per_unit)} × {t.units_per_repeat}"))
+            over = (pair["recording"].median / pair["no_grad"].median - 1) * 100
+            is_tg = n == "tapegrad"
+            self.rows.append(Row("W7", "recording overhead (median vs median)", n, over, "%",
+                                 target="≤ 5%" if is_tg else None,
+                                 met=(over <= 5) if is_tg else None))
+
+    def run_M1(self):
+        steps, mark, b = self.size("M1")
+        names = self.frameworks("M1")
+        res = {}
+        for n in names:
+            self.log(f"  M1 subprocess: {n}")
+            res[n] = self.subprocess("train", "--framework", n, "--steps", steps, "--mark", mark,
+                                     "--batch", b)
+        what = f"{steps} MLP train steps, batch {b}"
+        tg = res.get("tapegrad", {})
+        for key, label, target in (("peak", "peak RSS", None),
+                                   ("above", "peak RSS above post-setup baseline", "≤ 1.2×")):
+            for n, r in res.items():
+                if "error" in r:
+                    self.rows.append(Row("M1", f"{what}: {label}", n, f"failed: {r['error']}", ""))
+                    continue
+                v = r["peak"] - (r["baseline"] if key == "above" else 0)
+                ratio = met = None
+                if n != "tapegrad" and "peak" in tg:
+                    ratio = (tg["peak"] - (tg["baseline"] if key == "above" else 0)) / v
+                    met = ratio <= 1.2 if target else None
+                self.rows.append(Row("M1", f"{what}: {label}", n, v, "MiB", ratio=ratio,
+                                     target=target if n != "tapegrad" else None, met=met))
+        for n, r in res.items():
+            if "error" in r:
+                continue
+            rss = {int(k): v for k, v in r["rss"].items()}
+            growth = rss[steps] - rss[mark]
+            self.rows.append(Row("M1", f"RSS after step {steps} − after step {mark}", n, growth,
+                                 "MiB", target=f"≤ {GROWTH_TOLERANCE_MIB} MiB (no growth)",
+                                 met=growth <= GROWTH_TOLERANCE_MIB))
+        self.notes["M1"] = res
+
+    def run_I(self):
+        from . import interference
+        if not self.has_torch:
+            self.skipped.append(("I", "torch is not installed"))
+            return
+        threads = sorted({1, 2, self.args.threads})
+        kw = dict(repeats=1, min_time=0.01, rounds=1) if self.quick else \
+            dict(repeats=3, min_time=0.1, rounds=3)
+        self.log(f"  I: {len(threads)} thread counts, fresh subprocesses")
+        self.notes["I"] = interference.measure(threads, **kw)
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self):
+        for key in self.args.selected:
+            self.log(f"{key} ...")
+            t0 = time.perf_counter()
+            try:
+                getattr(self, f"run_{key}")()
+            except Exception as exc:  # one broken workload must not lose the others' numbers
+                traceback.print_exc()
+                self.skipped.append((key, f"failed: {type(exc).__name__}: {exc}"))
+            self.log(f"{key} done in {time.perf_counter() - t0:.1f} s")
+        skipped_keys = [k for k in ("I", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "M1")
+                        if k not in self.args.selected]
+        if skipped_keys:
+            why = "--quick (name it in --only to run it)" if self.quick and not self.args.only \
+                else "not selected by --only"
+            self.skipped.insert(0, (", ".join(skipped_keys), why))
+
+
+def interference_summary(rows):
+    """Sentences that read the interference table (computed, so they follow the numbers)."""
+    if not rows:
+        return ""
+    r = {(t, p, m): v for t, p, m, v in rows}
+    out = []
+    for t in sorted({t for t, _, _, _ in rows}):
+        alone = r.get((t, "unset", "numpy"), {}).get("numpy")
+        if not alone:
+            continue
+        parts = []
+        for policy in ("unset", "PASSIVE"):
+            for mode in ("numpy, torch imported", "alternating"):
+                v = r.get((t, policy, mode), {}).get("numpy")
+                if v:
+                    parts.append(f"{mode} with OMP_WAIT_POLICY {policy}: {v / alone:.2f}×")
+        out.append(f"- {t} thread{'s' if t > 1 else ''}: NumPy GEMM time relative to NumPy "
+                   f"alone — " + "; ".join(parts) + ".")
+    return "\n".join(out)
+
+
+def results_md(run, info_start, info_end, elapsed):
+    args = run.args
+    cmd = "python -m benchmarks" + ("" if not args.argv else " " + " ".join(args.argv))
+    info_rows = "\n".join(f"| {k} | {v} |" for k, v in info_start.items()
+                          if k not in ("load average",))
+    env = ", ".join(f"{k}={v}" for k, v in args.env_settings.items())
+    skipped = "\n".join(f"- {what}: {why}" for what, why in run.skipped) or "- nothing"
+    interference = ""
+    if "I" in run.notes:
+        from . import interference as I
+        interference = (
+            "Measured by this run (`python -m benchmarks.interference` runs the same check on "
+            "its own): a float32 GEMM of W3's first layer, (128, 784) @ (784, 256), in fresh "
+            "subprocesses, run round-robin 3 times; each cell is the median over the 3 "
+            "processes of the median of 3 repeats of ≥ 0.1 s.\n\n"
+            + I.table(run.notes["I"], 128) + "\n\n" + interference_summary(run.notes["I"]) + "\n")
+    return f"""# Benchmark results
+
+`{cmd}` — {datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}, {elapsed / 60:.1f} minutes.
+
+## Machine
+
+| | |
+|---|---|
+{info_rows}
+| load average (1, 5, 15 min) at start / end | {info_start.get("load average", "?")} / {info_end.get("load average", "?")} |
+
+The machine is shared: other jobs were running during the run (see the load average; with 2
+cores, a load above 1 means another process held a core part of the time). The A B A B
+interleaving spreads that load over all contenders alike; the min–max column shows how much
+it moved the numbers.
+
+## Settings
+
+- Threads: **{args.threads}** for both frameworks. Set in `os.environ` before NumPy or torch
+  is imported: {env}; then `torch.set_num_threads({args.threads})` and
+  `torch.set_num_interop_threads({args.threads})`. The thread pools as loaded:
+  {info_start.get("thread pools")}.
+- `OMP_WAIT_POLICY={args.env_settings.get("OMP_WAIT_POLICY", "(unset)")}`: torch's OpenMP
+  workers (GNU libgomp) sleep when idle instead of spin-waiting; see "Interference" below.
+- Timing: each contender is warmed up (≥ 0.3 s and ≥ 2 calls, or 1 call for a unit longer
+  than that) and its number of units per timed repeat calibrated once then, so that one
+  repeat is ≥ 0.2 s of work; then {args.repeats} timed repeats alternate between contenders,
+  A B A B. `gc.collect()` runs before each repeat; the garbage collector stays on while timing,
+  as in a user's program. Reported: median per unit of work, and min–max over repeats.
+- Same values everywhere: weights and inputs are made once with NumPy and copied into each
+  framework (`load_state_dict`); tests/test_benchmarks.py checks that losses, gradients and
+  updated weights agree between tapegrad, PyTorch, micrograd and the NumPy floor.
+
+## Results
+
+"tapegrad / this" is tapegrad's median over this row's median (below 1: tapegrad is faster).
+
+{table(run.rows)}
+
+Skipped:
+
+{skipped}
+
+## Workloads
+
+- **W1** scalar graph: from four leaf scalars a, b, c, d, 1,000 blocks of 10 ops —
+  `x = x*a; x = x+b; x = tanh(x); y = x**2; y = y*c; x = x+y; x = tanh(x); z = x**3;
+  x = x*d; x = x+z` — built eagerly, then `backward()` (10,000 ops). float64: 0-d float64
+  tensors in tapegrad and torch, Python floats in micrograd. micrograd 0.1.0's `Value` has
+  no `tanh` (only `relu`); the benchmark adds one written exactly like micrograd's `relu`.
+  micrograd's `backward` sorts the graph by recursion, so the run raises Python's recursion
+  limit for it.
+- **W2**: `x = tanh(x*w + c)` repeated (3 ops per step) to 1,000 ops on float32 (16,)
+  tensors, then `sum().backward()`; per op over the 1,000 chain ops.
+- **W3**: `Sequential(Linear(784, 256), ReLU(), Linear(256, 256), ReLU(), Linear(256, 10))`,
+  float32, `cross_entropy` on int64 labels, `SGD(lr=0.01)`: `zero_grad(); loss =
+  F.cross_entropy(model(X), y); loss.backward(); step()`. "numpy" is the same step written by
+  hand in NumPy (forward, softmax cross-entropy, backward, in-place SGD): the floor for an
+  engine on NumPy.
+- **W4**: `Conv2d(1, 8, 3), ReLU, MaxPool2d(2), Conv2d(8, 16, 3), ReLU, MaxPool2d(2),
+  Flatten, Linear(400, 10)`, 28×28 inputs, batch 64, same step as W3.
+- **W5**: the W2 chain on a float32 (4,) tensor, 100,000 ops, timed in process (A B A B);
+  then 100,000 and 1,000,000 ops once each in a fresh process per framework and length
+  (`python -m benchmarks.memory chain ...`) for the peak RSS (VmHWM, the process's
+  high-water mark; the baseline is the RSS after imports and setup) and the time of that one run. "Linear" means the time per
+  op at 1,000,000 ops is within {LINEAR_TOLERANCE}× of that at 100,000 (both from fresh
+  processes); completing at all means no RecursionError.
+- **W6**: Hessian-vector product of the W3 loss (batch 128) w.r.t. all six parameters:
+  `grads = grad(loss, params, create_graph=True)`, `dot = sum((g * v).sum())` with a fixed
+  vector v, `grad(dot, params)` (`tg.grad` and `torch.autograd.grad`).
+- **W7**: W3's forward and loss at batch 128, recorded (grad mode on; the graph is dropped
+  unused) vs under `no_grad()`; overhead = median recorded / median no_grad − 1.
+- **M1**: 100 W3 training steps at batch 1024 in a fresh process per framework
+  (`python -m benchmarks.memory train ...`); peak RSS (VmHWM), the RSS after setup
+  (model, data, optimizer built; before step 1), and the RSS after step 10 and step 100. The
+  target ratio uses the peak **above the post-setup baseline** (what training itself adds;
+  the absolute peak is dominated by torch's ~200 MiB of libraries and is shown for
+  reference). No growth: RSS after step 100 at most {GROWTH_TOLERANCE_MIB} MiB above that
+  after step 10.
+
+## Interference between NumPy and torch in one process
+
+What was seen: importing torch slowed NumPy GEMMs by ~35% in one microbenchmark on this 2-core
+machine. The likely cause is idle worker threads spin-waiting: torch's OpenMP workers (GNU
+libgomp spins about 300,000 rounds before sleeping unless `OMP_WAIT_POLICY=PASSIVE`) and
+OpenBLAS's own workers both busy-wait after a parallel call, and with 2 cores a spinning
+worker of one library takes the core that the other library's next call wants.
+
+What this harness does about it: one thread per library by default (no worker threads at
+all, so nothing can spin; both frameworks get the same single core's worth of compute), and
+`OMP_WAIT_POLICY=PASSIVE` so that runs with `--threads 2` do not spin either. The thread
+variables and the policy are set before NumPy and torch are imported, in the harness and in
+every subprocess it starts.
+
+{interference}
+## Where the time goes
+
+_To be filled in by the core engineers (profiles of the tapegrad side of each workload, e.g.
+with pyinstrument)._
+"""
+
+
+def tapegrad_source():
+    """Which tapegrad is measured: its version, where it was imported from, and the commit
+    (with a note when its source has uncommitted changes)."""
+    import tapegrad
+    path = pathlib.Path(tapegrad.__file__).resolve().parent
+    text = f"{tapegrad.__version__} from {path}"
+    try:
+        top = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(["git", "-C", top, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--", str(path)],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        text += f", commit {sha}" + (" plus uncommitted changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return text
+
+
+def main(args):
+    t_start = time.perf_counter()
+    info_start = {"tapegrad": tapegrad_source(), **_env.machine_info()}
+    run = Run(args)
+    print(f"tapegrad benchmarks: threads={args.threads}, repeats={args.repeats}"
+          f"{', quick' if args.quick else ''}; workloads {', '.join(args.selected)}", flush=True)
+    run.run()
+    info_end = _env.machine_info()
+    print()
+    print(table(run.rows))
+    if "I" in run.notes:
+        from . import interference
+        print()
+        print(interference.table(run.notes["I"], 128))
+        print(interference_summary(run.notes["I"]))
+    print()
+    for what, why in run.skipped:
+        print(f"skipped: {what}: {why}")
+    elapsed = time.perf_counter() - t_start
+    if args.write_results:
+        path = pathlib.Path(args.output) if args.output else HERE / "RESULTS.md"
+        path.write_text(results_md(run, info_start, info_end, elapsed))
+        print(f"wrote {path}")
+    print(f"total {elapsed:.0f} s")
+    return 0

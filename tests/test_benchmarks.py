@@ -1,0 +1,193 @@
+"""The benchmark harness (benchmarks/): every implementation of a workload computes the same
+thing as the others from the same initial values, and the CLI runs. Nothing here is timed."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import timing, workloads as W  # noqa: E402
+
+
+def assert_same(a, b, rtol, keys=None):
+    """Dicts of arrays / lists of arrays equal within ``rtol`` of each array's scale."""
+    for k in keys or a:
+        x, y = a[k], b[k]
+        xs, ys = (x, y) if isinstance(x, list) else ([x], [y])
+        assert len(xs) == len(ys), k
+        for i, (p, q) in enumerate(zip(xs, ys)):
+            p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+            assert p.shape == q.shape, (k, i, p.shape, q.shape)
+            assert np.all(np.isfinite(p)), (k, i)
+            scale = max(np.abs(q).max(), 1e-30)
+            err = np.abs(p - q).max() / scale
+            assert err <= rtol, f"{k}[{i}]: relative error {err:.3g} > {rtol}"
+
+
+def env():
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(ROOT) + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
+    return e
+
+
+# ---- W1 ------------------------------------------------------------------------------------
+def test_w1_scalar_graph_torch():
+    pytest.importorskip("torch")
+    a, b = W.w1_tapegrad(1000).values(), W.w1_torch(1000).values()
+    assert_same(a, b, 1e-12)
+    assert np.all(np.abs(a["grads"]) > 0)  # every leaf gets a gradient
+
+
+def test_w1_scalar_graph_micrograd():
+    pytest.importorskip("micrograd")
+    a, b = W.w1_tapegrad(1000).values(), W.w1_micrograd(1000).values()
+    assert_same(a, b, 1e-12)
+
+
+def test_w1_units_are_repeatable():
+    # grads are reset by every unit, not accumulated across units
+    impl = W.w1_tapegrad(100)
+    first = impl.values()
+    assert_same(impl.values(), first, 0)
+
+
+def test_w1_graph_has_the_stated_op_count():
+    import tapegrad as tg
+    leaves = [tg.tensor(v, dtype=tg.float64, requires_grad=True) for v in W.W1_LEAVES]
+    with tg.GradientTape() as tape:
+        W.scalar_graph(leaves, 100, lambda v: v.tanh())
+    assert len(tape) == 100
+
+
+# ---- W2 / W5 -------------------------------------------------------------------------------
+@pytest.mark.parametrize("ops,shape", [(1000, (16,)), (3000, (4,))])
+def test_chain_torch(ops, shape):
+    pytest.importorskip("torch")
+    a, b = W.chain_tapegrad(ops, shape).values(), W.chain_torch(ops, shape).values()
+    assert_same(a, b, 1e-4)
+
+
+# ---- W3 ------------------------------------------------------------------------------------
+def test_w3_tapegrad_matches_numpy_floor():
+    a, b = W.w3("tapegrad", 16).values(), W.w3("numpy", 16).values()
+    assert_same(a, b, 1e-5)
+    assert 2.0 < float(a["loss"]) < 2.7  # ~ log(10) at initialisation
+
+
+def test_w3_tapegrad_matches_torch():
+    pytest.importorskip("torch")
+    a, b = W.w3("tapegrad", 16).values(), W.w3("torch", 16).values()
+    assert_same(a, b, 1e-5)
+
+
+def test_w3_several_steps_stay_together():
+    pytest.importorskip("torch")
+    impls = [W.w3(f, 8) for f in ("tapegrad", "torch", "numpy")]
+    for _ in range(3):
+        for impl in impls:
+            impl.unit()
+    vals = [impl.values() for impl in impls]
+    assert_same(vals[0], vals[1], 1e-4)
+    assert_same(vals[0], vals[2], 1e-4)
+
+
+# ---- W4 ------------------------------------------------------------------------------------
+def test_w4_cnn_matches_torch():
+    pytest.importorskip("torch")
+    a, b = W.w4("tapegrad", 4).values(), W.w4("torch", 4).values()
+    assert_same(a, b, 1e-5)
+
+
+# ---- W6 ------------------------------------------------------------------------------------
+def test_w6_hvp_matches_torch():
+    pytest.importorskip("torch")
+    a, b = W.w6("tapegrad", 8).values(), W.w6("torch", 8).values()
+    assert_same(a, b, 1e-4)
+
+
+def test_w6_hvp_matches_finite_differences_of_numpy_gradient():
+    # independent of any autograd: central difference of the hand-written gradient, float64
+    weights = W.mlp_weights()
+    X, y = W.batch(8, (W.MLP_SIZES[0],))
+    vec = W.hvp_vector(weights)
+    eps = 1e-6
+
+    def grad_at(sign):
+        shifted = {k: w.astype(np.float64) + sign * eps * v.astype(np.float64)
+                   for (k, w), v in zip(weights.items(), vec)}
+        return W.numpy_mlp_grads(shifted, X.astype(np.float64), y)
+    fd = [(p - m) / (2 * eps) for p, m in zip(grad_at(1), grad_at(-1))]
+    hv = W.w6("tapegrad", 8).values()["hvp"]
+    assert_same({"hvp": hv}, {"hvp": fd}, 1e-3)
+
+
+# ---- W7 ------------------------------------------------------------------------------------
+def test_w7_recording_and_no_grad_compute_the_same_loss():
+    rec, norec = W.w7("tapegrad", 8)
+    v = rec.values()
+    assert v["requires_grad"] == (True, False)
+    assert_same({"l": v["recorded"]}, {"l": v["unrecorded"]}, 0)
+
+
+def test_w7_matches_torch():
+    pytest.importorskip("torch")
+    a, b = W.w7("tapegrad", 8)[0].values(), W.w7("torch", 8)[0].values()
+    assert_same(a, b, 1e-5, keys=["recorded", "unrecorded"])
+
+
+# ---- harness ---------------------------------------------------------------------------------
+def test_timing_alternates_and_calibrates():
+    calls = []
+    contenders = [("A", lambda: calls.append("A")), ("B", lambda: calls.append("B"))]
+    res = timing.interleaved(contenders, repeats=3, min_time=1e-4, warmup_time=1e-4)
+    assert set(res) == {"A", "B"}
+    assert all(len(t.per_unit) == 3 and t.units_per_repeat >= 1 for t in res.values())
+    timed = calls[-(res["A"].units_per_repeat + res["B"].units_per_repeat) * 3:]
+    runs = [timed[0]]
+    for c in timed[1:]:
+        if c != runs[-1]:
+            runs.append(c)
+    assert runs == ["A", "B"] * 3  # A B A B A B, blocks of units
+
+
+def test_package_import_does_not_import_numpy():
+    code = ("import sys, benchmarks, benchmarks._env, benchmarks.__main__ as m; "
+            "m.parse(['--quick']); assert 'numpy' not in sys.modules, 'numpy imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env())
+
+
+def test_memory_subprocess_reports_peak_rss():
+    import json
+    out = subprocess.run([sys.executable, "-m", "benchmarks.memory", "chain", "--framework",
+                          "tapegrad", "--ops", "300"], capture_output=True, text=True,
+                         cwd=ROOT, env=env(), check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["peak"] >= r["baseline"] > 0 and len(r["times"]) == 1
+
+
+def test_cli_quick_prints_a_table():
+    pytest.importorskip("torch")
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    before = results.read_bytes() if results.exists() else None
+    res = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-write",
+                          "--only", "W1,W2"], capture_output=True, text=True, cwd=ROOT,
+                         env=env(), timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "| workload | measure | framework | median |" in out
+    for needle in ("| W1 |", "| W2 |", "| tapegrad |", "| torch |", "≤ 0.5×", "≤ 0.6×"):
+        assert needle in out, needle
+    assert "skipped: I, W3, W4, W5, W6, W7, M1: not selected by --only" in out
+    assert (results.read_bytes() if results.exists() else None) == before  # --no-write
+
+
+def test_cli_rejects_too_few_repeats():
+    res = subprocess.run([sys.executable, "-m", "benchmarks", "--repeats", "3", "--only", "W1"],
+                         capture_output=True, text=True, cwd=ROOT, env=env())
+    assert res.returncode == 2 and "at least 7" in res.stderr
