@@ -2,7 +2,6 @@
 composite whose max-shift keeps it finite for any logits."""
 from .. import backend
 from ..core.function import Function, primitive, composite, elementwise_jvp
-from ..core.tensor import _make
 from ._util import Sample, unary_samples, pick_dim
 from .elementwise import as_float
 from .reduce import amax, sum
@@ -23,10 +22,34 @@ class Relu(Function):
 
     @staticmethod
     def vjp(ctx, g):
-        y = ctx.output
-        return g * _make((y._data > 0).astype(g.dtype))
+        return ReluGrad.apply(g, ctx.output)
 
     jvp = elementwise_jvp
+
+
+@primitive("relu_grad", public=False)
+class ReluGrad(Function):
+    """u = g * [y > 0] with y = relu(x) (relu's VJP, PyTorch's threshold_backward).
+    Linear in g: du/dg^T w = relu_grad(w, y); constant in y (its derivative is 0 wherever
+    it exists). Primitive for speed: one buffer and two passes (the 0/1 mask is written
+    straight into the output, then multiplied by g in place), where g * mask would build
+    a bool mask, a float copy of it, and then the product."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, g, y):
+        out = ctx.xp.greater(y, 0, out=ctx.xp.empty(g.shape, g.dtype))
+        out *= g
+        return out
+
+    @staticmethod
+    def vjp(ctx, w):
+        return ReluGrad.apply(w, ctx.inputs[1]), None
+
+    @staticmethod
+    def jvp(ctx, tg, ty):
+        return None if tg is None else ReluGrad.apply(tg, ctx.inputs[1])
 
 
 @primitive("sigmoid", method=True, samples=unary_samples(-4.0, 4.0))
@@ -44,10 +67,40 @@ class Sigmoid(Function):
 
     @staticmethod
     def vjp(ctx, g):
-        y = ctx.output
-        return g * (y * (1 - y))
+        return SigmoidGrad.apply(g, ctx.output)
 
     jvp = elementwise_jvp
+
+
+@primitive("sigmoid_grad", public=False)
+class SigmoidGrad(Function):
+    """u = g * y * (1 - y) with y = sigmoid(x) (sigmoid's VJP as one op);
+    du/dg = y (1 - y), du/dy = g (1 - 2y)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, g, y):
+        out = ctx.xp.subtract(1, y, out=ctx.xp.empty(y.shape, y.dtype))
+        out *= y
+        out *= g
+        return out
+
+    @staticmethod
+    def vjp(ctx, w):
+        g, y = ctx.inputs
+        na, nb = ctx.needs_input_grad
+        return (SigmoidGrad.apply(w, y) if na else None,
+                w * g * (1 - 2 * y) if nb else None)
+
+    @staticmethod
+    def jvp(ctx, tg, ty):
+        g, y = ctx.inputs
+        out = None if tg is None else SigmoidGrad.apply(tg, y)
+        if ty is not None:
+            d = g * (1 - 2 * y) * ty
+            out = d if out is None else out + d
+        return out
 
 
 def _softmax_samples(rng):
