@@ -27,15 +27,53 @@ def _ce_params(ctx):
 
 
 def _qsum(a, b, v):
+    """Q_i, or None when every row has weight 1 (``a`` is None only without smoothing)."""
+    if a is None:
+        return None
     return a if b is None else a + b * v.sum()
+
+
+def _unit(a, m, dtype):
+    return xp.ones(m, dtype=dtype) if a is None else a
 
 
 def _qdense(t, a, b, v, shape, dtype):
     q = xp.zeros(shape, dtype=dtype)
-    q[xp.arange(shape[0]), t] = a
+    q[xp.arange(shape[0]), t] = _unit(a, shape[0], dtype)
     if b is not None:
         q += b[:, None] * v
     return q
+
+
+#: up to this many classes the softmax runs class-major, on a (C, M) copy of the logits:
+#: NumPy reduces a short contiguous axis one row at a time (a (1024, 10) max takes 4x
+#: longer than the copy plus a max over the long axis, which is whole-row vector ops)
+_CLASS_MAJOR = 128
+
+
+def _shifted_cols(x):
+    """z = x - max(x) per row, returned class-major as (C, M); a row without a finite max
+    is shifted by 0 instead (so -inf logits stay -inf and the loss is NaN, as PyTorch)."""
+    if x.shape[1] <= _CLASS_MAJOR:
+        z = x.T.copy()
+        m = z.max(axis=0, initial=-xp.inf)
+    else:
+        z = None
+        m = x.max(axis=1, initial=-xp.inf)
+    fin = xp.isfinite(m)
+    if not fin.all():
+        m = xp.where(fin, m, 0).astype(x.dtype, copy=False)
+    if z is None:
+        return x.T - m
+    z -= m
+    return z
+
+
+def _softmax_rows(x):
+    """softmax(x) along dim 1 of (M, C) x (a transposed view of a class-major buffer)."""
+    e = xp.exp(_shifted_cols(x))
+    e /= e.sum(axis=0)
+    return e.T
 
 
 @primitive("softmax_cross_entropy", public=False)
@@ -44,6 +82,7 @@ class SoftmaxCrossEntropy(Function):
     b_i * v_c:  q_ic = a_i [c == t_i] + b_i v_c,  Q_i = sum_c q_ic,
     l_i = sum_c q_ic (logsumexp(x_i) - x_ic) = Q_i log(sum_c exp z_ic) - sum_c q_ic z_ic with
     z = x - max(x) (never overflows);  dl_i/dx_ic = Q_i softmax(x_i)_c - q_ic.
+    ``a`` None means a_i = 1 for every row (no class weights, nothing ignored or smoothed).
     Output: l (M,) when ``scale`` is None, else scale * sum_i l_i (the reduction, fused).
     Primitive for speed: one node, and the softmax it computes is reused by the backward."""
 
@@ -51,17 +90,22 @@ class SoftmaxCrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, t, a, b, v, scale):
-        m = x.max(axis=1, keepdims=True) if x.shape[1] else xp.zeros((x.shape[0], 1), x.dtype)
-        z = x - xp.where(xp.isfinite(m), m, 0)
+        z = _shifted_cols(x)                              # (C, M)
         e = xp.exp(z)
-        s = e.sum(axis=1, keepdims=True)
-        rows = xp.arange(x.shape[0])
-        loss = _qsum(a, b, v) * xp.log(s[:, 0]) - a * z[rows, t]
+        s = e.sum(axis=0)
+        picked = z[t, xp.arange(x.shape[0])]
+        q = _qsum(a, b, v)
+        loss = xp.log(s)
+        if q is None:
+            loss -= picked
+        else:
+            loss *= q
+            loss -= a * picked
         if b is not None:
-            loss -= b * (z @ v)
+            loss -= b * (v @ z)
         if ctx.recording:
             e /= s
-            ctx.p = e
+            ctx.p = e.T
         if scale is None:
             return loss
         return xp.asarray(loss.sum() * scale, dtype=x.dtype)
@@ -90,21 +134,27 @@ class CrossEntropyGrad(Function):
     @staticmethod
     def forward(ctx, x, g, t, a, b, v, scale, p=None):
         if p is None:
-            z = x - x.max(axis=1, keepdims=True)
-            p = xp.exp(z)
-            p /= p.sum(axis=1, keepdims=True)
+            p = _softmax_rows(x)
+        rows = xp.arange(x.shape[0])
+        G = g * scale if scale is not None else g
+        Gc = G if scale is not None else g[:, None]
+        if a is None:  # unit weights, no smoothing: u = G (p - onehot)
+            d = p * Gc
+            d[rows, t] -= G
+            return d
         d = p * _qsum(a, b, v)[:, None]
-        d[xp.arange(x.shape[0]), t] -= a
+        d[rows, t] -= a
         if b is not None:
             d -= b[:, None] * v
-        d *= (g * scale) if scale is not None else g[:, None]
+        d *= Gc
         return d
 
     @staticmethod
     def _parts(ctx, x, g):
         p = ctx.params
         P = softmax(x, dim=1)
-        Q = _make(_qsum(p["a"], p["b"], p["v"])[:, None])
+        a = _unit(p["a"], x.shape[0], x.dtype)
+        Q = _make(_qsum(a, p["b"], p["v"])[:, None])
         G = g * p["scale"] if p["scale"] is not None else reshape(g, (-1, 1))
         return P, Q, G
 
@@ -171,7 +221,9 @@ def _class_rows(op, x, target, weight, ignore_index):
         x2 = reshape(permute(x, (0,) + tuple(range(2, x.ndim)) + (1,)), (-1, c))
     t1 = t.reshape(-1)
     if t1.size and 0 <= t1.min() and t1.max() < c and not 0 <= ignore_index < c:
-        valid = xp.ones(t1.shape, dtype=bool)  # the common case: every target counts
+        if weight is None:  # the common case: every target counts, with weight 1
+            return x2, t1, None, None, t.shape, c
+        valid = xp.ones(t1.shape, dtype=bool)
         ts = t1
     else:
         valid = t1 != ignore_index
@@ -186,8 +238,9 @@ def _class_rows(op, x, target, weight, ignore_index):
     return x2, ts, wt, valid, t.shape, c
 
 
-def _mean_scale(wt):
-    denom = float(wt.sum())
+def _mean_scale(wt, rows):
+    """1 / (summed weight of the counted rows); wt None: every one of ``rows`` counts 1."""
+    denom = float(rows if wt is None else wt.sum())
     return 1.0 / denom if denom != 0 else float("nan")
 
 
@@ -226,14 +279,18 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     x2, ts, wt, valid, tshape, c = _class_rows("cross_entropy", input, target, weight,
                                                ignore_index)
     dt = x2.dtype
-    a = wt * (1.0 - label_smoothing) if label_smoothing else wt
-    b = v = None
+    m = ts.shape[0]
+    a = b = v = None  # a None: every row counts with weight 1
+    if wt is not None:
+        a = wt.astype(dt, copy=False)
     if label_smoothing:
+        if wt is None:
+            wt, valid = xp.ones(m, dtype=dt), xp.ones(m, dtype=bool)
+        a = (wt * (1.0 - label_smoothing)).astype(dt, copy=False)
         b = valid.astype(dt) * (label_smoothing / c)
         v = xp.ones(c, dtype=dt) if weight is None else weight._data.astype(dt, copy=False)
-    scale = None if reduction == "none" else 1.0 if reduction == "sum" else _mean_scale(wt)
-    out = SoftmaxCrossEntropy.apply(x2, t=ts, a=a.astype(dt, copy=False), b=b, v=v,
-                                    scale=scale)
+    scale = None if reduction == "none" else 1.0 if reduction == "sum" else _mean_scale(wt, m)
+    out = SoftmaxCrossEntropy.apply(x2, t=ts, a=a, b=b, v=v, scale=scale)
     return reshape(out, tshape) if reduction == "none" else out
 
 
@@ -275,8 +332,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     weight = _const(weight)
     x2, ts, wt, _, tshape, c = _class_rows("nll_loss", input, target, weight, ignore_index)
     picked = x2[xp.arange(x2.shape[0]), ts]
-    loss = picked * _make(-wt)
+    loss = -picked if wt is None else picked * _make(-wt)
     if reduction == "none":
         return reshape(loss, tshape)
     s = sum(loss)
-    return s if reduction == "sum" else s * _mean_scale(wt)
+    return s if reduction == "sum" else s * _mean_scale(wt, x2.shape[0])
