@@ -178,6 +178,9 @@ class Module:
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if not (d.get("_forward_pre_hooks", 1) or d["_forward_hooks"] or d["_backward_hooks"]):
+            return self.forward(*args, **kwargs)  # no hooks: nothing else to do per call
         for hook in list(self._forward_pre_hooks.values()):
             res = hook(self, args)
             if res is not None:
