@@ -62,7 +62,7 @@ class _Scratch:
     recording = False
 
 
-def apply(fn, args, params):
+def apply(fn, args, params, promoted=False):
     """Run ``fn.forward`` on the arrays behind ``args``; record a Node when grad mode is on
     and an input takes gradients; push forward-mode tangents through ``fn.jvp``."""
     st = STATE
@@ -70,26 +70,38 @@ def apply(fn, args, params):
     if special and st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
         from ..vmap import batch_apply
         return batch_apply(fn, args, params)
-    if fn.promote:
-        args = promote_args(args)
     arrays = []
     nodes = []
     needs = fw = False
+    dtype = None     # the tensors' dtype while they agree; False once they differ
+    scalars = False  # some argument is not a tensor
+    plain = True     # and those are all Python ints and floats
     for a in args:
         if isinstance(a, Tensor):
-            arrays.append(a._data)
+            d = a._data
+            arrays.append(d)
             n = a.node
             nodes.append(n)
             if n is not None:
                 needs = True
             if a._fw is not None:
                 fw = True
+            if dtype is None:
+                dtype = d.dtype
+            elif dtype is not False and d.dtype != dtype:
+                dtype = False
         elif isinstance(a, ndarray):
             return apply(fn, tuple(_make(b) if isinstance(b, ndarray) else b for b in args),
                          params)
         else:
             arrays.append(a)
             nodes.append(None)
+            scalars = True
+            if type(a) is not float and type(a) is not int:
+                plain = False
+    if fn.promote and not promoted and (dtype is False or not plain or scalars and (
+            dtype is None or dtype.kind != "f")):
+        return apply(fn, promote_args(args), params, True)
     enabled = st.grad_enabled
     record = enabled and fn.differentiable
     if special:
@@ -122,7 +134,7 @@ def apply(fn, args, params):
     ctx.dtype = out.dtype
     if fn.save_inputs or fw:
         ctx._saved = args
-        ctx._versions = [a._vc[0] if isinstance(a, Tensor) else None for a in args]
+        ctx._versions = tuple([a._vc[0] if isinstance(a, Tensor) else None for a in args])
     if fn.save_output or fw:
         ctx._out = out
         ctx._out_vc = vc = t._vc
@@ -273,16 +285,6 @@ def _promote(a, b):
 def promote_args(args):
     """Cast tensor inputs to PyTorch's promoted dtype (python scalars stay weakly typed:
     NumPy keeps a float32 tensor float32 when it meets a python float)."""
-    if len(args) == 2:  # fast path: same-dtype tensors, or a float tensor and a number
-        a, b = args
-        if isinstance(a, Tensor):
-            if isinstance(b, Tensor):
-                if a._data.dtype == b._data.dtype:
-                    return args
-            elif type(b) in (int, float) and a._data.dtype.kind == "f":
-                return args
-        elif isinstance(b, Tensor) and type(a) in (int, float) and b._data.dtype.kind == "f":
-            return args
     ops = tuple(_make(a) if isinstance(a, ndarray) else
                 a.item() if isinstance(a, backend.generic) else a for a in args)
     res = result_type(*ops)
