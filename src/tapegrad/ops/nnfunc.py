@@ -50,20 +50,23 @@ class Linear(Function):
     @staticmethod
     def vjp(ctx, g):
         x, w, b = ctx.inputs
-        nx, nw, nb = ctx.needs_input_grad
-        gx = Matmul.apply(g, w) if nx else None
-        gw = None
-        if nw:
-            if x.ndim == 1:
+        nx, nw, nb = ctx.next
+        gs = g._data.shape
+        gx = Matmul.apply(g, w) if nx is not None else None
+        gw = gb = None
+        if nw is not None:
+            xn = x._data.ndim
+            if xn == 1:
                 gw = reshape(g, (-1, 1)) @ reshape(x, (1, -1))
             else:  # batch dims flattened: one GEMM g^T (out, M) @ x (M, in)
-                g2 = g if g.ndim == 2 else reshape(g, (-1, g.shape[-1]))
-                x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
+                g2 = g if len(gs) == 2 else reshape(g, (-1, gs[-1]))
+                x2 = x if xn == 2 else reshape(x, (-1, x._data.shape[-1]))
                 gw = Matmul.apply(Permute.apply(g2, dims=(1, 0)), x2)
-        gb = None
-        if nb:
-            if b.shape == g.shape[-1:] and g.ndim > 1:
-                gb = Sum.apply(g, dims=tuple(range(g.ndim - 1)), keepdim=False)
+        if nb is not None:
+            if len(gs) == 2 and b._data.shape == gs[1:]:
+                gb = Sum.apply(g, dims=(0,), keepdim=False)
+            elif b._data.shape == gs[-1:] and len(gs) > 1:
+                gb = Sum.apply(g, dims=tuple(range(len(gs) - 1)), keepdim=False)
             else:
                 gb = sum_to(g, b.shape)
         return gx, gw, gb
