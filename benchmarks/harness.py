@@ -255,9 +255,11 @@ class Run:
                 continue
             rss = {int(k): v for k, v in r["rss"].items()}
             growth = rss[steps] - rss[mark]
+            is_tg = n == "tapegrad"  # the target is tapegrad's; torch is shown for reference
             self.rows.append(Row("M1", f"RSS after step {steps} − after step {mark}", n, growth,
-                                 "MiB", target=f"≤ {GROWTH_TOLERANCE_MIB} MiB (no growth)",
-                                 met=growth <= GROWTH_TOLERANCE_MIB))
+                                 "MiB", target=f"≤ {GROWTH_TOLERANCE_MIB} MiB (no growth)"
+                                 if is_tg else None,
+                                 met=growth <= GROWTH_TOLERANCE_MIB if is_tg else None))
         self.notes["M1"] = res
 
     def run_I(self):
@@ -268,6 +270,7 @@ class Run:
         threads = sorted({1, 2, self.args.threads})
         kw = dict(repeats=1, min_time=0.01, rounds=1) if self.quick else \
             dict(repeats=3, min_time=0.1, rounds=3)
+        self.notes["I kw"] = kw
         self.log(f"  I: {len(threads)} thread counts, fresh subprocesses")
         self.notes["I"] = interference.measure(threads, **kw)
 
@@ -290,30 +293,11 @@ class Run:
             self.skipped.insert(0, (", ".join(skipped_keys), why))
 
 
-def interference_summary(rows):
-    """Sentences that read the interference table (computed, so they follow the numbers)."""
-    if not rows:
-        return ""
-    r = {(t, p, m): v for t, p, m, v in rows}
-    out = []
-    for t in sorted({t for t, _, _, _ in rows}):
-        alone = r.get((t, "unset", "numpy"), {}).get("numpy")
-        if not alone:
-            continue
-        parts = []
-        for policy in ("unset", "PASSIVE"):
-            for mode in ("numpy, torch imported", "alternating"):
-                v = r.get((t, policy, mode), {}).get("numpy")
-                if v:
-                    parts.append(f"{mode} with OMP_WAIT_POLICY {policy}: {v / alone:.2f}×")
-        out.append(f"- {t} thread{'s' if t > 1 else ''}: NumPy GEMM time relative to NumPy "
-                   f"alone — " + "; ".join(parts) + ".")
-    return "\n".join(out)
-
-
 def results_md(run, info_start, info_end, elapsed):
     args = run.args
     cmd = "python -m benchmarks" + ("" if not args.argv else " " + " ".join(args.argv))
+    if os.environ.get("PYTHONPATH"):
+        cmd = f"PYTHONPATH={os.environ['PYTHONPATH']} {cmd}"
     info_rows = "\n".join(f"| {k} | {v} |" for k, v in info_start.items()
                           if k not in ("load average",))
     env = ", ".join(f"{k}={v}" for k, v in args.env_settings.items())
@@ -321,12 +305,14 @@ def results_md(run, info_start, info_end, elapsed):
     interference = ""
     if "I" in run.notes:
         from . import interference as I
+        kw = run.notes["I kw"]
         interference = (
             "Measured by this run (`python -m benchmarks.interference` runs the same check on "
-            "its own): a float32 GEMM of W3's first layer, (128, 784) @ (784, 256), in fresh "
-            "subprocesses, run round-robin 3 times; each cell is the median over the 3 "
-            "processes of the median of 3 repeats of ≥ 0.1 s.\n\n"
-            + I.table(run.notes["I"], 128) + "\n\n" + interference_summary(run.notes["I"]) + "\n")
+            "its own; its docstring describes the modes): a float32 GEMM of W3's first layer, "
+            "(128, 784) @ (784, 256), in fresh subprocesses run round-robin "
+            f"{kw['rounds']} times; each cell is the median over those processes (min–max in "
+            f"brackets) of the median of {kw['repeats']} repeats of ≥ {kw['min_time']} s.\n\n"
+            + I.table(run.notes["I"]) + "\n\n" + I.summary(run.notes["I"]) + "\n")
     return f"""# Benchmark results
 
 `{cmd}` — {datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}, {elapsed / 60:.1f} minutes.
@@ -416,10 +402,29 @@ OpenBLAS's own workers both busy-wait after a parallel call, and with 2 cores a 
 worker of one library takes the core that the other library's next call wants.
 
 What this harness does about it: one thread per library by default (no worker threads at
-all, so nothing can spin; both frameworks get the same single core's worth of compute), and
-`OMP_WAIT_POLICY=PASSIVE` so that runs with `--threads 2` do not spin either. The thread
-variables and the policy are set before NumPy and torch are imported, in the harness and in
-every subprocess it starts.
+all, so nothing can spin, and both frameworks get one core's worth of compute), and
+`OMP_WAIT_POLICY=PASSIVE` always (harmless at 1 thread; with `--threads 2` idle OpenMP
+workers sleep instead of spinning). The thread variables and the policy are set before
+NumPy and torch are imported, in the harness and in every subprocess it starts.
+
+What was found while building this (2-core VM shared with other jobs, load average 2–3):
+
+- At 1 thread, neither importing torch nor alternating torch and NumPy call by call moved
+  either library's GEMM by more than the spread between processes of one configuration
+  (the min–max in the table below; the ratios flipped either way between runs). There is
+  nothing to spin.
+- At 2 threads the numbers are dominated by oversubscription: while another job holds one
+  of the two cores, a 2-thread GEMM waits for its descheduled worker, and NumPy alone
+  swung from 0.4 ms to 24 ms between processes (24 ms came back again and again: likely
+  one scheduler period, the time the worker waits for a core). Alternating the libraries makes it worse
+  (NumPy GEMMs several times slower right after a torch call, in the same process).
+  Spinning makes it worse still: in one-off checks with `OMP_WAIT_POLICY=ACTIVE` (OpenMP
+  workers never sleep) a torch GEMM took 11–17 ms instead of 0.7–1.7 ms with PASSIVE, and
+  NumPy after torch 35–63 ms. `GOMP_SPINCOUNT=0` and `OPENBLAS_THREAD_TIMEOUT=4` (OpenBLAS
+  workers stop spinning sooner) made no difference that stood out of the noise.
+- So the ~35% seen before is consistent with 2-thread pools (the default on this machine)
+  fighting over 2 cores, not with anything torch does to NumPy as such. Results with
+  `--threads 2` on this machine are not reliable; the default, 1 thread, is.
 
 {interference}
 ## Where the time goes
@@ -461,8 +466,8 @@ def main(args):
     if "I" in run.notes:
         from . import interference
         print()
-        print(interference.table(run.notes["I"], 128))
-        print(interference_summary(run.notes["I"]))
+        print(interference.table(run.notes["I"]))
+        print(interference.summary(run.notes["I"]))
     print()
     for what, why in run.skipped:
         print(f"skipped: {what}: {why}")

@@ -191,3 +191,14 @@ def test_cli_rejects_too_few_repeats():
     res = subprocess.run([sys.executable, "-m", "benchmarks", "--repeats", "3", "--only", "W1"],
                          capture_output=True, text=True, cwd=ROOT, env=env())
     assert res.returncode == 2 and "at least 7" in res.stderr
+
+
+def test_interference_table_reads_its_results():
+    from benchmarks import interference as I
+    mixed = {"numpy": 1e-3, "numpy after torch": 2e-3, "torch": 1e-3, "torch after numpy": 1e-3}
+    results = {(1, "unset"): {"numpy": [1e-3, 1.2e-3], "imported": [1.5e-3], "mixed": [mixed]},
+               (1, "PASSIVE"): {"imported": [1e-3], "mixed": [mixed]}}
+    t = I.table(results)
+    assert t.count("\n") == 3 and "| 1 | unset | 1100 (1000–1200) | 1500 (1500–1500) | 1.36× " \
+                                  "| 2.00× (2.00–2.00) | 1.00× (1.00–1.00) | 1000 / 1000 |" in t
+    assert "NumPy 2.00×, torch 1.00×" in I.summary(results)
