@@ -73,7 +73,7 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
     prof = STATE.profile
     # sums of gradients: tensor ops when they must carry a graph or forward-mode tangents,
     # else plain arrays in buffers this pass allocated (so later terms add in place)
-    by_ops = create_graph or bool(STATE.fw_levels)
+    by_ops = create_graph or bool(STATE.fw_levels) or STATE.trace is not None
     owned = set()
     while heap:
         node = heappop(heap)[1]
@@ -192,6 +192,13 @@ def _accumulate(node, g, create_graph, shared):
         return
     old = t._grad
     if create_graph:
+        t._grad = g if old is None else old + g
+        return
+    if STATE.trace is not None:  # as ops, which the tracer records
+        if old is None:
+            if g._data.base is not None or id(g._data) in shared:
+                g = g.clone()
+            shared.add(id(g._data))
         t._grad = g if old is None else old + g
         return
     arr = g._data

@@ -67,9 +67,12 @@ def apply(fn, args, params, promoted=False):
     and an input takes gradients; push forward-mode tangents through ``fn.jvp``."""
     st = STATE
     special = st.special  # vmap, tapes, forward mode, anomaly, checkpoint or profiler active
-    if special and st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
-        from ..vmap import batch_apply
-        return batch_apply(fn, args, params)
+    if special:
+        if st.trace is not None:   # the tracer runs the op (through here) and records it
+            return st.trace.apply(fn, args, params, promoted)
+        if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
+            from ..vmap import batch_apply
+            return batch_apply(fn, args, params)
     arrays = []
     nodes = []
     needs = fw = False

@@ -7,7 +7,7 @@ import functools
 import threading
 
 
-_WATCHERS = ("tapes", "anomaly", "fw_levels", "ckpt", "profile", "vmap")
+_WATCHERS = ("tapes", "anomaly", "fw_levels", "ckpt", "profile", "vmap", "trace")
 
 
 def _watcher(name):
@@ -33,7 +33,8 @@ class _State(threading.local):
     _ckpt = None          # the checkpoint segment recording now
     _profile = None       # the active autograd profiler
     _vmap = 0             # batch size of the active vmap (0: none)
-    tapes, anomaly, fw_levels, ckpt, profile, vmap = map(_watcher, _WATCHERS)
+    _trace = None         # the tracer capturing ops into a graph (tg.compile, tg.Graph)
+    tapes, anomaly, fw_levels, ckpt, profile, vmap, trace = map(_watcher, _WATCHERS)
 
 
 STATE = _State()

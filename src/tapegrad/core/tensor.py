@@ -401,6 +401,8 @@ class Tensor:
                                f"broadcast view, or a read-only NumPy array); clone() it first")
         xp.copyto(self._data, arr, casting="same_kind")
         self._vc[0] += 1
+        if STATE.special and STATE.trace is not None:
+            STATE.trace.write(self, arr)
 
     def _inplace(self, fn, args, params):
         """Apply op ``fn`` to (self, *args) and store the result in self, recording it."""
