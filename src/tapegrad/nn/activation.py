@@ -24,8 +24,12 @@ def _activation(name, fn_name, params=(), doc=None):
         for k in names:
             object.__setattr__(self, k, values[k])
 
+    op_names = [k for k in names if k != "inplace"]  # what the op takes besides x
+
     def forward(self, x):
-        kw = {k: getattr(self, k) for k in names if k != "inplace"}
+        if not op_names:
+            return getattr(F, fn_name)(x)
+        kw = {k: getattr(self, k) for k in op_names}
         if "dim" in kw and kw["dim"] is None:   # PyTorch's legacy implicit dim
             kw["dim"] = 0 if x.ndim in (0, 1, 3) else 1
         return getattr(F, fn_name)(x, **kw)

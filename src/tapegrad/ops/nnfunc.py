@@ -6,7 +6,7 @@ from ..random import rng as _rng, Generator as _Generator
 from ._util import Sample, sum_to
 from .elementwise import where
 from .reduce import sum
-from .shape import reshape, transpose, getitem, Permute
+from .shape import reshape, getitem
 from .linalg import Matmul
 from .reduce import Sum
 
@@ -53,15 +53,8 @@ class Linear(Function):
         nx, nw, nb = ctx.next
         gs = g._data.shape
         gx = Matmul.apply(g, w) if nx is not None else None
-        gw = gb = None
-        if nw is not None:
-            xn = x._data.ndim
-            if xn == 1:
-                gw = reshape(g, (-1, 1)) @ reshape(x, (1, -1))
-            else:  # batch dims flattened: one GEMM g^T (out, M) @ x (M, in)
-                g2 = g if len(gs) == 2 else reshape(g, (-1, gs[-1]))
-                x2 = x if xn == 2 else reshape(x, (-1, x._data.shape[-1]))
-                gw = Matmul.apply(Permute.apply(g2, dims=(1, 0)), x2)
+        gw = LinearWeightGrad.apply(g, x) if nw is not None else None
+        gb = None
         if nb is not None:
             if len(gs) == 2 and b._data.shape == gs[1:]:
                 gb = Sum.apply(g, dims=(0,), keepdim=False)
@@ -74,12 +67,43 @@ class Linear(Function):
     @staticmethod
     def jvp(ctx, tx, tw, tb):
         x, w, b = ctx.inputs
-        out = None if tx is None else tx @ transpose(w, 0, 1)
+        out = None if tx is None else Linear.apply(tx, w, None)
         if tw is not None:
-            d = x @ transpose(tw, 0, 1)
+            d = Linear.apply(x, tw, None)
             out = d if out is None else out + d
         if tb is not None:
             out = tb if out is None else out + tb
+        return out
+
+
+@primitive("linear_weight_grad", public=False)
+class LinearWeightGrad(Function):
+    """v = g^T @ x with the batch dims of g (..., out) and x (..., in) flattened (the outer
+    product for vectors): linear's weight gradient as one GEMM and one node.
+    Bilinear: dv/dg^T u = x @ u^T = linear(x, u), dv/dx^T u = g @ u."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, g, x):
+        if x.ndim == 1:
+            return ctx.xp.multiply.outer(g, x)
+        return g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+
+    @staticmethod
+    def vjp(ctx, u):
+        g, x = ctx.inputs
+        ng, nx = ctx.next
+        return (Linear.apply(x, u, None) if ng is not None else None,
+                Matmul.apply(g, u) if nx is not None else None)
+
+    @staticmethod
+    def jvp(ctx, tg, tx):
+        g, x = ctx.inputs
+        out = None if tg is None else LinearWeightGrad.apply(tg, x)
+        if tx is not None:
+            d = LinearWeightGrad.apply(g, tx)
+            out = d if out is None else out + d
         return out
 
 
