@@ -39,7 +39,9 @@ class ReluGrad(Function):
 
     @staticmethod
     def forward(ctx, g, y):
-        out = ctx.xp.greater(y, 0, out=ctx.xp.empty(g.shape, g.dtype))
+        # y's memory layout (e.g. a convolution's channel-major buffer), so the ops after
+        # this one read it as contiguously as the forward did
+        out = ctx.xp.greater(y, 0, out=ctx.xp.empty_like(y, dtype=g.dtype))
         out *= g
         return out
 
