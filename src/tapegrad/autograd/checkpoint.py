@@ -21,7 +21,7 @@ class _Segment:
 
     def strip(self):
         for n in self.nodes:
-            n.__dict__.clear()  # what it saved; its place in the graph stays (in slots)
+            n.drop_saved()  # its place in the graph stays
             n.ckpt = self
 
     def restore(self):
@@ -48,7 +48,7 @@ class _Segment:
                 f"run recorded {len(self.nodes)} (or different ones); a checkpointed function "
                 f"must run the same ops in the same order every time")
         for old, fresh in zip(self.nodes, new):
-            old.__dict__.update(fresh.__dict__)
+            old.take_saved(fresh)
             old.ckpt = None
         self.restored = True
         self.nodes = []

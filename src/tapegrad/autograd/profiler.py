@@ -41,7 +41,7 @@ class profile:
 
     def saved(self, fn, ctx):
         total = 0
-        for v in list(vars(ctx).values()) + list(ctx._saved or ()):
+        for v in list(vars(ctx).values()) + list(ctx._saved or ()) + [ctx._out]:
             if isinstance(v, Tensor):
                 total += v._data.nbytes
             elif isinstance(v, backend.ndarray):

@@ -16,18 +16,18 @@ from .errors import GraphFreedError, InplaceModifiedError
 class Node:
     """One recorded op (also the ``ctx`` passed to its forward, vjp and jvp).
 
-    Its place in the graph lives in slots; what the op saved for backward lives in the
-    instance ``__dict__`` (over the class defaults below), so dropping it is one ``clear()``.
+    Its place in the graph and what every op may save (inputs, output) live in slots; what
+    a rule stores on ``ctx`` goes to the instance ``__dict__`` (over the class defaults
+    below). Fewer objects per node means less work for Python's cyclic collector.
     """
 
     __slots__ = ("fn", "next", "seq", "shape", "dtype", "params", "where", "hooks", "retains",
-                 "warned_grad", "consumed", "__dict__", "__weakref__")
+                 "warned_grad", "consumed", "_saved", "_versions", "_out", "_out_vc", "_out_v",
+                 "__dict__", "__weakref__")
     xp = backend.xp
     recording = True      # forwards keep what only backward needs when this is True
     is_leaf = False
     watch = False
-    _saved = None         # input tensors (Function.save_inputs)
-    _out = None           # output array (Function.save_output)
     _out_fw = None        # the output's forward-mode tangents
     _user_saved = None    # ctx.save_for_backward(...)
     ckpt = None           # the checkpoint segment that must recompute what this node saved
@@ -44,6 +44,11 @@ class Node:
         self.retains = None      # weakrefs to non-leaf tensors that called retain_grad()
         self.warned_grad = False  # reading .grad of this non-leaf warned already
         self.consumed = False
+        self._saved = None       # input tensors (Function.save_inputs) and their versions
+        self._versions = None
+        self._out = None         # output array (Function.save_output), its version counter
+        self._out_vc = None      # and version then
+        self._out_v = None
 
     # -- what the rules read ------------------------------------------------------------
     @property
@@ -122,8 +127,18 @@ class Node:
     def release(self):
         """Drop everything the node saved (keep only its place in the graph); a later backward
         through it raises GraphFreedError."""
-        self.__dict__.clear()
+        self.drop_saved()
         self.consumed = True
+
+    def drop_saved(self):
+        self.__dict__.clear()
+        self._saved = self._versions = self._out = self._out_vc = self._out_v = None
+
+    def take_saved(self, other):
+        """Adopt what ``other`` (a recomputation of this op) saved."""
+        self.__dict__.update(other.__dict__)
+        self._saved, self._versions = other._saved, other._versions
+        self._out, self._out_vc, self._out_v = other._out, other._out_vc, other._out_v
 
     def __repr__(self):
         return f"<{self.name} backward #{self.seq}>"
