@@ -52,20 +52,12 @@ _CLASS_MAJOR = 128
 
 
 def _shifted_cols(x):
-    """z = x - max(x) per row, returned class-major as (C, M); a row without a finite max
-    is shifted by 0 instead (so -inf logits stay -inf and the loss is NaN, as PyTorch)."""
-    if x.shape[1] <= _CLASS_MAJOR:
-        z = x.T.copy()
-        m = z.max(axis=0, initial=-xp.inf)
-    else:
-        z = None
-        m = x.max(axis=1, initial=-xp.inf)
-    fin = xp.isfinite(m)
-    if not fin.all():
-        m = xp.where(fin, m, 0).astype(x.dtype, copy=False)
-    if z is None:
-        return x.T - m
-    z -= m
+    """z = x - max(x) per row, returned class-major as (C, M). A row whose max is not finite
+    (+inf, all -inf, NaN) becomes NaN, so its loss and gradient are NaN, as PyTorch's."""
+    if x.shape[1] > _CLASS_MAJOR:
+        return x.T - x.max(axis=1, initial=-xp.inf)
+    z = x.T.copy()
+    z -= z.max(axis=0, initial=-xp.inf)
     return z
 
 
