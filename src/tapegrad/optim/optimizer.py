@@ -24,7 +24,8 @@ import numbers
 
 from .. import backend
 from ..core.tensor import Tensor
-from ..core.modes import no_grad, enable_grad
+from ..core.modes import no_grad, enable_grad, STATE
+from ..core.tensor import _make
 from ..nn.module import zero_grad_in_place
 
 xp = backend.xp
@@ -164,12 +165,26 @@ class Optimizer:
                     if state is None:
                         state = self.state[p] = {}
                         self._init_state(p, state, group)
+                    if STATE.trace is not None:
+                        _traced_update(self, p, state, group)
+                        continue
                     g = p._grad._data
                     if g.dtype != p._data.dtype:
                         g = g.astype(p._data.dtype)
                     self._update(p._data, g, state, group)
                     p._vc[0] += 1
         return loss
+
+    def apply_gradients(self, grads_and_vars):
+        """The seed's form: ``opt.apply_gradients([(w, g), ...])`` sets each ``w.grad = g``
+        and steps those parameters. With tg.Graph variables and gradient nodes it returns
+        the update as a graph node (run it with ``graph.run``)."""
+        pairs = list(grads_and_vars)
+        if pairs and hasattr(pairs[0][0], "graph"):
+            return pairs[0][0].graph.apply_gradients(self, pairs)
+        for w, g in pairs:
+            w.grad = g.detach() if isinstance(g, Tensor) else Tensor(g)
+        self.step([w for w, _ in pairs])
 
     def _init_state(self, p, state, group):
         pass
@@ -268,6 +283,16 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _traced_update(opt, p, state, group):
+    """The same ``_update`` on tensors sharing the arrays, while tg.compile traces: its
+    operators then run as ops and its in-place updates as writes, which the tracer records."""
+    g = p._grad if p._grad.dtype == p.dtype else p._grad.to(p.dtype)
+    st = {k: _make(v) if isinstance(v, backend.ndarray) else v for k, v in state.items()}
+    opt._update(p.detach(), g, st, group)
+    state.update({k: v._data if isinstance(v, Tensor) else v for k, v in st.items()})
+    p._vc[0] += 1
 
 
 def _as_list(params):

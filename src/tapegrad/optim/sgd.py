@@ -33,7 +33,7 @@ class SGD(Optimizer):
         if mom:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
+                buf = state["momentum_buffer"] = g.clone() if hasattr(g, "clone") else g.copy()
             else:
                 buf *= mom
                 damp = group["dampening"]
