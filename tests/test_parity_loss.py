@@ -302,3 +302,26 @@ def test_cross_entropy_extreme_logits_match_torch_to_second_order(dtype, v, ls):
     np.testing.assert_allclose(g.numpy(), tgr.detach().numpy(), atol=1e-6)
     assert np.all(np.isfinite(h.numpy()))
     np.testing.assert_allclose(h.numpy(), th.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("classes", [10, 300])  # class-major softmax (few classes) and row-major
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_float32_layouts_and_non_finite_rows_match_torch(classes, reduction):
+    # the fused primitive keeps float32 throughout; rows whose max is +inf, all -inf or NaN
+    # give NaN loss and gradient exactly where PyTorch does
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((6, classes)).astype(np.float32)
+    x0[1, 3] = np.inf
+    x0[2, :] = -np.inf
+    x0[3, 0] = np.nan
+    t = rng.integers(0, classes, 6)
+    x = tg.tensor(x0, requires_grad=True)
+    with np.errstate(all="ignore"):
+        loss = F.cross_entropy(x, tg.tensor(t), reduction=reduction)
+        (loss.sum() if reduction == "none" else loss).backward()
+    tx = torch.tensor(x0, requires_grad=True)
+    tl = TF.cross_entropy(tx, torch.tensor(t), reduction=reduction)
+    (tl.sum() if reduction == "none" else tl).backward()
+    assert loss.dtype == tg.float32 and x.grad.dtype == tg.float32
+    np.testing.assert_allclose(loss.numpy(), tl.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
