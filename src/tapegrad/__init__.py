@@ -24,6 +24,7 @@ from .func import vmap
 from .autograd import CustomOp, checkpoint
 from .forward_ad import DualTensor, ForwardADContext
 from .serialization import save, load
+from .graph import Graph, compile
 
 float16 = half = _backend.float16
 float32 = float = _backend.float32

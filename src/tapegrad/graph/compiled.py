@@ -1,0 +1,217 @@
+"""tg.compile: trace a function of tensors into a Program once per input signature, then
+replay it on arrays.
+
+A signature is the shapes, dtypes and requires_grad of the tensor arguments plus the
+other arguments' values. Per signature:
+
+1. The first call runs under the tracer (it really computes, so its results are eager's).
+2. The second call is traced again and the two programs are compared op by op. Arrays no
+   op made are state when both traces read the same array (parameters, optimizer buffers:
+   read and written by reference), constants when they are new arrays with equal values
+   (``ones`` seeds, ``arange`` indices), and refused when their values differ: that is a
+   value a rule computed from tensor data outside the ops, which a replay would repeat
+   stale. A function whose op sequence changes between calls (an optimizer that creates
+   its buffers on the first step) is traced again until two traces agree (at most 4).
+3. Later calls replay the program: no Tensor is made except for the returned results.
+"""
+import functools
+import warnings
+import weakref
+
+from .. import backend
+from ..core.tensor import Tensor, _make
+from .ir import same_params
+from .passes import optimize
+from .replay import build
+from .tracer import Tracer, TraceError
+
+_MAX_TRACES = 4
+
+
+class _Entry:
+    __slots__ = ("progs", "run", "prog", "eager")
+
+    def __init__(self):
+        self.progs = []      # traced programs not yet confirmed
+        self.run = None      # the replay function once confirmed
+        self.prog = None     # the optimized program it runs
+        self.eager = False   # fallback: this signature runs eagerly
+
+
+class Compiled:
+    """A compiled function: call it like the original. ``.graph`` is the program traced
+    for the latest signature (printable); ``.graphs`` all of them by signature."""
+
+    def __init__(self, fn, fallback="error", optimize=True):
+        if fallback not in ("error", "eager"):
+            raise ValueError(f"tg.compile: fallback must be 'error' or 'eager', got {fallback!r}")
+        self.fn = fn
+        self.fallback = fallback
+        self.optimize = optimize
+        self.cache = {}
+        self._last = None
+        functools.update_wrapper(self, fn)
+
+    @property
+    def graph(self):
+        e = self.cache.get(self._last)
+        if e is None:
+            raise RuntimeError("tg.compile: nothing traced yet; call the function first")
+        return e.prog if e.prog is not None else e.progs[-1]
+
+    @property
+    def graphs(self):
+        return {k: (e.prog or e.progs[-1]) for k, e in self.cache.items() if e.prog or e.progs}
+
+    def __call__(self, *args, **kwargs):
+        key, tensors = _signature(args, kwargs)
+        self._last = key
+        e = self.cache.get(key)
+        if e is None:
+            e = self.cache[key] = _Entry()
+        if e.run is not None:
+            return self._replay(e, tensors)
+        if e.eager:
+            return self.fn(*args, **kwargs)
+        return self._trace(e, args, kwargs, tensors)
+
+    # -- tracing ------------------------------------------------------------------------
+    def _trace(self, e, args, kwargs, tensors):
+        tracer = Tracer(on_read=self.fallback)
+        with tracer:
+            for i, t in enumerate(tensors):
+                tracer.input(t._data, label=f"arg{i}")
+            result = self.fn(*args, **kwargs)
+        if tracer.read is not None:
+            warnings.warn(f"tg.compile: {getattr(self.fn, '__name__', 'fn')} reads tensor values "
+                          f"({tracer.read}), so it depends on data; it runs eagerly "
+                          f"(fallback='eager')", UserWarning, stacklevel=3)
+            e.eager = True
+            return result
+        prog = tracer.finish(result, tensors)
+        if e.progs and _agree(e.progs[-1], prog):
+            e.prog = optimize(prog) if self.optimize else prog
+            e.run = build(e.prog)
+            e.progs = []
+        else:
+            e.progs.append(prog)
+            if len(e.progs) > _MAX_TRACES:
+                raise TraceError(
+                    f"tg.compile: {getattr(self.fn, '__name__', 'fn')} recorded a different "
+                    f"sequence of ops on each of {len(e.progs)} calls with the same signature; "
+                    f"its ops depend on Python state that keeps changing (a step counter in the "
+                    f"op parameters, as Adam's bias correction). Pass such numbers as tensor "
+                    f"arguments, or don't compile this function.")
+        return result
+
+    # -- replay -------------------------------------------------------------------------
+    def _replay(self, e, tensors):
+        prog = e.prog
+        out = e.run(*[t._data for t in tensors])
+        n = len(prog.out_vids)
+        for (where, _), arr in zip(prog.grads, out[n:]):
+            leaf = tensors[where[1]] if where[0] == "arg" else where[1]()
+            if leaf is None:
+                continue
+            g = leaf._grad
+            if g is None or g.shape != arr.shape:
+                leaf._grad = _make(arr)
+            else:
+                g._data = arr
+                g._vc[0] += 1
+        it = iter(out[:n])
+        return _rebuild(prog.outputs, it)
+
+
+def _rebuild(spec, it):
+    kind, x = spec
+    if kind == "t":
+        return _make(next(it))
+    if kind == "py":
+        return x
+    if kind is dict:
+        return {k: _rebuild(s, it) for k, s in x}
+    return kind(_rebuild(s, it) for s in x)
+
+
+def _signature(args, kwargs):
+    """(hashable key, the tensor arguments in order)."""
+    tensors = []
+    key = []
+
+    def visit(x):
+        if isinstance(x, Tensor):
+            tensors.append(x)
+            return ("T", x.shape, x.dtype.str, x.requires_grad)
+        if isinstance(x, backend.ndarray):
+            raise TypeError("tg.compile: pass tensors, not NumPy arrays (wrap them with "
+                            "tg.tensor or tg.from_numpy)")
+        if isinstance(x, (list, tuple)):
+            return (type(x).__name__, tuple(visit(i) for i in x))
+        try:
+            hash(x)
+            return ("V", type(x).__name__, x)
+        except TypeError:
+            return ("R", type(x).__name__, repr(x))
+    for a in args:
+        key.append(visit(a))
+    for k in sorted(kwargs):
+        key.append((k, visit(kwargs[k])))
+    return tuple(key), tensors
+
+
+def _agree(a, b):
+    """Do two traces of one signature record the same program? Classifies ``b``'s arrays
+    made outside any op as state or constants (see the module docstring); raises
+    TraceError for a stale constant."""
+    if len(a.ops) != len(b.ops) or len(a.values) != len(b.values) or a.inputs != b.inputs:
+        return False
+    for x, y in zip(a.ops, b.ops):
+        if (x.kind != y.kind or x.fn is not y.fn or x.args != y.args or x.dyn != y.dyn or
+                x.out != y.out or x.side != y.side or x.params.keys() != y.params.keys()):
+            return False
+        dyn = dict(x.dyn)
+        if not all(k in dyn or same_params(x.params[k], y.params[k]) for k in x.params):
+            return False
+    if a.state.keys() != b.state.keys() or len(a.grads) != len(b.grads):
+        return False
+    if any(ga[1] != gb[1] or ga[0][0] != gb[0][0] or
+           (ga[0][0] == "arg" and ga[0][1] != gb[0][1]) or
+           (ga[0][0] == "leaf" and ga[0][1]() is not gb[0][1]()) for ga, gb in zip(a.grads, b.grads)):
+        return False
+    consts = {}
+    for v, arr in b.state.items():
+        old = a.state[v]
+        if old is arr:
+            continue
+        if not same_params(old, arr):
+            raise TraceError(_stale_message(b, v))
+        consts[v] = arr
+    for v, arr in consts.items():
+        del b.state[v]
+        b.consts[v] = arr
+        b.values[v].kind = "const"
+    return True
+
+
+def _stale_message(prog, v):
+    users = [op for op in prog.ops if v in op.values_read()]
+    who = users[0].name if users else "an op"
+    return (f"tg.compile: op '{who}' reads %{v}, an array {prog._ty(v)} that no traced op made "
+            f"and whose value changed between two calls. A derivative rule or the function "
+            f"computed it from tensor data outside tapegrad ops (e.g. _make(np.sign(x._data)) "
+            f"or x.numpy()), so a replay would reuse a stale constant. Compute it with tapegrad "
+            f"ops; or, if it is state that the function replaces on every call (e.g. .grad "
+            f"accumulated across calls), reset it inside the function (opt.zero_grad()); or "
+            f"run this function eagerly.")
+
+
+def compile(fn=None, *, fallback="error", optimize=True):
+    """Compile a function of tensors (a whole training step included): ``tg.compile(fn)``
+    or ``@tg.compile`` / ``@tg.compile(fallback="eager")``. See tapegrad.graph.compile."""
+    if fn is None:
+        return lambda f: Compiled(f, fallback=fallback, optimize=optimize)
+    return Compiled(fn, fallback=fallback, optimize=optimize)
+
+
+

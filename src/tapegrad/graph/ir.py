@@ -1,0 +1,156 @@
+"""The graph IR that tg.compile and tg.Graph share: a straight-line list of primitive calls.
+
+A ``Program`` has numbered values (``%3``). Each value is an input (a placeholder, bound
+per call), state (an array owned outside the program and used by reference: parameters,
+optimizer buffers; replay reads and writes the live array), a constant (an array made
+while tracing that never changes: folded results, ``ones`` seeds), or the result of an op:
+
+- ``call``: ``fn.forward(ctx, *args, **params)`` of a registered ``Function``; ``args`` are
+  value numbers or ``Lit`` Python scalars; ``dyn`` are params that are arrays of the
+  program (labels given to cross-entropy); ``side`` are arrays the forward stored on its
+  ctx that later ops read (masks, indices, the softmax a VJP reuses).
+- ``write``: copy value ``src`` into the memory of value ``dst`` (an in-place update). The
+  updated memory gets a new value number, so data dependencies stay explicit.
+- ``view``: ``src`` reshaped (an array a rule derived from another by ``reshape``).
+
+No op is defined here: replay calls the same ``forward`` the eager path runs.
+"""
+
+
+class Lit:
+    """A Python scalar (or None) argument, stored in the op."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return type(other) is Lit and type(self.value) is type(other.value) and \
+            _same(self.value, other.value)
+
+    def __hash__(self):
+        return hash((type(self.value), repr(self.value)))
+
+    def __repr__(self):
+        return repr(self.value)
+
+
+class Op:
+    __slots__ = ("kind", "fn", "args", "params", "dyn", "out", "side", "recording")
+
+    def __init__(self, kind, fn, args, out, params=None, dyn=(), side=(), recording=False):
+        self.kind = kind          # "call", "write" or "view"
+        self.fn = fn              # Function class (call), None otherwise
+        self.args = list(args)    # value numbers or Lit
+        self.params = params or {}
+        self.dyn = list(dyn)      # [(param name, value number)]
+        self.out = out            # value number of the result (or of the written memory)
+        self.side = list(side)    # [(attr, index or None, value number)]
+        self.recording = recording  # the forward ran with a recording ctx
+
+    @property
+    def name(self):
+        return self.fn.name if self.kind == "call" else self.kind
+
+    def values_read(self):
+        return [a for a in self.args if type(a) is int] + [v for _, v in self.dyn]
+
+    def values_made(self):
+        return [self.out] + [v for _, _, v in self.side]
+
+
+class Value:
+    __slots__ = ("vid", "shape", "dtype", "kind", "label")
+
+    def __init__(self, vid, shape, dtype, kind, label=None):
+        self.vid, self.shape, self.dtype, self.kind, self.label = vid, shape, dtype, kind, label
+
+
+class Program:
+    """What was traced: values, ops, and where the results go."""
+
+    def __init__(self):
+        self.values = []      # Value per number
+        self.inputs = []      # value numbers bound to the call's tensors, in order
+        self.state = {}       # value number -> live array used by reference
+        self.consts = {}      # value number -> array fixed at trace time
+        self.ops = []
+        self.outputs = None   # the function's result with value numbers for tensors
+        self.out_vids = []    # those numbers, in order
+        self.grads = []       # [(("arg", k) or ("leaf", weakref), value number)]: .grad results
+
+    def new_value(self, arr, kind, label=None):
+        v = Value(len(self.values), tuple(arr.shape), arr.dtype, kind, label)
+        self.values.append(v)
+        return v.vid
+
+    # -- printing -----------------------------------------------------------------------
+    def _ty(self, vid):
+        v = self.values[vid]
+        return f"{v.dtype}[{','.join(str(s) for s in v.shape)}]"
+
+    def _arg(self, a):
+        return f"%{a}" if type(a) is int else repr(a.value)
+
+    def __str__(self):
+        ins = ", ".join(f"%{v}: {self._ty(v)}" + (f" ({self.values[v].label})"
+                                                  if self.values[v].label else "")
+                        for v in self.inputs)
+        lines = [f"graph({ins}) {{"]
+        for v in sorted(self.state):
+            lab = self.values[v].label
+            lines.append(f"  %{v}: {self._ty(v)} = state" + (f" {lab}" if lab else ""))
+        for v in sorted(self.consts):
+            arr = self.consts[v]
+            shown = repr(arr.item()) if arr.size == 1 else "array"
+            lines.append(f"  %{v}: {self._ty(v)} = const {shown}")
+        for op in self.ops:
+            lines.append("  " + self.format_op(op))
+        outs = ", ".join(f"%{v}" for v in self.out_vids)
+        lines.append(f"  return {outs}" if outs else "  return")
+        for where, v in self.grads:
+            who = f"arg {where[1]}" if where[0] == "arg" else "state"
+            lines.append(f"  .grad of {who} <- %{v}")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def format_op(self, op):
+        if op.kind == "write":
+            return f"%{op.out} = write %{op.args[0]} <- %{op.args[1]}"
+        if op.kind == "view":
+            return f"%{op.out}: {self._ty(op.out)} = view %{op.args[0]}"
+        args = [self._arg(a) for a in op.args]
+        args += [f"{k}=%{v}" for k, v in op.dyn]
+        args += [f"{k}={_short(p)}" for k, p in op.params.items() if k not in dict(op.dyn)]
+        side = "".join(f", %{v}={a}" + (f"[{i}]" if i is not None else "")
+                       for a, i, v in op.side)
+        return f"%{op.out}: {self._ty(op.out)}{side} = {op.name}({', '.join(args)})"
+
+    __repr__ = __str__
+
+
+def _short(p):
+    if hasattr(p, "shape") and hasattr(p, "dtype") and getattr(p, "ndim", 0):
+        return f"<{p.dtype}{list(p.shape)}>"
+    return repr(p)
+
+
+def _same(a, b):
+    """Equality for op parameters, arrays included (compared by dtype, shape and values)."""
+    if hasattr(a, "shape") and hasattr(a, "dtype"):
+        return (hasattr(b, "shape") and hasattr(b, "dtype") and a.shape == b.shape and
+                a.dtype == b.dtype and bool((a == b).all() if a.dtype.kind != "f" else
+                                            ((a == b) | ((a != a) & (b != b))).all()))
+    if isinstance(a, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return a is b
+
+
+same_params = _same

@@ -1,0 +1,87 @@
+"""Replay: turn a Program into one straight-line Python function over arrays.
+
+Each call becomes ``v7 = F3(C3, v2, v5, **P3)``: the op's own ``forward`` with a ctx object
+made once per op (forwards store on it what later ops read, e.g. a ReLU mask, and those
+side values are read back right after). No Tensor is created; generated straight-line code
+avoids an interpreter loop's per-op dispatch. Ops the buffer pass rewrote run as NumPy
+ufuncs with ``out=`` (passes.py says which and why that is bit-for-bit the same).
+"""
+from .. import backend
+
+xp = backend.xp
+
+
+class Ctx:
+    """What a forward gets as ``ctx`` at replay: somewhere to store attributes."""
+    xp = backend.xp
+
+    def __init__(self, recording, params):
+        self.recording = recording
+        self.params = params
+
+
+def codegen(prog, plan=None):
+    """Python source and namespace of ``run(*inputs) -> (outputs..., grads...)``."""
+    plan = plan or {}
+    ns = {"_copyto": xp.copyto, "_asarray": xp.asarray, "_nd": backend.ndarray}
+    body = []
+    names = {}
+
+    def name(v):
+        return names.get(v, f"v{v}")
+
+    for v, arr in prog.state.items():
+        ns[f"v{v}"] = arr
+    for v, arr in prog.consts.items():
+        ns[f"v{v}"] = arr
+    for i, op in enumerate(prog.ops):
+        if op.kind == "write":
+            dst, src = op.args
+            s = name(src) if type(src) is int else repr(src.value)
+            body.append(f"_copyto({name(dst)}, {s}, casting='same_kind')")
+            names[op.out] = name(dst)
+            continue
+        if op.kind == "view":
+            ns[f"S{i}"] = prog.values[op.out].shape
+            body.append(f"v{op.out} = {name(op.args[0])}.reshape(S{i})")
+            continue
+        args = []
+        for j, a in enumerate(op.args):
+            if type(a) is int:
+                args.append(name(a))
+            else:
+                ns[f"L{i}_{j}"] = a.value
+                args.append(f"L{i}_{j}")
+        lowered = plan.get(i)
+        if lowered is not None:             # a ufunc writing into a reused buffer
+            ufunc, buf = lowered
+            ns[f"U{i}"] = ufunc
+            body.append(f"v{op.out} = U{i}({', '.join(args)}, out={name(buf)})")
+            continue
+        ns[f"F{i}"] = op.fn.forward
+        ns[f"C{i}"] = Ctx(op.recording, op.params)
+        dynk = dict(op.dyn)
+        static = {k: p for k, p in op.params.items() if k not in dynk}
+        call = [f"C{i}"] + args + [f"{k}={name(v)}" for k, v in op.dyn]
+        if static:
+            ns[f"P{i}"] = static
+            call.append(f"**P{i}")
+        body.append(f"v{op.out} = F{i}({', '.join(call)})")
+        if not prog.values[op.out].shape:   # a 0-d result may come back as a NumPy scalar
+            body.append(f"if type(v{op.out}) is not _nd: v{op.out} = _asarray(v{op.out})")
+        for attr, idx, v in op.side:
+            body.append(f"v{v} = C{i}.{attr}" + (f"[{idx}]" if idx is not None else ""))
+    ins = ", ".join(f"v{v}" for v in prog.inputs)
+    rets = [name(v) for v in prog.out_vids] + [name(v) for _, v in prog.grads]
+    src = [f"def run({ins}):"] + ["    " + line for line in body]
+    src.append(f"    return ({', '.join(rets)}{',' if rets else ''})")
+    return "\n".join(src), ns
+
+
+def build(prog, plan=None):
+    src, ns = codegen(prog, plan)
+    code = compile(src, "<tapegrad.compile>", "exec")
+    exec(code, ns)
+    run = ns["run"]
+    run.source = src
+    return run

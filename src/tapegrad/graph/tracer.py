@@ -1,0 +1,212 @@
+"""The tracer: while ``STATE.trace`` is set, every op runs for real and is also recorded.
+
+Values are told apart by the identity of their arrays (every array seen is kept alive
+until the trace ends, so an id is never reused). An array that no recorded op made is
+state (a parameter), a constant, or a view a rule took of a known array; which of the
+first two it is, and whether it was a *stale* constant (an array a rule computed from
+tensor data outside the ops, e.g. ``_make(np.sign(x._data))``), is decided by comparing
+two traces (see compiled.py).
+"""
+from .. import backend
+from ..core import function as core
+from ..core.function import promote_args
+from ..core.modes import STATE
+from ..core.node import Node
+from ..core.tensor import Tensor
+from .ir import Program, Op, Lit
+
+ndarray = backend.ndarray
+
+
+class TraceError(RuntimeError):
+    """A traced function did something a replay could not repeat faithfully."""
+
+
+_READS = ("__bool__", "item", "tolist", "numpy", "__float__", "__int__", "__index__",
+          "__array__")
+_HOW = {"__bool__": "bool(tensor) (an if/while/and/or on a tensor)",
+        "item": "tensor.item()", "tolist": "tensor.tolist()", "numpy": "tensor.numpy()",
+        "__float__": "float(tensor)", "__int__": "int(tensor)",
+        "__index__": "a tensor used as a Python index", "__array__": "np.asarray(tensor)"}
+
+
+def _reader(name, orig):
+    def read(self, *args, **kwargs):
+        tr = STATE.trace
+        if tr is not None:
+            tr.value_read(name)
+        return orig(self, *args, **kwargs)
+    read.__name__ = name
+    return read
+
+
+class Tracer:
+    """Records ops, in-place writes and value reads into a Program."""
+
+    def __init__(self, on_read="error"):
+        self.prog = Program()
+        self.ids = {}        # id(array) -> value number
+        self.keep = []       # every array seen, alive until the trace ends
+        self.ptrs = {}       # (data pointer, nbytes, dtype) -> value number, for views
+        self.leaves = {}     # id(tensor) -> leaf tensor that an op read
+        self.on_read = on_read
+        self.read = None     # what value read made the trace unusable (fallback mode)
+        self._saved = None
+
+    # -- entering and leaving -----------------------------------------------------------
+    def __enter__(self):
+        if STATE.trace is not None:
+            raise TraceError("tg.compile: a compiled function (or Graph.run) was called while "
+                             "another one is being traced; nested tracing is not supported")
+        self._saved = {n: Tensor.__dict__[n] for n in _READS if n in Tensor.__dict__}
+        for n, f in self._saved.items():
+            setattr(Tensor, n, _reader(n, f))
+        STATE.trace = self
+        return self
+
+    def __exit__(self, *exc):
+        STATE.trace = None
+        for n, f in self._saved.items():
+            setattr(Tensor, n, f)
+
+    def value_read(self, name):
+        if self.on_read == "eager":
+            self.read = self.read or _HOW[name]
+            return
+        raise TraceError(
+            f"tg.compile: {_HOW[name]} reads a tensor's value while tracing, so Python control "
+            f"flow would depend on data and a replay could silently take the wrong branch. "
+            f"Write it with tensor ops instead (tg.where(cond, a, b), tg.maximum, a mask), or "
+            f"compile with tg.compile(fn, fallback='eager') to run such a function eagerly "
+            f"(with a warning).")
+
+    # -- values -------------------------------------------------------------------------
+    def _define(self, arr, kind, label=None):
+        vid = self.prog.new_value(arr, kind, label)
+        self.ids[id(arr)] = vid
+        self.keep.append(arr)
+        if arr.flags.c_contiguous:
+            self.ptrs[_key(arr)] = vid
+        return vid
+
+    def input(self, arr, label=None):
+        vid = self._define(arr, "input", label)
+        self.prog.inputs.append(vid)
+        return vid
+
+    def ref(self, arr, label=None):
+        """The value number of an array an op reads, registering unknown ones."""
+        vid = self.ids.get(id(arr))
+        if vid is not None:
+            return vid
+        if arr.base is not None and arr.flags.c_contiguous:
+            src = self.ptrs.get(_key(arr))
+            if src is not None:   # a reshape of a known array (labels.reshape(-1))
+                out = self._define(arr, "op")
+                self.prog.ops.append(Op("view", None, [src], out))
+                return out
+        vid = self._define(arr, "external", label)
+        self.prog.state[vid] = arr   # state or constant: decided by comparing two traces
+        return vid
+
+    def _arg(self, a):
+        if isinstance(a, Tensor):
+            if a.node is not None and a.node.is_leaf and not a.node.watch:
+                self.leaves[id(a)] = a
+            return self.ref(a._data)
+        if isinstance(a, ndarray):
+            return self.ref(a)
+        if isinstance(a, backend.generic):
+            a = a.item()
+        return Lit(a)
+
+    # -- the hooks the core calls ---------------------------------------------------------
+    def apply(self, fn, args, params, promoted):
+        if getattr(fn, "tensor_forward", False):
+            raise TraceError(f"tg.compile: the user Function '{fn.name}' has a tensor "
+                             f"forward; write its forward on arrays to compile it")
+        if fn.promote and not promoted and _needs_promotion(args):
+            args = promote_args(args)   # the casts are recorded (this tracer is active)
+        refs = [self._arg(a) for a in args]
+        dyn = [(k, self.ref(p)) for k, p in params.items() if isinstance(p, ndarray)]
+        STATE.trace = None
+        try:
+            out = core.apply(fn, args, params, True)
+        finally:
+            STATE.trace = self
+        arr = out._data
+        node = out.node
+        recording = type(node) is Node and node.fn is fn
+        op = Op("call", fn, refs, None, params, dyn, recording=recording)
+        op.out = self._define(arr, "op")
+        if recording:
+            for k, val in node.__dict__.items():
+                if k in ("_out", "_saved", "_versions", "_out_vc", "_out_v", "_out_fw"):
+                    continue
+                if isinstance(val, ndarray):
+                    if id(val) not in self.ids:
+                        op.side.append((k, None, self._define(val, "op")))
+                elif isinstance(val, (tuple, list)):
+                    for i, item in enumerate(val):
+                        if isinstance(item, ndarray) and id(item) not in self.ids:
+                            op.side.append((k, i, self._define(item, "op")))
+        self.prog.ops.append(op)
+        return out
+
+    def write(self, tensor, arr):
+        dst = tensor._data
+        src = self._arg(arr) if isinstance(arr, ndarray) else self._arg(arr)
+        old = self.ref(dst)
+        new = self.prog.new_value(dst, "op")
+        self.ids[id(dst)] = new
+        self.prog.ops.append(Op("write", None, [old, src], new))
+
+    # -- after the run ------------------------------------------------------------------
+    def finish(self, result, args):
+        """Record the function's result and the .grad it left on leaves."""
+        prog = self.prog
+
+        def walk(x):
+            if isinstance(x, Tensor):
+                v = self.ref(x._data)
+                prog.out_vids.append(v)
+                return ("t", v)
+            if isinstance(x, (list, tuple)):
+                return (type(x), [walk(i) for i in x])
+            if isinstance(x, dict):
+                return (dict, [(k, walk(i)) for k, i in x.items()])
+            return ("py", x)
+        prog.outputs = walk(result)
+        arg_pos = {id(a): k for k, a in enumerate(args)}
+        import weakref
+        for leaf in self.leaves.values():
+            g = leaf._grad
+            if g is None or id(g._data) not in self.ids:
+                continue
+            where = ("arg", arg_pos[id(leaf)]) if id(leaf) in arg_pos else \
+                ("leaf", weakref.ref(leaf))
+            prog.grads.append((where, self.ids[id(g._data)]))
+        return prog
+
+
+def _key(arr):
+    return (arr.__array_interface__["data"][0], arr.nbytes, arr.dtype.str)
+
+
+def _needs_promotion(args):
+    """The condition core.apply promotes under (so the casts happen while recorded)."""
+    dtype = None
+    mixed = scalars = False
+    plain = True
+    for a in args:
+        if isinstance(a, (Tensor, ndarray)):
+            d = a.dtype
+            if dtype is None:
+                dtype = d
+            elif d != dtype:
+                mixed = True
+        else:
+            scalars = True
+            if type(a) is not float and type(a) is not int:
+                plain = False
+    return mixed or not plain or (scalars and (dtype is None or dtype.kind != "f"))
