@@ -54,7 +54,8 @@ def _same_training(make, shape, steps=50, **sgd):
 def test_mlp_sgd_50_steps_bit_for_bit():
     c = _same_training(_mlp, (8, 20))
     text = str(c.graph)
-    assert "linear" in text and "relu_grad" in text and "write" in text
+    assert "linear" in text and "relu_grad" in text
+    assert "= sub(%2, " in text and "[out= %2's buffer]" in text   # w -= lr * g, in place
     assert c.cache[next(iter(c.cache))].run is not None   # it replayed
 
 
@@ -152,3 +153,35 @@ def test_compiled_input_gradients_match():
         assert np.array_equal(loss.numpy(), l2.numpy())
         assert np.array_equal(x.grad.numpy(), x2.grad.numpy())
         assert np.array_equal(w.grad.numpy(), w2.grad.numpy())
+
+
+def test_ufunc_table_is_each_ops_forward_bit_for_bit():
+    """The buffer pass runs these primitives as ufuncs with out=; they must be the same."""
+    from tapegrad.core.function import OPS
+    from tapegrad.graph.passes import UFUNCS, UNARY_FLOAT
+    from tapegrad.graph.replay import Ctx
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 4)).astype(np.float32)
+    b = rng.standard_normal((4,)).astype(np.float32)
+    for name, uf in UFUNCS.items():
+        fwd = OPS[name].primitive.forward
+        args = [(a,)] if name == "neg" else [(a, b), (a, 0.37), (0.37, a), (a, 3)]
+        for xs in args:
+            out = np.empty(np.broadcast_shapes(*[np.shape(x) for x in xs]), np.float32)
+            assert np.array_equal(uf(*xs, out=out), fwd(Ctx(False, {}), *xs)), (name, xs)
+    for name, uf in UNARY_FLOAT.items():
+        out = np.empty_like(a)
+        assert np.array_equal(uf(a, out=out), OPS[name].primitive.forward(Ctx(False, {}), a))
+
+
+def test_passes_cse_and_constant_folding():
+    def f(x):
+        k = tg.ones(3) * 2.0 + 1.0          # constants only: folded
+        return (x.tanh() * k + x.tanh() * k).sum()   # the repeated calls are shared
+    c = tg.compile(f)
+    x = tg.tensor([0.1, -0.2, 0.3])
+    for _ in range(3):
+        assert np.array_equal(c(x).numpy(), f(x).numpy())
+    names = [op.name for op in c.graph.ops]
+    assert names.count("tanh") == 1 and names.count("mul") == 1
+    assert "const" in str(c.graph)

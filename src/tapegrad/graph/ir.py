@@ -60,10 +60,11 @@ class Op:
 
 
 class Value:
-    __slots__ = ("vid", "shape", "dtype", "kind", "label")
+    __slots__ = ("vid", "shape", "dtype", "kind", "label", "own")
 
     def __init__(self, vid, shape, dtype, kind, label=None):
         self.vid, self.shape, self.dtype, self.kind, self.label = vid, shape, dtype, kind, label
+        self.own = False   # its memory is its own: no view of it, nor it of another array
 
 
 class Program:
@@ -104,8 +105,14 @@ class Program:
             arr = self.consts[v]
             shown = repr(arr.item()) if arr.size == 1 else "array"
             lines.append(f"  %{v}: {self._ty(v)} = const {shown}")
-        for op in self.ops:
-            lines.append("  " + self.format_op(op))
+        plan = getattr(self, "plan", None) or {}
+        for i, op in enumerate(self.ops):
+            line = "  " + self.format_op(op)
+            if i in plan:
+                buf = plan[i][1]
+                line += "  [out= a kept buffer]" if type(buf) is tuple else \
+                    f"  [out= %{buf}'s buffer]" if buf != op.out else ""
+            lines.append(line)
         outs = ", ".join(f"%{v}" for v in self.out_vids)
         lines.append(f"  return {outs}" if outs else "  return")
         for where, v in self.grads:

@@ -1,14 +1,39 @@
-"""Passes over a Program: dead code elimination (more to come)."""
+"""Passes over a Program. None changes a result's bits: they drop, share or precompute
+whole op calls, or give an elementwise op a buffer to write into (same ufunc, same loop).
+
+- dce: drop calls nothing live reads (writes are effects and stay).
+- cse: one call for identical calls on identical arguments (the table is cleared at every
+  write, since a write changes memory that several value numbers may view).
+- fold: run calls whose inputs are all constants once, at compile time.
+- plan_buffers: elementwise primitives whose forward is exactly one ufunc (``a + b`` is
+  ``np.add(a, b)``) run with ``out=`` into a dead value's buffer of the same shape and
+  dtype (in place when their own input dies there), and ``w - lr * g`` followed by a write
+  into ``w`` becomes ``np.subtract(w, t, out=w)``. Only buffers that own their memory (no
+  views) are reused, and never those of results, gradients, state or constants. With no
+  dead buffer at hand, such an op writes into a buffer the program allocates once and keeps
+  (its value never leaves the call), so a step allocates only what it returns; one
+  compiled function is therefore not safe to call from two threads at once.
+"""
+from .. import backend
+from .replay import Ctx
+
+xp = backend.xp
+
+#: primitive name -> the ufunc its forward is (checked bit for bit in tests/test_compile.py)
+UFUNCS = {"add": xp.add, "sub": xp.subtract, "mul": xp.multiply, "neg": xp.negative}
+UNARY_FLOAT = {"tanh": xp.tanh, "exp": xp.exp}
 
 
 def optimize(prog):
     dce(prog)
+    fold(prog)
+    cse(prog)
+    dce(prog)
+    prog.plan = plan_buffers(prog)
     return prog
 
 
 def dce(prog):
-    """Drop calls whose results (and side values) nothing live reads. Writes are effects
-    and always stay."""
     live = set(prog.out_vids) | {v for _, v in prog.grads}
     keep = []
     for op in reversed(prog.ops):
@@ -22,3 +47,188 @@ def dce(prog):
         for v in [v for v in table if v not in live]:
             del table[v]
     return prog
+
+
+def _freeze(x):
+    if isinstance(x, backend.ndarray):
+        return ("array", id(x))
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__,) + tuple(_freeze(i) for i in x)
+    if isinstance(x, dict):
+        return ("dict",) + tuple(sorted((k, _freeze(v)) for k, v in x.items()))
+    try:
+        hash(x)
+        return (type(x).__name__, x)
+    except TypeError:
+        return ("id", id(x))
+
+
+def _rename(prog, mapping):
+    """Point every read of a value in ``mapping`` at its replacement."""
+    if not mapping:
+        return
+
+    def m(a):
+        while type(a) is int and a in mapping:
+            a = mapping[a]
+        return a
+    for op in prog.ops:
+        op.args = [m(a) for a in op.args]
+        op.dyn = [(k, m(v)) for k, v in op.dyn]
+    prog.out_vids = [m(v) for v in prog.out_vids]
+    prog.outputs = _remap_spec(prog.outputs, m)
+    prog.grads = [(w, m(v)) for w, v in prog.grads]
+
+
+def _remap_spec(spec, m):
+    kind, x = spec
+    if kind == "t":
+        return ("t", m(x))
+    if kind == "py":
+        return spec
+    if kind is dict:
+        return (dict, [(k, _remap_spec(s, m)) for k, s in x])
+    return (kind, [_remap_spec(s, m) for s in x])
+
+
+def cse(prog):
+    seen = {}
+    mapping = {}
+    keep = []
+    for op in prog.ops:
+        if op.kind == "write":
+            seen.clear()
+        if op.kind == "call" and not op.side:
+            args = tuple(mapping.get(a, a) if type(a) is int else ("lit", a) for a in op.args)
+            key = (op.fn, args, tuple(sorted((k, mapping.get(v, v)) for k, v in op.dyn)),
+                   _freeze({k: p for k, p in op.params.items() if k not in dict(op.dyn)}))
+            try:
+                prev = seen.get(key)
+            except TypeError:
+                prev = key = None
+            if prev is not None and prog.values[prev].dtype == prog.values[op.out].dtype:
+                mapping[op.out] = prev
+                continue
+            if key is not None:
+                seen[key] = op.out
+        keep.append(op)
+        if mapping:
+            op.args = [mapping.get(a, a) if type(a) is int else a for a in op.args]
+            op.dyn = [(k, mapping.get(v, v)) for k, v in op.dyn]
+    prog.ops = keep
+    _rename(prog, mapping)
+    return prog
+
+
+def fold(prog):
+    """Calls whose every input is a constant (or a literal) become constants."""
+    keep = []
+    for op in prog.ops:
+        if op.kind == "call" and all(type(a) is not int or a in prog.consts for a in op.args) \
+                and all(v in prog.consts for _, v in op.dyn) and \
+                any(type(a) is int for a in op.args):
+            ctx = Ctx(op.recording, op.params)
+            args = [prog.consts[a] if type(a) is int else a.value for a in op.args]
+            params = dict(op.params)
+            params.update({k: prog.consts[v] for k, v in op.dyn})
+            out = xp.asarray(op.fn.forward(ctx, *args, **params))
+            prog.consts[op.out] = out
+            prog.values[op.out].kind = "const"
+            for attr, idx, v in op.side:
+                val = getattr(ctx, attr)
+                prog.consts[v] = val if idx is None else val[idx]
+            continue
+        keep.append(op)
+    prog.ops = keep
+    return prog
+
+
+def _lowerable(prog, op):
+    """The ufunc that computes this call exactly as its forward does, or None."""
+    if op.kind != "call" or op.side or op.dyn:
+        return None
+    out = prog.values[op.out]
+    ins = [prog.values[a] for a in op.args if type(a) is int]
+    if not ins or any(v.dtype != out.dtype for v in ins):
+        return None
+    lits = [a.value for a in op.args if type(a) is not int]
+    if any(type(v) not in (float, int) for v in lits):
+        return None
+    name = op.fn.name
+    if name in UFUNCS and not op.params:
+        return UFUNCS[name]
+    if name in UNARY_FLOAT and not op.params and out.dtype.kind == "f":
+        return UNARY_FLOAT[name]
+    return None
+
+
+def plan_buffers(prog):
+    """{op index: (ufunc, value number whose buffer it writes into)}; may also drop a write
+    that a fused in-place op made redundant."""
+    n = len(prog.ops)
+    last = {}
+    for i, op in enumerate(prog.ops):
+        for v in op.values_read():
+            last[v] = i
+    for v in list(prog.out_vids) + [v for _, v in prog.grads]:
+        last[v] = n + 1
+    pinned = set(prog.state) | set(prog.consts) | set(prog.inputs) | set(prog.out_vids) | \
+        {v for _, v in prog.grads}
+    plan = {}
+    pool = {}
+    dying = {}
+    for v, i in last.items():
+        dying.setdefault(i, []).append(v)
+    drop = set()
+    for i, op in enumerate(prog.ops):
+        if i in drop:
+            continue
+        ufunc = _lowerable(prog, op)
+        if ufunc is not None:
+            out = prog.values[op.out]
+            nxt = prog.ops[i + 1] if i + 1 < n else None
+            if (nxt is not None and nxt.kind == "write" and nxt.args[1] == op.out and
+                    last.get(op.out) == i + 1 and op.out not in pinned and
+                    prog.values[nxt.args[0]].shape == out.shape and
+                    prog.values[nxt.args[0]].dtype == out.dtype):
+                dst = nxt.args[0]           # w - lr * g; write w: compute into w
+                plan[i] = (ufunc, dst)
+                drop.add(i + 1)
+                prog.alias = getattr(prog, "alias", {})
+                prog.alias[op.out] = dst
+                prog.alias[nxt.out] = dst
+                continue
+            key = (out.shape, out.dtype.str)
+            for v in dying.get(i, ()):      # inputs dying here: in place is safe
+                if v in op.values_read() and _reusable(prog, v, pinned) and \
+                        (prog.values[v].shape, prog.values[v].dtype.str) == key:
+                    pool.setdefault(key, []).append(v)
+                    dying[i] = [d for d in dying[i] if d != v]
+                    break
+            free = pool.get(key)
+            if free:
+                buf = free.pop()
+                plan[i] = (ufunc, buf)
+                prog.values[op.out].own = prog.values[buf].own
+                _alias(prog, op.out, buf)
+            elif op.out not in pinned and out.own:
+                # a buffer the program keeps across calls: the value never leaves a call
+                plan[i] = (ufunc, ("new", out.shape, out.dtype))
+        for v in dying.get(i, ()):
+            if _reusable(prog, v, pinned):
+                val = prog.values[v]
+                pool.setdefault((val.shape, val.dtype.str), []).append(v)
+    if drop:
+        prog.ops = [op for i, op in enumerate(prog.ops) if i not in drop]
+        plan = {i - sum(1 for d in drop if d < i): p for i, p in plan.items()}
+    return plan
+
+
+def _alias(prog, v, buf):
+    prog.alias = getattr(prog, "alias", {})
+    prog.alias[v] = prog.alias.get(buf, buf)
+
+
+def _reusable(prog, v, pinned):
+    val = prog.values[v]
+    return val.own and v not in pinned and val.kind == "op"

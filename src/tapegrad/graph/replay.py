@@ -30,6 +30,9 @@ def codegen(prog, plan=None):
     def name(v):
         return names.get(v, f"v{v}")
 
+    for v, buf in getattr(prog, "alias", {}).items():
+        names[v] = name(buf)
+
     for v, arr in prog.state.items():
         ns[f"v{v}"] = arr
     for v, arr in prog.consts.items():
@@ -56,7 +59,15 @@ def codegen(prog, plan=None):
         if lowered is not None:             # a ufunc writing into a reused buffer
             ufunc, buf = lowered
             ns[f"U{i}"] = ufunc
-            body.append(f"v{op.out} = U{i}({', '.join(args)}, out={name(buf)})")
+            if type(buf) is tuple:            # a buffer kept across calls
+                ns[f"B{i}"] = xp.empty(buf[1], buf[2])
+                body.append(f"v{op.out} = U{i}({', '.join(args)}, out=B{i})")
+                continue
+            target = name(op.out)
+            if target == name(buf):
+                body.append(f"U{i}({', '.join(args)}, out={target})")
+            else:
+                body.append(f"{target} = U{i}({', '.join(args)}, out={name(buf)})")
             continue
         ns[f"F{i}"] = op.fn.forward
         ns[f"C{i}"] = Ctx(op.recording, op.params)
@@ -79,7 +90,7 @@ def codegen(prog, plan=None):
 
 
 def build(prog, plan=None):
-    src, ns = codegen(prog, plan)
+    src, ns = codegen(prog, plan if plan is not None else getattr(prog, "plan", None))
     code = compile(src, "<tapegrad.compile>", "exec")
     exec(code, ns)
     run = ns["run"]

@@ -49,6 +49,7 @@ class Tracer:
         self.keep = []       # every array seen, alive until the trace ends
         self.ptrs = {}       # (data pointer, nbytes, dtype) -> value number, for views
         self.leaves = {}     # id(tensor) -> leaf tensor that an op read
+        self.arrays = {}     # value number -> its array at definition
         self.on_read = on_read
         self.read = None     # what value read made the trace unusable (fallback mode)
         self._saved = None
@@ -83,6 +84,7 @@ class Tracer:
     # -- values -------------------------------------------------------------------------
     def _define(self, arr, kind, label=None):
         vid = self.prog.new_value(arr, kind, label)
+        self.arrays[vid] = arr
         self.ids[id(arr)] = vid
         self.keep.append(arr)
         if arr.flags.c_contiguous:
@@ -155,7 +157,7 @@ class Tracer:
 
     def write(self, tensor, arr):
         dst = tensor._data
-        src = self._arg(arr) if isinstance(arr, ndarray) else self._arg(arr)
+        src = self._arg(arr)
         old = self.ref(dst)
         new = self.prog.new_value(dst, "op")
         self.ids[id(dst)] = new
@@ -177,6 +179,19 @@ class Tracer:
                 return (dict, [(k, walk(i)) for k, i in x.items()])
             return ("py", x)
         prog.outputs = walk(result)
+        bases = set()
+        for arr in self.arrays.values():
+            b = arr
+            while b.base is not None and isinstance(b.base, ndarray):
+                b = b.base
+            if b is not arr:
+                bases.add(id(b))
+        count = {}
+        for arr in self.arrays.values():   # an op may return its input array itself
+            count[id(arr)] = count.get(id(arr), 0) + 1
+        for vid, arr in self.arrays.items():
+            prog.values[vid].own = arr.base is None and id(arr) not in bases and \
+                count[id(arr)] == 1
         arg_pos = {id(a): k for k, a in enumerate(args)}
         import weakref
         for leaf in self.leaves.values():
