@@ -145,8 +145,10 @@ class Optimizer:
             selected = {id(p) for p in plist}
         work = []
         for group in self.param_groups:
-            ps = [p for p in group["params"] if p._grad is not None and
-                  (selected is None or id(p) in selected)]
+            if selected is None:
+                ps = [p for p in group["params"] if p._grad is not None]
+            else:
+                ps = [p for p in group["params"] if p._grad is not None and id(p) in selected]
             if ps:
                 work.append((group, ps))
         if self.check_finite:
@@ -158,20 +160,21 @@ class Optimizer:
                     f"parameter(s) {', '.join(bad)}; no parameter was updated. Skip this batch, "
                     f"lower the learning rate or clip gradients (tg.nn.utils.clip_grad_norm_), "
                     f"and find the source with tg.autograd.detect_anomaly().")
+        states, update, traced = self.state, self._update, STATE.trace is not None
         with no_grad():
             for group, ps in work:
                 for p in ps:
-                    state = self.state.get(p)
+                    state = states.get(p)
                     if state is None:
-                        state = self.state[p] = {}
+                        state = states[p] = {}
                         self._init_state(p, state, group)
-                    if STATE.trace is not None:
+                    if traced:
                         _traced_update(self, p, state, group)
                         continue
-                    g = p._grad._data
-                    if g.dtype != p._data.dtype:
-                        g = g.astype(p._data.dtype)
-                    self._update(p._data, g, state, group)
+                    w, g = p._data, p._grad._data
+                    if g.dtype != w.dtype:
+                        g = g.astype(w.dtype)
+                    update(w, g, state, group)
                     p._vc[0] += 1
         return loss
 
