@@ -145,15 +145,15 @@ def test_w7_matches_torch():
 def test_timing_alternates_and_calibrates():
     calls = []
     contenders = [("A", lambda: calls.append("A")), ("B", lambda: calls.append("B"))]
-    res = timing.interleaved(contenders, repeats=3, min_time=1e-4, warmup_time=1e-4)
+    res = timing.interleaved(contenders, repeats=2, min_time=1e-4, warmup_time=1e-4)
     assert set(res) == {"A", "B"}
-    assert all(len(t.per_unit) == 3 and t.units_per_repeat >= 1 for t in res.values())
-    timed = calls[-(res["A"].units_per_repeat + res["B"].units_per_repeat) * 3:]
+    assert all(len(t.per_unit) == 2 and t.units_per_repeat >= 1 for t in res.values())
+    timed = calls[-(res["A"].units_per_repeat + res["B"].units_per_repeat) * 2:]
     runs = [timed[0]]
     for c in timed[1:]:
         if c != runs[-1]:
             runs.append(c)
-    assert runs == ["A", "B"] * 3  # A B A B A B, blocks of units
+    assert runs == ["A", "B"] * 2  # A B A B, blocks of units
 
 
 def test_package_import_does_not_import_numpy():
