@@ -144,15 +144,23 @@ def _leading_to(roots, targets):
     stack = [n for n, _ in roots]
     while stack:
         n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        stack.extend(m for m in n.next if m is not None and m not in seen)
-    needed = set()
-    for n in sorted(seen, key=lambda n: n.seq):
-        if n in targets or any(m in needed for m in n.next):
-            needed.add(n)
+        if n not in seen:
+            seen.add(n)
+            for m in n.next:
+                if m is not None and m not in seen:
+                    stack.append(m)
+    needed = set(targets)
+    for n in sorted(seen, key=_seq_of):  # inputs before the ops that consume them
+        if n not in needed:
+            for m in n.next:
+                if m in needed:
+                    needed.add(n)
+                    break
     return needed
+
+
+def _seq_of(node):
+    return node.seq
 
 
 def _run_hooks(node, g):
