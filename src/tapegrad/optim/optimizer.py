@@ -43,6 +43,8 @@ class Optimizer:
     """Base class: subclasses define ``_init_state(p, state, group)`` and
     ``_update(p, g, state, group)`` working on arrays in place."""
 
+    traceable = False   # _update is written with operators only (tg.compile can trace it)
+
     def __init__(self, params, defaults, check_finite=False):
         self.defaults = dict(defaults)
         self.check_finite = check_finite
@@ -290,7 +292,13 @@ class Optimizer:
 
 def _traced_update(opt, p, state, group):
     """The same ``_update`` on tensors sharing the arrays, while tg.compile traces: its
-    operators then run as ops and its in-place updates as writes, which the tracer records."""
+    operators then run as ops and its in-place updates as writes, which the tracer records.
+    Only optimizers whose ``_update`` is written with operators (``traceable``) can."""
+    if not opt.traceable:
+        raise RuntimeError(
+            f"tg.compile: {type(opt).__name__}.step() can't be traced (its update writes NumPy "
+            f"arrays in place with out=, which a trace can't see); compile the forward and "
+            f"backward only and call opt.step() after the compiled function, or use SGD")
     g = p._grad if p._grad.dtype == p.dtype else p._grad.to(p.dtype)
     st = {k: _make(v) if isinstance(v, backend.ndarray) else v for k, v in state.items()}
     opt._update(p.detach(), g, st, group)

@@ -24,6 +24,8 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize), check_finite)
 
+    traceable = True
+
     def _update(self, w, g, state, group):
         wd, mom = group["weight_decay"], group["momentum"]
         if group["maximize"]:
