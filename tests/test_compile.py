@@ -185,3 +185,28 @@ def test_passes_cse_and_constant_folding():
     names = [op.name for op in c.graph.ops]
     assert names.count("tanh") == 1 and names.count("mul") == 1
     assert "const" in str(c.graph)
+
+
+def test_adam_step_is_refused_but_compiled_backward_then_eager_step_matches():
+    m1, m2 = _mlp(), _mlp()
+    o1, o2 = tg.optim.Adam(m1.parameters(), lr=1e-2), tg.optim.Adam(m2.parameters(), lr=1e-2)
+    (x, y), = _batches(1, (8, 20))
+    with pytest.raises(RuntimeError, match=r"Adam\.step\(\) can't be traced.*call opt\.step\(\) "
+                                           r"after the compiled function"):
+        tg.compile(_step(m1, o1))(x, y)
+    m1 = _mlp()
+    o1 = tg.optim.Adam(m1.parameters(), lr=1e-2)
+
+    @tg.compile
+    def loss_and_grads(x, y):
+        o1.zero_grad()
+        loss = F.cross_entropy(m1(x), y)
+        loss.backward()
+        return loss
+    for x, y in _batches(6, (8, 20), seed=3):
+        a = loss_and_grads(x, y)
+        o1.step()
+        b = _step(m2, o2)(x, y)
+        assert np.array_equal(a.numpy(), b.numpy())
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p.numpy(), q.numpy())

@@ -200,7 +200,8 @@ def _stale_message(prog, v):
     return (f"tg.compile: op '{who}' reads %{v}, an array {prog._ty(v)} that no traced op made "
             f"and whose value changed between two calls. A derivative rule or the function "
             f"computed it from tensor data outside tapegrad ops (e.g. _make(np.sign(x._data)) "
-            f"or x.numpy()), so a replay would reuse a stale constant. Compute it with tapegrad "
+            f"or x.numpy()), or drew random numbers outside the ops (dropout's mask), so a "
+            f"replay would reuse a stale constant. Compute it with tapegrad "
             f"ops; or, if it is state that the function replaces on every call (e.g. .grad "
             f"accumulated across calls), reset it inside the function (opt.zero_grad()); or "
             f"run this function eagerly.")

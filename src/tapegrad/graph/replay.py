@@ -52,6 +52,8 @@ def codegen(prog, plan=None):
         for j, a in enumerate(op.args):
             if type(a) is int:
                 args.append(name(a))
+            elif _literal(a.value):
+                args.append(repr(a.value))
             else:
                 ns[f"L{i}_{j}"] = a.value
                 args.append(f"L{i}_{j}")
@@ -61,13 +63,13 @@ def codegen(prog, plan=None):
             ns[f"U{i}"] = ufunc
             if type(buf) is tuple:            # a buffer kept across calls
                 ns[f"B{i}"] = xp.empty(buf[1], buf[2])
-                body.append(f"v{op.out} = U{i}({', '.join(args)}, out=B{i})")
+                body.append(f"v{op.out} = U{i}({', '.join(args)}, B{i})")
                 continue
             target = name(op.out)
             if target == name(buf):
-                body.append(f"U{i}({', '.join(args)}, out={target})")
-            else:
-                body.append(f"{target} = U{i}({', '.join(args)}, out={name(buf)})")
+                body.append(f"U{i}({', '.join(args)}, {target})")
+            else:                             # (a ufunc's out can be passed by position)
+                body.append(f"{target} = U{i}({', '.join(args)}, {name(buf)})")
             continue
         ns[f"F{i}"] = op.fn.forward
         ns[f"C{i}"] = Ctx(op.recording, op.params)
@@ -87,6 +89,13 @@ def codegen(prog, plan=None):
     src = [f"def run({ins}):"] + ["    " + line for line in body]
     src.append(f"    return ({', '.join(rets)}{',' if rets else ''})")
     return "\n".join(src), ns
+
+
+def _literal(v):
+    """Python scalars whose repr reads back as the same value (written into the source)."""
+    if v is None or type(v) is bool or type(v) is int:
+        return True
+    return type(v) is float and v == v and v not in (float("inf"), float("-inf"))
 
 
 def build(prog, plan=None):
