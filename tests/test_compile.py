@@ -210,3 +210,20 @@ def test_adam_step_is_refused_but_compiled_backward_then_eager_step_matches():
         assert np.array_equal(a.numpy(), b.numpy())
     for p, q in zip(m1.parameters(), m2.parameters()):
         assert np.array_equal(p.numpy(), q.numpy())
+
+
+def test_compiled_hessian_vector_product_matches_eager():
+    def hvp(w, x, v):
+        loss = ((x @ w).tanh() ** 2).sum()
+        (g,) = tg.grad(loss, [w], create_graph=True)
+        (h,) = tg.grad((g * v).sum(), [w])
+        return loss, h
+    c = tg.compile(hvp)
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        w = tg.tensor(rng.standard_normal((3, 2)).astype(np.float32), requires_grad=True)
+        x = tg.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+        v = tg.tensor(rng.standard_normal((3, 2)).astype(np.float32))
+        (l1, h1), (l2, h2) = c(w, x, v), hvp(w, x, v)
+        assert np.array_equal(l1.numpy(), l2.numpy()) and np.array_equal(h1.numpy(), h2.numpy())
+    assert c.cache[next(iter(c.cache))].run is not None
