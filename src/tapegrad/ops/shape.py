@@ -467,7 +467,7 @@ def setitem(x, key, value):
     needs = STATE.grad_enabled and (x.node is not None or
                                     (isinstance(value, Tensor) and value.node is not None))
     tangents = STATE.fw_levels and (x._fw or (isinstance(value, Tensor) and value._fw))
-    if not needs and not tangents:
+    if not needs and not tangents and STATE.trace is None:  # (a tracer must see the write)
         if not x._data.flags.writeable:
             raise RuntimeError("setitem: this tensor's memory is read-only (an expanded or "
                                "broadcast view); clone() it first")
