@@ -227,3 +227,16 @@ def test_compiled_hessian_vector_product_matches_eager():
         (l1, h1), (l2, h2) = c(w, x, v), hvp(w, x, v)
         assert np.array_equal(l1.numpy(), l2.numpy()) and np.array_equal(h1.numpy(), h2.numpy())
     assert c.cache[next(iter(c.cache))].run is not None
+
+
+def test_setitem_into_state_is_replayed():
+    buf = tg.zeros(5)
+
+    @tg.compile
+    def f(x):
+        with tg.no_grad():
+            buf[1:3] = x * 2.0
+        return buf.sum()
+    for i in range(4):
+        assert f(tg.tensor([float(i), 1.0])).item() == 2.0 * i + 2.0
+        assert buf.tolist() == [0.0, 2.0 * i, 2.0, 0.0, 0.0]
