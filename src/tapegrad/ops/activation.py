@@ -25,7 +25,7 @@ from .elementwise import where, clamp, Exp, Log, Tanh
 from .math import Expm1, Softplus
 from .special import Erfc
 from .nn import Sigmoid
-from .reduce import Sum
+from .reduce import Sum, MaxShift
 from .shape import reshape
 
 xp = backend.xp
@@ -244,8 +244,7 @@ def _shifted(x, dim, op):
     """(x - max(x) along dim, the reduced dims): the max is a constant (empty slices and
     infinite maxima shift by 0), so it cancels in every gradient."""
     dims = normalize_dims(dim, x.ndim, op) if x.ndim else None
-    m = xp.max(x._data, axis=dims, keepdims=True, initial=-xp.inf)
-    return x - _make(xp.where(xp.isfinite(m), m, 0).astype(x.dtype)), dims
+    return x - MaxShift.apply(x, dims=dims), dims
 
 
 @composite("log_softmax", method=True, samples=_softmax_samples)

@@ -289,6 +289,21 @@ def _lse_samples(rng):
             Sample([rng.standard_normal((3,)) * 300], {"dim": 0}, name="large")]
 
 
+@primitive("max_shift", public=False)
+class MaxShift(Function):
+    """The shift a stable softmax or logsumexp subtracts: max(x) over ``dims`` (kept), 0 where
+    that max is not finite (empty or all -inf slices). A constant (it cancels in every
+    gradient); an op rather than arithmetic on x's array so that a trace (tg.compile) records
+    it instead of baking in the first call's value."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        m = xp.max(x, axis=dims, keepdims=True, initial=-xp.inf)
+        return xp.where(xp.isfinite(m), m, 0).astype(x.dtype)
+
+
 @composite("logsumexp", method=True, samples=_lse_samples)
 def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """log(sum(exp(x))) over ``dim``, shifted by the (detached) max m so exp never
@@ -299,8 +314,7 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
         x = x.to(backend.DEFAULT_FLOAT)
     dims = _dims(x, pick_dim(dim, axis), "logsumexp")
     kd = pick_keepdim(keepdim, keepdims)
-    m = xp.max(x._data, axis=dims, keepdims=True, initial=-xp.inf)
-    m = _make(xp.where(xp.isfinite(m), m, 0).astype(x.dtype))
+    m = MaxShift.apply(x, dims=dims)
     out = Log.apply(Sum.apply(Exp.apply(x - m), dims=dims, keepdim=True)) + m
     return out if kd else reshape(out, _squeezed(out.shape, dims))
 
