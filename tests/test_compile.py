@@ -240,3 +240,14 @@ def test_setitem_into_state_is_replayed():
     for i in range(4):
         assert f(tg.tensor([float(i), 1.0])).item() == 2.0 * i + 2.0
         assert buf.tolist() == [0.0, 2.0 * i, 2.0, 0.0, 0.0]
+
+
+def test_softmax_family_compiles():
+    def f(x):
+        return (tg.log_softmax(x, dim=-1).sum() + tg.softmax(x, dim=-1)[0].sum()
+                + tg.logsumexp(x, dim=-1).sum())
+    c = tg.compile(f)
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        x = tg.tensor(rng.standard_normal((3, 4)).astype(np.float32) * 10)
+        assert np.array_equal(c(x).numpy(), f(x).numpy())
