@@ -16,7 +16,6 @@ other arguments' values. Per signature:
 """
 import functools
 import warnings
-import weakref
 
 from .. import backend
 from ..core.tensor import Tensor, _make

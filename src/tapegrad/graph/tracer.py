@@ -7,6 +7,8 @@ first two it is, and whether it was a *stale* constant (an array a rule computed
 tensor data outside the ops, e.g. ``_make(np.sign(x._data))``), is decided by comparing
 two traces (see compiled.py).
 """
+import weakref
+
 from .. import backend
 from ..core import function as core
 from ..core.function import promote_args
@@ -193,7 +195,6 @@ class Tracer:
             prog.values[vid].own = arr.base is None and id(arr) not in bases and \
                 count[id(arr)] == 1
         arg_pos = {id(a): k for k, a in enumerate(args)}
-        import weakref
         for leaf in self.leaves.values():
             g = leaf._grad
             if g is None or id(g._data) not in self.ids:
