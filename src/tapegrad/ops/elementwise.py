@@ -265,8 +265,7 @@ class Abs(Function):
 
     @staticmethod
     def vjp(ctx, g):
-        x = ctx.inputs[0]
-        return g * const(xp.sign(x._data))
+        return g * Sign.apply(ctx.inputs[0])   # an op, so tg.compile records it
 
     jvp = elementwise_jvp
 
@@ -325,8 +324,11 @@ def _pow_grad_exp(g, a, b, y, reduce=True):
     if not isinstance(a, Tensor):
         r = g * (y * float(xp.log(a)))
     else:
-        mask = const((a._data == 0) & (getattr(b, "_data", b) >= 0))
-        r = where(mask, 0.0, g * (y * log(a)))
+        r = g * (y * log(a))
+        if isinstance(b, Tensor):   # 0 where a == 0 and b >= 0, as nested selects (ops)
+            r = where(a == 0, where(b >= 0, 0.0, r), r)
+        elif b >= 0:
+            r = where(a == 0, 0.0, r)
     return sum_to(r, _shape(b)) if reduce else r
 
 
@@ -394,18 +396,21 @@ class Clamp(Function):
 
     @staticmethod
     def _weights(ctx, dt):
-        x, lo, hi = (getattr(v, "_data", v) for v in ctx.inputs)
-        inside = xp.ones(x.shape, dtype=bool)
-        below = above = None
+        """0/1 masks (inside, below, above) in dtype dt, made by comparison ops (no
+        gradient) so that tg.compile records them; a product of masks is their logical and."""
+        x, lo, hi = ctx.inputs
+        inside = below = above = None
         if lo is not None:
-            inside &= x > lo
-            below = x < lo
+            inside = (x > lo).to(dt)
+            below = (x < lo).to(dt)
             if hi is not None:
-                below &= lo < hi
+                ok = lo < hi
+                below = below * (ok.to(dt) if isinstance(ok, Tensor) else float(ok))
         if hi is not None:
-            inside &= x < hi
-            above = x > hi
-        return [None if m is None else const(m.astype(dt)) for m in (inside, below, above)]
+            m = (x < hi).to(dt)
+            inside = m if inside is None else inside * m
+            above = (x > hi).to(dt)
+        return [inside, below, above]
 
     @staticmethod
     def vjp(ctx, g):
@@ -485,12 +490,10 @@ class _MaxMin(Function):
 
     @classmethod
     def _weights(cls, ctx, dt):
-        a, b = ctx.inputs
-        ad, bd = getattr(a, "_data", a), getattr(b, "_data", b)
-        win = cls.wins(ad, bd)
-        tie = (ad == bd)
-        wa = win.astype(dt) + 0.5 * tie.astype(dt)
-        return const(wa), const(1.0 - wa)
+        a, b = ctx.inputs   # comparison ops (no gradient), so tg.compile records them
+        win, tie = cls.wins(a, b), a == b   # a scalar side is reflected onto the tensor
+        wa = win.to(dt) + 0.5 * tie.to(dt)
+        return wa, 1.0 - wa
 
     @classmethod
     def jvp(cls, ctx, ta, tb):
