@@ -66,6 +66,13 @@ def _unwrap_nested(data):
     return data
 
 
+def _value_read(what):
+    """A Python value is being read from a tensor: a tracer (tg.compile) must know, since a
+    replay could not repeat a decision made on it."""
+    if STATE.special and STATE.trace is not None:
+        STATE.trace.value_read(what)
+
+
 def _check_grad_dtype(dtype):
     if dtype.kind != "f":
         raise TypeError(
@@ -271,6 +278,7 @@ class Tensor:
     def numpy(self, force=False):
         """The array behind this tensor. It shares memory; it is read-only when the tensor
         takes part in a graph, so writes can't silently corrupt gradients."""
+        _value_read("numpy")
         arr = self._data
         if self.node is not None:
             arr = arr.view()
@@ -278,6 +286,7 @@ class Tensor:
         return arr.copy() if force else arr
 
     def __array__(self, dtype=None, copy=None):
+        _value_read("__array__")
         arr = self.numpy()
         if dtype is not None and arr.dtype != dtype:
             if copy is False:
@@ -303,27 +312,33 @@ class Tensor:
         return _numpy_fallback(func.__name__, args, lambda *a: func(*a, **_unwrap_kw(kwargs)))
 
     def item(self):
+        _value_read("item")
         if self._data.size != 1:
             raise ValueError(f"a Tensor with {self._data.size} elements cannot be converted "
                              f"to a Python scalar")
         return self._data.reshape(()).item()
 
     def tolist(self):
+        _value_read("tolist")
         return self._data.tolist()
 
     def __float__(self):
+        _value_read("__float__")
         return float(self.item())
 
     def __int__(self):
+        _value_read("__int__")
         return int(self.item())
 
     def __bool__(self):
+        _value_read("__bool__")
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is "
                                f"ambiguous; use .any() or .all()")
         return bool(self._data.reshape(()).item())
 
     def __index__(self):
+        _value_read("__index__")
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
         return int(self.item())

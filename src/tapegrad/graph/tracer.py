@@ -24,22 +24,10 @@ class TraceError(RuntimeError):
     """A traced function did something a replay could not repeat faithfully."""
 
 
-_READS = ("__bool__", "item", "tolist", "numpy", "__float__", "__int__", "__index__",
-          "__array__")
 _HOW = {"__bool__": "bool(tensor) (an if/while/and/or on a tensor)",
         "item": "tensor.item()", "tolist": "tensor.tolist()", "numpy": "tensor.numpy()",
         "__float__": "float(tensor)", "__int__": "int(tensor)",
         "__index__": "a tensor used as a Python index", "__array__": "np.asarray(tensor)"}
-
-
-def _reader(name, orig):
-    def read(self, *args, **kwargs):
-        tr = STATE.trace
-        if tr is not None:
-            tr.value_read(name)
-        return orig(self, *args, **kwargs)
-    read.__name__ = name
-    return read
 
 
 class Tracer:
@@ -54,23 +42,17 @@ class Tracer:
         self.arrays = {}     # value number -> its array at definition
         self.on_read = on_read
         self.read = None     # what value read made the trace unusable (fallback mode)
-        self._saved = None
 
     # -- entering and leaving -----------------------------------------------------------
     def __enter__(self):
         if STATE.trace is not None:
             raise TraceError("tg.compile: a compiled function (or Graph.run) was called while "
                              "another one is being traced; nested tracing is not supported")
-        self._saved = {n: Tensor.__dict__[n] for n in _READS if n in Tensor.__dict__}
-        for n, f in self._saved.items():
-            setattr(Tensor, n, _reader(n, f))
         STATE.trace = self
         return self
 
     def __exit__(self, *exc):
         STATE.trace = None
-        for n, f in self._saved.items():
-            setattr(Tensor, n, f)
 
     def value_read(self, name):
         if self.on_read == "eager":
@@ -129,8 +111,8 @@ class Tracer:
         if getattr(fn, "tensor_forward", False):
             raise TraceError(f"tg.compile: the user Function '{fn.name}' has a tensor "
                              f"forward; write its forward on arrays to compile it")
-        if fn.promote and not promoted and _needs_promotion(args):
-            args = promote_args(args)   # the casts are recorded (this tracer is active)
+        if fn.promote and not promoted:
+            args = promote_args(args)   # casts where needed, recorded (this tracer is active)
         refs = [self._arg(a) for a in args]
         dyn = [(k, self.ref(p)) for k, p in params.items() if isinstance(p, ndarray)]
         STATE.trace = None
@@ -207,22 +189,3 @@ class Tracer:
 
 def _key(arr):
     return (arr.__array_interface__["data"][0], arr.nbytes, arr.dtype.str)
-
-
-def _needs_promotion(args):
-    """The condition core.apply promotes under (so the casts happen while recorded)."""
-    dtype = None
-    mixed = scalars = False
-    plain = True
-    for a in args:
-        if isinstance(a, (Tensor, ndarray)):
-            d = a.dtype
-            if dtype is None:
-                dtype = d
-            elif d != dtype:
-                mixed = True
-        else:
-            scalars = True
-            if type(a) is not float and type(a) is not int:
-                plain = False
-    return mixed or not plain or (scalars and (dtype is None or dtype.kind != "f"))
