@@ -51,7 +51,7 @@ def _apply(fn, x, inplace):
 
 def _negative_part(x):
     """x where x <= 0, else 0: the sanitised input of an exp branch (the double where)."""
-    return where(x._data > 0, 0.0, x)
+    return where(x > 0, 0.0, x)
 
 
 # -- piecewise linear ------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def relu6(x, inplace=False):
 def leaky_relu(x, negative_slope=0.01, inplace=False):
     """y = x if x > 0 else negative_slope * x;  dy/dx = 1 or negative_slope (the slope at 0,
     as PyTorch)."""
-    return _apply(lambda x: where(x._data > 0, x, x * negative_slope), x, inplace)
+    return _apply(lambda x: where(x > 0, x, x * negative_slope), x, inplace)
 
 
 def _prelu_samples(rng):
@@ -102,7 +102,7 @@ def prelu(x, weight):
         w = reshape(weight, ())
     else:
         w = reshape(weight, (1, n) + (1,) * (x.ndim - 2))
-    return where(x._data > 0, x, w * x)
+    return where(x > 0, x, w * x)
 
 
 @composite("threshold", samples=lambda rng: [
@@ -110,7 +110,7 @@ def prelu(x, weight):
     for s in unary_samples(avoid=(0.5,), shapes=[(), (2, 3)])(rng)])
 def threshold(x, threshold, value, inplace=False):
     """y = x if x > threshold else value;  dy/dx = 1 where x > threshold, else 0."""
-    return _apply(lambda x: where(x._data > threshold, x, value), x, inplace)
+    return _apply(lambda x: where(x > threshold, x, value), x, inplace)
 
 
 @composite("hardsigmoid", samples=unary_samples(-4.0, 4.0, avoid=(-3.0, 3.0)))
@@ -132,7 +132,7 @@ def hardswish(x, inplace=False):
     Sample([rng.uniform(-2, 2, (2, 3)) + 0.05], {"alpha": 0.5})])
 def elu(x, alpha=1.0, inplace=False):
     """y = x if x > 0 else alpha * (exp(x) - 1);  dy/dx = 1 or alpha * exp(x) (alpha at 0)."""
-    return _apply(lambda x: where(x._data > 0, x, Expm1.apply(_negative_part(x)) * alpha),
+    return _apply(lambda x: where(x > 0, x, Expm1.apply(_negative_part(x)) * alpha),
                   x, inplace)
 
 
@@ -148,7 +148,7 @@ def celu(x, alpha=1.0, inplace=False):
     """y = x if x > 0 else alpha * (exp(x / alpha) - 1);  dy/dx = 1 or exp(x / alpha)."""
     if alpha == 0:
         raise RuntimeError("celu: ZeroDivisionError: alpha cannot be 0 for CELU")
-    return _apply(lambda x: where(x._data > 0, x,
+    return _apply(lambda x: where(x > 0, x,
                                   Expm1.apply(_negative_part(x) / alpha) * alpha), x, inplace)
 
 

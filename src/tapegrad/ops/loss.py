@@ -41,7 +41,10 @@ def _const(t, dtype=None):
     """A class weight / pos_weight: used as a constant, as PyTorch never differentiates it."""
     if t is None:
         return None
-    arr = t._data if isinstance(t, Tensor) else xp.asarray(t)
+    if isinstance(t, Tensor):   # a cast op, not a raw astype, so tg.compile records it
+        t = t.detach()
+        return t if dtype is None or t.dtype == dtype else t.to(dtype)
+    arr = xp.asarray(t)
     return _make(arr if dtype is None else arr.astype(dtype, copy=False))
 
 
@@ -122,7 +125,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     a = d.abs()
     if beta == 0:
         return _reduce(a, reduction)
-    loss = where(a._data < beta, (0.5 / beta) * (d * d), a - 0.5 * beta)
+    loss = where(a < beta, (0.5 / beta) * (d * d), a - 0.5 * beta)
     return _reduce(loss, reduction)
 
 
@@ -138,7 +141,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _size_warning("huber_loss", input, target)
     d = input - target
     a = d.abs()
-    loss = where(a._data <= delta, 0.5 * (d * d), delta * (a - 0.5 * delta))
+    loss = where(a <= delta, 0.5 * (d * d), delta * (a - 0.5 * delta))
     if weight is not None:
         return _weighted("huber_loss", loss, weight, reduction, mean_by_weight=False)
     return _reduce(loss, reduction)
@@ -151,6 +154,7 @@ class ClampedLog(Function):
     dy/dx = 1/x where log(x) > -100, else 0 (selected, so 1/0 never appears)."""
 
     save_inputs = True
+    save_output = True
 
     @staticmethod
     def forward(ctx, x):
@@ -160,8 +164,7 @@ class ClampedLog(Function):
     @staticmethod
     def vjp(ctx, g):
         x = ctx.inputs[0]
-        with xp.errstate(divide="ignore"):
-            live = xp.log(x._data) > -100.0
+        live = ctx.output > -100.0   # log(x) > -100, as an op (tg.compile records it)
         return where(live, g / where(live, x, 1.0), 0.0)
 
     @staticmethod
@@ -241,7 +244,7 @@ def _kl_samples(rng):
 
 def _xlogx(t):
     """t * log(t), 0 at t = 0 (gradient log(t) + 1 for t > 0, 0 at t = 0: no NaN)."""
-    pos = t._data > 0
+    pos = t > 0
     return where(pos, t * where(pos, t, 1.0).log(), 0.0)
 
 
@@ -280,7 +283,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
         raise RuntimeError(f"cosine_embedding_loss: expected 1-d or 2-d inputs of the same "
                            f"shape, got {list(input1.shape)} and {list(input2.shape)}")
     d = input1.ndim - 1
-    t = target._data if isinstance(target, Tensor) else xp.asarray(target)
+    t = target if isinstance(target, Tensor) else _make(xp.asarray(target))
     if t.shape != input1.shape[:d]:
         raise RuntimeError(f"cosine_embedding_loss: expected target of shape "
                            f"{list(input1.shape[:d])}, got {list(t.shape)}")
