@@ -203,7 +203,7 @@ class NanToNum(Function):
 
     @staticmethod
     def vjp(ctx, g):
-        return where(xp.isfinite(ctx.inputs[0]._data), g, 0.0)
+        return where(IsFinite.apply(ctx.inputs[0]), g, 0.0)
 
     jvp = elementwise_jvp
 
@@ -281,9 +281,10 @@ class _Mod(Function):
 
     @classmethod
     def _quotient(cls, ctx, dt):
-        a, b = (_data(v) for v in ctx.inputs)
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            return _make(xp.asarray(cls.quot(a, b), dtype=dt))
+        # ops on detached inputs (no gradient through the quotient; tg.compile records them)
+        a, b = (v.detach() if isinstance(v, Tensor) else v for v in ctx.inputs)
+        q = cls.quot(a, b)
+        return q if q.dtype == dt else q.to(dt)
 
     @classmethod
     def vjp(cls, ctx, g):
@@ -307,7 +308,7 @@ class Remainder(_Mod):
     """y = a - floor(a/b) * b (Python's %, the sign of b);  dy/da = 1, dy/db = -floor(a/b)."""
 
     mod = staticmethod(xp.remainder)
-    quot = staticmethod(xp.floor_divide)
+    quot = staticmethod(lambda a, b: FloorDivide.apply(a, b))
 
 
 @primitive("fmod", method=True, samples=_mod_samples)
@@ -315,7 +316,7 @@ class Fmod(_Mod):
     """y = a - trunc(a/b) * b (C's fmod, the sign of a);  dy/da = 1, dy/db = -trunc(a/b)."""
 
     mod = staticmethod(xp.fmod)
-    quot = staticmethod(lambda a, b: xp.trunc(xp.true_divide(a, b)))
+    quot = staticmethod(lambda a, b: Trunc.apply(a / b))
 
 
 def _floats(a, b):
@@ -419,8 +420,8 @@ class Softplus(Function):
         from .nn import Sigmoid
         x = ctx.inputs[0]
         beta, threshold = ctx.params["beta"], ctx.params["threshold"]
-        s = Sigmoid.apply(x * beta)
-        return where(_data(x) * beta > threshold, g, g * s)
+        z = x * beta
+        return where(z > threshold, g, g * Sigmoid.apply(z))
 
     jvp = elementwise_jvp
 
@@ -465,5 +466,5 @@ def lerp(input, end, weight):
                            f"are not broadcastable") from None
     d = end - input
     if isinstance(weight, Tensor):
-        return where(weight._data < 0.5, input + weight * d, end - d * (1 - weight))
+        return where(weight < 0.5, input + weight * d, end - d * (1 - weight))
     return input + weight * d if weight < 0.5 else end - d * (1 - weight)
