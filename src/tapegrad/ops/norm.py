@@ -81,19 +81,26 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
         dims = (0,) + tuple(range(2, x.ndim))
         xc, inv, mu, var = _normalize(x, dims, eps)
         if training:
+            # the new statistics are computed with ops (tg.compile records them); the write
+            # casts to the buffer's dtype
             with no_grad():
                 m = float(momentum)
                 if running_mean is not None:
-                    new = (1 - m) * running_mean._data + m * mu._data.reshape(c)
-                    running_mean._write(new.astype(running_mean.dtype, copy=False), "batch_norm")
+                    new = (1 - m) * running_mean.detach() + m * reshape(mu.detach(), (c,))
+                    running_mean._write(new._data, "batch_norm")
                 if running_var is not None:
-                    unbiased = var._data.reshape(c) * (n / max(n - 1, 1))
-                    new = (1 - m) * running_var._data + m * unbiased
-                    running_var._write(new.astype(running_var.dtype, copy=False), "batch_norm")
+                    unbiased = reshape(var.detach(), (c,)) * (n / max(n - 1, 1))
+                    new = (1 - m) * running_var.detach() + m * unbiased
+                    running_var._write(new._data, "batch_norm")
         return _affine(xc, inv, weight, bias, shape)
-    rm = running_mean._data.astype(x.dtype, copy=False).reshape(shape)
-    inv = _make(((running_var._data.reshape(shape) + eps) ** -0.5).astype(x.dtype, copy=False))
-    return _affine(x - _make(rm), inv, weight, bias, shape)
+    with no_grad():   # the running statistics are constants here (as in PyTorch)
+        rm = reshape(_cast(running_mean.detach(), x.dtype), shape)
+        inv = _cast((reshape(running_var.detach(), shape) + eps) ** -0.5, x.dtype)
+    return _affine(x - rm, inv, weight, bias, shape)
+
+
+def _cast(t, dtype):
+    return t if t.dtype == dtype else t.to(dtype)
 
 
 def _ln_samples(rng):

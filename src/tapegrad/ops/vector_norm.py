@@ -14,16 +14,16 @@ def _norm_weights(x, n, p):
     exactly 0 where the norm is 0 (PyTorch's subgradient; no 0/0). Both divisions use
     "double where" safe operands, so second-order gradients stay finite there too."""
     from .elementwise import where, Abs, Sign
-    nzero = n._data == 0
+    nzero = n == 0   # masks by comparison ops, so tg.compile records them
     n_safe = where(nzero, 1.0, n)
     if p == 2:
         r = x / n_safe
     else:
-        xzero = x._data == 0
+        xzero = x == 0
         ax = where(xzero, 1.0, Abs.apply(x))
         r = Sign.apply(x) * ax ** (p - 1) / n_safe ** (p - 1)
         r = where(xzero, 0.0, r)
-    return where(nzero, 0.0, r) if nzero.any() else r
+    return where(nzero, 0.0, r)
 
 
 @primitive("vector_norm", public=False)
@@ -97,7 +97,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, axis=None, kee
         return Sum.apply(Abs.apply(x), dims=dims, keepdim=kd)
     if ord == 0:  # the count of nonzeros: piecewise constant, gradient 0 (still connected)
         from .elementwise import where
-        count = Sum.apply(_make((x._data != 0).astype(x.dtype)), dims=dims, keepdim=kd)
+        count = Sum.apply((x != 0).to(x.dtype), dims=dims, keepdim=kd)
         return where(xp.zeros(count.shape, bool), Sum.apply(x, dims=dims, keepdim=kd), count)
     return VectorNorm.apply(x, p=ord, dims=dims, keepdim=kd)
 
