@@ -442,11 +442,7 @@ What was found while building this (2-core VM shared with other jobs, load avera
   `--threads 2` on this machine are not reliable; the default, 1 thread, is.
 
 {interference}
-## Where the time goes
-
-_To be filled in by the core engineers (profiles of the tapegrad side of each workload, e.g.
-with pyinstrument)._
-"""
+{(HERE / "WHERE_TIME_GOES.md").read_text()}"""
 
 
 def tapegrad_source():
