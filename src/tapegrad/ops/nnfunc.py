@@ -4,7 +4,8 @@ from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
 from ..random import rng as _rng, Generator as _Generator
 from ._util import Sample, sum_to
-from .elementwise import where
+from ..core.modes import no_grad
+from .elementwise import where, Maximum
 from .reduce import sum
 from .shape import reshape, getitem
 from .linalg import Matmul
@@ -169,9 +170,30 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
         return input
     if p == 1.0:
         return input * 0.0
-    keep = _rng(generator).random(input.shape) >= p
-    scale = xp.asarray(1.0 / (1.0 - p), dtype=input.dtype)
-    return input * _make(keep * scale)
+    return Dropout.apply(input, p=float(p), generator=generator)
+
+
+@primitive("dropout_mask", public=False)
+class Dropout(Function):
+    """y = x * m, m = keep / (1 - p) with keep ~ Bernoulli(1 - p);  dy/dx = m.
+    Primitive so that the mask is drawn inside an op's forward: the forward keeps it on ctx
+    (a side value, which tg.compile reads back after replaying the draw), and the rules read
+    that same array, so a compiled step draws a fresh mask from the same generator stream as
+    eager (the mask is never a constant computed outside the ops)."""
+
+    @staticmethod
+    def forward(ctx, x, p, generator):
+        keep = _rng(generator).random(x.shape) >= p
+        ctx.mask = keep * ctx.xp.asarray(1.0 / (1.0 - p), dtype=x.dtype)
+        return x * ctx.mask
+
+    @staticmethod
+    def vjp(ctx, g):
+        return g * _make(ctx.mask)   # the forward's own array (a side value), not a copy
+
+    @staticmethod
+    def jvp(ctx, t):   # linear, but not linear_jvp: re-running the op would draw a new mask
+        return t * _make(ctx.mask)
 
 
 # -- embedding ------------------------------------------------------------------------------
@@ -319,7 +341,7 @@ def _cos_samples(rng):
 def _safe_norm(x, dim):
     """||x|| along dim (kept), with gradient 0 (not NaN) at x = 0."""
     s = sum(x * x, dim=dim, keepdim=True)
-    pos = s._data > 0
+    pos = s > 0
     return where(pos, where(pos, s, 1.0).sqrt(), 0.0)
 
 
@@ -328,6 +350,9 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """sum(x1/||x1|| * x2/||x2||) along dim, each norm clamped below at eps in value only
     (as PyTorch does: the clamp is outside the graph)."""
     n1, n2 = _safe_norm(x1, dim), _safe_norm(x2, dim)
-    n1 = n1 + _make(xp.maximum(n1._data, eps) - n1._data)
-    n2 = n2 + _make(xp.maximum(n2._data, eps) - n2._data)
+    with no_grad():   # the clamp's shift, computed by ops (tg.compile records them)
+        d1 = Maximum.apply(n1, eps) - n1
+        d2 = Maximum.apply(n2, eps) - n2
+    n1 = n1 + d1
+    n2 = n2 + d2
     return sum((x1 / n1) * (x2 / n2), dim=dim)
