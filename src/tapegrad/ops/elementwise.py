@@ -210,35 +210,49 @@ class Tanh(Function):
     jvp = elementwise_jvp
 
 
-@primitive("tanh_grad", public=False)
-class TanhGrad(Function):
-    """u = g * (1 - y**2) with y = tanh(x) (tanh's VJP as one op, PyTorch's tanh_backward);
-    du/dg = 1 - y**2, du/dy = -2 g y. One buffer instead of three temporaries."""
+class OutputGrad(Function):
+    """u = g * slope(y): the VJP of an activation whose derivative is a function of its
+    output y (tanh, sigmoid) as one op with one buffer (PyTorch's tanh_backward). Linear in
+    g; du/dy = g * curvature(y). Subclasses define ``slope`` (on arrays, a new buffer) and
+    ``curvature`` (in tensor ops)."""
 
     save_inputs = True
 
-    @staticmethod
-    def forward(ctx, g, y):
-        out = ctx.xp.multiply(y, y, out=ctx.xp.empty(y.shape, y.dtype))
-        ctx.xp.subtract(1, out, out=out)
+    @classmethod
+    def forward(cls, ctx, g, y):
+        out = cls.slope(ctx.xp, y)
         out *= g
         return out
 
-    @staticmethod
-    def vjp(ctx, w):
+    @classmethod
+    def vjp(cls, ctx, w):
         g, y = ctx.inputs
         na, nb = ctx.needs_input_grad
-        return (TanhGrad.apply(w, y) if na else None,
-                w * g * y * -2 if nb else None)
+        return (cls.apply(w, y) if na else None,
+                w * g * cls.curvature(y) if nb else None)
 
-    @staticmethod
-    def jvp(ctx, tg, ty):
+    @classmethod
+    def jvp(cls, ctx, tg, ty):
         g, y = ctx.inputs
-        out = None if tg is None else TanhGrad.apply(tg, y)
+        out = None if tg is None else cls.apply(tg, y)
         if ty is not None:
-            d = g * y * ty * -2
+            d = g * cls.curvature(y) * ty
             out = d if out is None else out + d
         return out
+
+
+@primitive("tanh_grad", public=False)
+class TanhGrad(OutputGrad):
+    """tanh's VJP: slope 1 - y**2, curvature -2y."""
+
+    @staticmethod
+    def slope(xp, y):
+        out = xp.multiply(y, y, out=xp.empty(y.shape, y.dtype))
+        return xp.subtract(1, out, out=out)
+
+    @staticmethod
+    def curvature(y):
+        return y * -2
 
 
 @primitive("sign", method=True)

@@ -3,7 +3,7 @@ composite whose max-shift keeps it finite for any logits."""
 from .. import backend
 from ..core.function import Function, primitive, composite, elementwise_jvp
 from ._util import Sample, unary_samples, pick_dim
-from .elementwise import as_float
+from .elementwise import as_float, OutputGrad
 from .reduce import amax, sum
 
 xp = backend.xp
@@ -75,34 +75,18 @@ class Sigmoid(Function):
 
 
 @primitive("sigmoid_grad", public=False)
-class SigmoidGrad(Function):
-    """u = g * y * (1 - y) with y = sigmoid(x) (sigmoid's VJP as one op);
-    du/dg = y (1 - y), du/dy = g (1 - 2y)."""
-
-    save_inputs = True
+class SigmoidGrad(OutputGrad):
+    """sigmoid's VJP: slope y (1 - y), curvature 1 - 2y."""
 
     @staticmethod
-    def forward(ctx, g, y):
-        out = ctx.xp.subtract(1, y, out=ctx.xp.empty(y.shape, y.dtype))
+    def slope(xp, y):
+        out = xp.subtract(1, y, out=xp.empty(y.shape, y.dtype))
         out *= y
-        out *= g
         return out
 
     @staticmethod
-    def vjp(ctx, w):
-        g, y = ctx.inputs
-        na, nb = ctx.needs_input_grad
-        return (SigmoidGrad.apply(w, y) if na else None,
-                w * g * (1 - 2 * y) if nb else None)
-
-    @staticmethod
-    def jvp(ctx, tg, ty):
-        g, y = ctx.inputs
-        out = None if tg is None else SigmoidGrad.apply(tg, y)
-        if ty is not None:
-            d = g * (1 - 2 * y) * ty
-            out = d if out is None else out + d
-        return out
+    def curvature(y):
+        return 1 - 2 * y
 
 
 def _softmax_samples(rng):
