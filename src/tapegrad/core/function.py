@@ -30,7 +30,10 @@ class Function:
     Class flags: ``save_inputs`` / ``save_output`` keep the inputs / output for the
     rules (``ctx.inputs``, ``ctx.output``); ``differentiable = False`` marks ops whose
     result is a constant (argmax, comparisons); ``promote`` applies PyTorch's type
-    promotion to tensor inputs; ``view`` says the output aliases input 0's memory.
+    promotion to tensor inputs; ``view`` says the output aliases input 0's memory;
+    ``random`` says each call draws new random numbers (a graph pass must neither fold
+    nor merge it); ``traceable = False`` says a rule decides on input values in Python,
+    so a trace (tg.compile) can't replay it faithfully and must refuse it.
     """
 
     name = None
@@ -39,6 +42,8 @@ class Function:
     differentiable = True
     promote = False
     view = False
+    random = False
+    traceable = True
     jvp = None
     tensor_forward = False   # True for torch-style user Functions (forward gets Tensors)
 
