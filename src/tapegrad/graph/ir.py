@@ -60,11 +60,12 @@ class Op:
 
 
 class Value:
-    __slots__ = ("vid", "shape", "dtype", "kind", "label", "own")
+    __slots__ = ("vid", "shape", "dtype", "kind", "label", "own", "root")
 
     def __init__(self, vid, shape, dtype, kind, label=None):
         self.vid, self.shape, self.dtype, self.kind, self.label = vid, shape, dtype, kind, label
         self.own = False   # its memory is its own: no view of it, nor it of another array
+        self.root = vid    # the first value sharing its memory (views and writes share it)
 
 
 class Program:

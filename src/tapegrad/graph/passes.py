@@ -174,6 +174,10 @@ def plan_buffers(prog):
         last[v] = n + 1
     pinned = set(prog.state) | set(prog.consts) | set(prog.inputs) | set(prog.out_vids) | \
         {v for _, v in prog.grads}
+    # a view of a pinned value pins the memory under it (a returned reshape of a result)
+    roots = {prog.values[v].root for v in pinned}
+    pinned |= {val.vid for val in prog.values if val.root in roots}
+    kept = set()   # values living in a buffer the program keeps across calls
     plan = {}
     pool = {}
     dying = {}
@@ -206,14 +210,22 @@ def plan_buffers(prog):
                     dying[i] = [d for d in dying[i] if d != v]
                     break
             free = pool.get(key)
+            if free and op.out in pinned:   # what leaves a call can't live in a kept buffer
+                free = [b for b in free if b not in kept]
             if free:
-                buf = free.pop()
+                buf = free[-1]
+                pool[key].remove(buf)
+                if buf in kept:
+                    kept.add(op.out)
                 plan[i] = (ufunc, buf)
-                prog.values[op.out].own = prog.values[buf].own
+                # reusable later only if neither the buffer nor this value is viewed
+                # (a reshape of it may still be read, or returned)
+                prog.values[op.out].own = prog.values[buf].own and out.own
                 _alias(prog, op.out, buf)
             elif op.out not in pinned and out.own:
                 # a buffer the program keeps across calls: the value never leaves a call
                 plan[i] = (ufunc, ("new", out.shape, out.dtype))
+                kept.add(op.out)
         for v in dying.get(i, ()):
             if _reusable(prog, v, pinned):
                 val = prog.values[v]

@@ -173,9 +173,17 @@ class Tracer:
         count = {}
         for arr in self.arrays.values():   # an op may return its input array itself
             count[id(arr)] = count.get(id(arr), 0) + 1
+        roots = {}
         for vid, arr in self.arrays.items():
             prog.values[vid].own = arr.base is None and id(arr) not in bases and \
                 count[id(arr)] == 1
+            b = arr
+            while b.base is not None and isinstance(b.base, ndarray):
+                b = b.base
+            prog.values[vid].root = roots.setdefault(id(b), vid)
+        for op in prog.ops:       # a write's result is the memory it wrote into
+            if op.kind == "write":
+                prog.values[op.out].root = prog.values[op.args[0]].root
         arg_pos = {id(a): k for k, a in enumerate(args)}
         for leaf in self.leaves.values():
             g = leaf._grad
