@@ -1,10 +1,13 @@
 """Passes over a Program. None changes a result's bits: they drop, share or precompute
 whole op calls, or give an elementwise op a buffer to write into (same ufunc, same loop).
 
-- dce: drop calls nothing live reads (writes are effects and stay).
+- dce: drop calls nothing live reads (writes are effects and stay, and so do random ops:
+  each draw advances the generator, so dropping one would shift every later draw).
 - cse: one call for identical calls on identical arguments (the table is cleared at every
-  write, since a write changes memory that several value numbers may view).
-- fold: run calls whose inputs are all constants once, at compile time.
+  write, since a write changes memory that several value numbers may view); never for a
+  random op (two draws are two different masks).
+- fold: run calls whose inputs are all constants once, at compile time (never a random op:
+  it must draw anew on every call).
 - plan_buffers: elementwise primitives whose forward is exactly one ufunc (``a + b`` is
   ``np.add(a, b)``) run with ``out=`` into a dead value's buffer of the same shape and
   dtype (in place when their own input dies there), and ``w - lr * g`` followed by a write
@@ -37,7 +40,8 @@ def dce(prog):
     live = set(prog.out_vids) | {v for _, v in prog.grads}
     keep = []
     for op in reversed(prog.ops):
-        if op.kind == "write" or any(v in live for v in op.values_made()):
+        if op.kind == "write" or any(v in live for v in op.values_made()) or \
+                op.kind == "call" and op.fn.random:
             live.update(op.values_read())
             if op.kind == "call":
                 op.side = [s for s in op.side if s[2] in live]
@@ -98,7 +102,7 @@ def cse(prog):
     for op in prog.ops:
         if op.kind == "write":
             seen.clear()
-        if op.kind == "call" and not op.side:
+        if op.kind == "call" and not op.side and not op.fn.random:
             args = tuple(mapping.get(a, a) if type(a) is int else ("lit", a) for a in op.args)
             key = (op.fn, args, tuple(sorted((k, mapping.get(v, v)) for k, v in op.dyn)),
                    _freeze({k: p for k, p in op.params.items() if k not in dict(op.dyn)}))
@@ -124,7 +128,7 @@ def fold(prog):
     """Calls whose every input is a constant (or a literal) become constants."""
     keep = []
     for op in prog.ops:
-        if op.kind == "call" and all(type(a) is not int or a in prog.consts for a in op.args) \
+        if op.kind == "call" and not op.fn.random and all(type(a) is not int or a in prog.consts for a in op.args) \
                 and all(v in prog.consts for _, v in op.dyn) and \
                 any(type(a) is int for a in op.args):
             ctx = Ctx(op.recording, op.params)

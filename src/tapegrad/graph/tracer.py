@@ -65,6 +65,19 @@ class Tracer:
             f"compile with tg.compile(fn, fallback='eager') to run such a function eagerly "
             f"(with a warning).")
 
+    def untraceable(self, fn):
+        """An op whose rules decide on input values in Python (``traceable = False``)."""
+        how = f"op '{fn.name}', whose rules branch on its inputs' values in Python"
+        if self.on_read == "eager":
+            self.read = self.read or how
+            return
+        raise TraceError(
+            f"tg.compile: {how} (e.g. a special case for zeros), can't be traced: a replay "
+            f"would repeat the branch taken for the traced values on any input. Call it "
+            f"outside the compiled function (compile around it), or compile with "
+            f"tg.compile(fn, fallback='eager') to run such a function eagerly (with a "
+            f"warning).")
+
     # -- values -------------------------------------------------------------------------
     def _define(self, arr, kind, label=None):
         vid = self.prog.new_value(arr, kind, label)
@@ -111,6 +124,8 @@ class Tracer:
         if getattr(fn, "tensor_forward", False):
             raise TraceError(f"tg.compile: the user Function '{fn.name}' has a tensor "
                              f"forward; write its forward on arrays to compile it")
+        if not fn.traceable:
+            self.untraceable(fn)
         if fn.promote and not promoted:
             args = promote_args(args)   # casts where needed, recorded (this tracer is active)
         refs = [self._arg(a) for a in args]
@@ -185,6 +200,9 @@ class Tracer:
             if op.kind == "write":
                 prog.values[op.out].root = prog.values[op.args[0]].root
         arg_pos = {id(a): k for k, a in enumerate(args)}
+        for a in args:   # an argument no op read can still get a .grad (backward on it)
+            if a.node is not None and a.node.is_leaf and not a.node.watch:
+                self.leaves.setdefault(id(a), a)
         for leaf in self.leaves.values():
             g = leaf._grad
             if g is None or id(g._data) not in self.ids:

@@ -179,7 +179,10 @@ class Dropout(Function):
     Primitive so that the mask is drawn inside an op's forward: the forward keeps it on ctx
     (a side value, which tg.compile reads back after replaying the draw), and the rules read
     that same array, so a compiled step draws a fresh mask from the same generator stream as
-    eager (the mask is never a constant computed outside the ops)."""
+    eager (the mask is never a constant computed outside the ops). ``random``: graph passes
+    must neither fold nor merge nor drop it."""
+
+    random = True
 
     @staticmethod
     def forward(ctx, x, p, generator):

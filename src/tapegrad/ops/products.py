@@ -62,9 +62,12 @@ def _prod_others(x, dims, depth=0):
 @primitive("prod", public=False)
 class Prod(Function):
     """y = product of x over dims;  dy/dx_i = product of the other elements of the slice.
-    Primitive so the gradient is exact with zeros in the input (prod / x would be 0/0)."""
+    Primitive so the gradient is exact with zeros in the input (prod / x would be 0/0).
+    ``traceable = False``: the rules pick their formula by whether x holds zeros, in Python
+    (a compiled replay traced on zero-free x would divide by zero later)."""
 
     save_inputs = True
+    traceable = False
 
     @staticmethod
     def forward(ctx, x, dims, keepdim):
@@ -217,9 +220,11 @@ def _cumprod_jvp(t, x, dim, y):
 @primitive("cumprod", public=False)
 class Cumprod(Function):
     """y_k = prod_{i<=k} x_i along dim;  dy_k/dx_i = prod_{j<=k, j!=i} x_j for i <= k.
-    Primitive so the gradient is exact (and twice differentiable) with zeros in x."""
+    Primitive so the gradient is exact (and twice differentiable) with zeros in x.
+    ``traceable = False``: as Prod, the rules branch on whether x holds zeros."""
 
     save_inputs = True
+    traceable = False
     save_output = True
 
     @staticmethod

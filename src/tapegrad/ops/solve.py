@@ -116,9 +116,11 @@ class Det(Function):
     """y = det(A) (batched);  dy/dA = cofactor matrix of A: det(A) A^-T when A is well
     conditioned; otherwise signed minors (exact at every order, n <= 12) or, for larger
     singular A, the SVD's cofactors (first order only). Singular A gets the right, finite
-    gradient, not NaN."""
+    gradient, not NaN. ``traceable = False``: the rule picks its formula from A's condition
+    number in Python, which a compiled replay could not repeat."""
 
     save_inputs = True
+    traceable = False
 
     @staticmethod
     def forward(ctx, a):
@@ -168,6 +170,18 @@ class LogAbsDet(Function):
         return (t * _mT(Inverse.apply(ctx.inputs[0]))).sum(dim=(-2, -1))
 
 
+@primitive("slogdet_sign", public=False)
+class SlogDetSign(Function):
+    """y = sign(det(A)) (-1, 0 or 1); a constant (piecewise constant: no gradient).
+    An op, not a value read in Python, so a compiled replay recomputes it."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, a):
+        return ctx.xp.linalg.slogdet(a)[0]
+
+
 SlogDet = collections.namedtuple("SlogDet", ["sign", "logabsdet"])
 
 
@@ -177,7 +191,7 @@ def slogdet(a):
     a = _as_float(a)
     _square(a, "linalg.slogdet")
     from .elementwise import where
-    sign = _make(xp.sign(xp.linalg.det(a._data)).astype(a.dtype))
+    sign = SlogDetSign.apply(a)
     lad = LogAbsDet.apply(a)
     # sign is piecewise constant: gradient 0, but part of the graph as in PyTorch
     return SlogDet(where(xp.zeros(sign.shape, bool), lad, sign), lad)
@@ -186,10 +200,12 @@ def slogdet(a):
 @composite("logdet", method=True, samples=lambda rng: _mat_samples(rng))
 def logdet(a):
     """log det(A): nan for negative determinants, -inf for singular A (as PyTorch)."""
+    from .elementwise import where
     sign, lad = slogdet(a)
-    s = sign._data
-    fix = xp.where(s > 0, 0.0, xp.where(s == 0, -xp.inf, xp.nan)).astype(lad.dtype)
-    return lad + _make(fix) if (s <= 0).any() else lad
+    # branch-free (ops, not a test on values), so tg.compile replays it: adding 0.0 keeps
+    # log|det| (and its gradient) as it is where det > 0
+    fix = where(sign > 0, 0.0, where(sign == 0, -float("inf"), float("nan")))
+    return lad + fix.to(lad.dtype)
 
 
 @primitive("solve", public=False)
