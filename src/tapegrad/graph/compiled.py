@@ -19,7 +19,7 @@ import warnings
 
 from .. import backend
 from ..core.tensor import Tensor, _make
-from .ir import same_params
+from .ir import same_params, static_params
 from .passes import optimize
 from .replay import build
 from .tracer import Tracer, TraceError
@@ -169,8 +169,7 @@ def _agree(a, b):
         if (x.kind != y.kind or x.fn is not y.fn or x.args != y.args or x.dyn != y.dyn or
                 x.out != y.out or x.side != y.side or x.params.keys() != y.params.keys()):
             return False
-        dyn = dict(x.dyn)
-        if not all(k in dyn or same_params(x.params[k], y.params[k]) for k in x.params):
+        if not same_params(static_params(x.params, x.dyn), static_params(y.params, y.dyn)):
             return False
     if a.state.keys() != b.state.keys() or len(a.grads) != len(b.grads):
         return False

@@ -43,7 +43,7 @@ class Op:
         self.fn = fn              # Function class (call), None otherwise
         self.args = list(args)    # value numbers or Lit
         self.params = params or {}
-        self.dyn = list(dyn)      # [(param name, value number)]
+        self.dyn = list(dyn)      # [(param name or (name, i, ...) inside it, value number)]
         self.out = out            # value number of the result (or of the written memory)
         self.side = list(side)    # [(attr, index or None, value number)]
         self.recording = recording  # the forward ran with a recording ctx
@@ -128,13 +128,54 @@ class Program:
         if op.kind == "view":
             return f"%{op.out}: {self._ty(op.out)} = view %{op.args[0]}"
         args = [self._arg(a) for a in op.args]
-        args += [f"{k}=%{v}" for k, v in op.dyn]
-        args += [f"{k}={_short(p)}" for k, p in op.params.items() if k not in dict(op.dyn)]
+        args += [f"{k}=%{v}" for k, v in op.dyn if type(k) is not tuple]
+        args += [f"{k}={_short(p)}" for k, p in static_params(op.params, op.dyn).items()
+                 if k not in dict(op.dyn)]
+        args += [f"{k[0]}{list(k[1:])}=%{v}" for k, v in op.dyn if type(k) is tuple]
         side = "".join(f", %{v}={a}" + (f"[{i}]" if i is not None else "")
                        for a, i, v in op.side)
         return f"%{op.out}: {self._ty(op.out)}{side} = {op.name}({', '.join(args)})"
 
     __repr__ = __str__
+
+
+def arrays_in(params, is_array):
+    """[(path, array)] for every array in ``params``, also inside tuples and lists (a
+    GetItem key holding index arrays): path is the param's name, or (name, i, j, ...)."""
+    found = []
+
+    def walk(x, path):
+        if is_array(x):
+            found.append((path[0] if len(path) == 1 else path, x))
+        elif isinstance(x, (tuple, list)):
+            for i, item in enumerate(x):
+                walk(item, path + (i,))
+    for k, p in params.items():
+        walk(p, (k,))
+    return found
+
+
+def bind(params, paths, values):
+    """``params`` with the array at each path replaced by the matching value."""
+    out = dict(params)
+    for path, val in zip(paths, values):
+        if type(path) is not tuple:
+            out[path] = val
+            continue
+        out[path[0]] = _put(out[path[0]], path[1:], val)
+    return out
+
+
+def _put(x, path, val):
+    items = list(x)
+    items[path[0]] = val if len(path) == 1 else _put(items[path[0]], path[1:], val)
+    return type(x)(items) if type(x) in (tuple, list) else tuple(items)
+
+
+def static_params(params, dyn):
+    """``params`` with the arrays bound per call (``dyn``) blanked out: what must be equal
+    between two traces, and what CSE may compare."""
+    return bind(params, [k for k, _ in dyn], [None] * len(dyn))
 
 
 def _short(p):

@@ -18,6 +18,7 @@ whole op calls, or give an elementwise op a buffer to write into (same ufunc, sa
   compiled function is therefore not safe to call from two threads at once.
 """
 from .. import backend
+from .ir import bind, static_params
 from .replay import Ctx
 
 xp = backend.xp
@@ -105,7 +106,7 @@ def cse(prog):
         if op.kind == "call" and not op.side and not op.fn.random:
             args = tuple(mapping.get(a, a) if type(a) is int else ("lit", a) for a in op.args)
             key = (op.fn, args, tuple(sorted((k, mapping.get(v, v)) for k, v in op.dyn)),
-                   _freeze({k: p for k, p in op.params.items() if k not in dict(op.dyn)}))
+                   _freeze(static_params(op.params, op.dyn)))
             try:
                 prev = seen.get(key)
             except TypeError:
@@ -133,8 +134,7 @@ def fold(prog):
                 any(type(a) is int for a in op.args):
             ctx = Ctx(op.recording, op.params)
             args = [prog.consts[a] if type(a) is int else a.value for a in op.args]
-            params = dict(op.params)
-            params.update({k: prog.consts[v] for k, v in op.dyn})
+            params = bind(op.params, [k for k, _ in op.dyn], [prog.consts[v] for _, v in op.dyn])
             out = xp.asarray(op.fn.forward(ctx, *args, **params))
             prog.consts[op.out] = out
             prog.values[op.out].kind = "const"

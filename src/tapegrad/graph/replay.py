@@ -7,6 +7,7 @@ avoids an interpreter loop's per-op dispatch. Ops the buffer pass rewrote run as
 ufuncs with ``out=`` (passes.py says which and why that is bit-for-bit the same).
 """
 from .. import backend
+from .ir import bind
 
 xp = backend.xp
 
@@ -23,7 +24,7 @@ class Ctx:
 def codegen(prog, plan=None):
     """Python source and namespace of ``run(*inputs) -> (outputs..., grads...)``."""
     plan = plan or {}
-    ns = {"_copyto": xp.copyto, "_asarray": xp.asarray, "_nd": backend.ndarray}
+    ns = {"_copyto": xp.copyto, "_asarray": xp.asarray, "_nd": backend.ndarray, "_bind": bind}
     body = []
     names = {}
 
@@ -73,10 +74,16 @@ def codegen(prog, plan=None):
             continue
         ns[f"F{i}"] = op.fn.forward
         ns[f"C{i}"] = Ctx(op.recording, op.params)
-        dynk = dict(op.dyn)
-        static = {k: p for k, p in op.params.items() if k not in dynk}
-        call = [f"C{i}"] + args + [f"{k}={name(v)}" for k, v in op.dyn]
-        if static:
+        top = [(k, v) for k, v in op.dyn if type(k) is not tuple]
+        inner = [(k, v) for k, v in op.dyn if type(k) is tuple]
+        static = {k: p for k, p in op.params.items() if k not in dict(top)}
+        call = [f"C{i}"] + args + [f"{k}={name(v)}" for k, v in top]
+        if inner:      # arrays inside a param (a key of index arrays): bound per call
+            ns[f"P{i}"] = static
+            ns[f"D{i}"] = [k for k, _ in inner]
+            vals = "".join(f"{name(v)}, " for _, v in inner)
+            call.append(f"**_bind(P{i}, D{i}, ({vals}))")
+        elif static:
             ns[f"P{i}"] = static
             call.append(f"**P{i}")
         body.append(f"v{op.out} = F{i}({', '.join(call)})")

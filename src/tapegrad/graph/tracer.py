@@ -15,7 +15,7 @@ from ..core.function import promote_args
 from ..core.modes import STATE
 from ..core.node import Node
 from ..core.tensor import Tensor
-from .ir import Program, Op, Lit
+from .ir import Program, Op, Lit, arrays_in
 
 ndarray = backend.ndarray
 
@@ -129,7 +129,7 @@ class Tracer:
         if fn.promote and not promoted:
             args = promote_args(args)   # casts where needed, recorded (this tracer is active)
         refs = [self._arg(a) for a in args]
-        dyn = [(k, self.ref(p)) for k, p in params.items() if isinstance(p, ndarray)]
+        dyn = [(k, self.ref(p)) for k, p in arrays_in(params, _is_array)]
         STATE.trace = None
         try:
             out = core.apply(fn, args, params, True)
@@ -211,6 +211,10 @@ class Tracer:
                 ("leaf", weakref.ref(leaf))
             prog.grads.append((where, self.ids[id(g._data)]))
         return prog
+
+
+def _is_array(x):
+    return isinstance(x, ndarray)
 
 
 def _key(arr):
