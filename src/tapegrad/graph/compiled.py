@@ -130,7 +130,8 @@ def _rebuild(spec, it):
         return x
     if kind is dict:
         return {k: _rebuild(s, it) for k, s in x}
-    return kind(_rebuild(s, it) for s in x)
+    items = [_rebuild(s, it) for s in x]
+    return kind(*items) if hasattr(kind, "_fields") else kind(items)   # namedtuples too
 
 
 def _signature(args, kwargs):

@@ -78,6 +78,19 @@ class Tracer:
             f"tg.compile(fn, fallback='eager') to run such a function eagerly (with a "
             f"warning).")
 
+    def refuse(self, what):
+        """An op computed arrays from an integer tensor's values outside the ops (``what``
+        says which): a replay would reuse them for new indices. Ops call this through
+        ``ops._util.not_traceable``."""
+        if self.on_read == "eager":
+            self.read = self.read or what
+            return
+        raise TraceError(
+            f"tg.compile: {what} are computed from index values outside the ops, so a replay "
+            f"would reuse them for other indices. Call it outside the compiled function "
+            f"(compile around it), or compile with tg.compile(fn, fallback='eager') to run "
+            f"such a function eagerly (with a warning).")
+
     # -- values -------------------------------------------------------------------------
     def _define(self, arr, kind, label=None):
         vid = self.prog.new_value(arr, kind, label)

@@ -173,3 +173,11 @@ def binary_samples(low=-2.0, high=2.0, low2=None, high2=None, shapes=SHAPES_BINA
             out.append(Sample([rng.uniform(low, high, (2, 3)), s]))
         return out
     return gen
+
+
+def not_traceable(what):
+    """Say that the running composite derives arrays from index values outside the ops:
+    tg.compile's tracer (when one is active) refuses with a TraceError naming ``what``."""
+    from ..core.modes import STATE
+    if STATE.trace is not None:
+        STATE.trace.refuse(what)

@@ -9,7 +9,7 @@ import warnings
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample
+from ._util import Sample, not_traceable
 from .activation import log_softmax
 from .elementwise import where
 from .math import Softplus
@@ -224,6 +224,9 @@ def _class_rows(op, x, target, weight, ignore_index):
             raise IndexError(f"{op}: Target {int(t1[bad][0])} is out of bounds (input has "
                              f"{c} classes)")
         ts = xp.where(valid, t1, 0)
+    if t1.size:
+        not_traceable(f"{op}'s per-row weights (class weights or ignore_index picked by the "
+                      f"targets)")
     wt = valid.astype(x.dtype)
     if weight is not None:
         wt *= weight._data.astype(x.dtype, copy=False)[ts]

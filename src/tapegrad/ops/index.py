@@ -330,9 +330,12 @@ def take_along_dim(x, indices, dim=None):
     """Pick values of x at ``indices`` along ``dim`` (x and indices broadcast in the other
     dims); with dim=None, x is flattened first. Negative indices count from the end."""
     idx = _index_array(indices, "take_along_dim", "indices")
+    # index arithmetic by ops on the index tensor, so tg.compile recomputes it per call
+    it = indices if isinstance(indices, Tensor) else _make(idx)
     if dim is None:
         x = reshape(x, (-1,))
         idx = idx.reshape(-1)
+        it = reshape(it, (-1,))
         d = 0
     else:
         d = normalize_dims(dim, x.ndim, "take_along_dim")[0]
@@ -348,10 +351,10 @@ def take_along_dim(x, indices, dim=None):
             raise RuntimeError(f"take_along_dim(): input {list(x.shape)} and indices "
                                f"{list(idx.shape)} can't be broadcast apart from dim {d}") from None
         x = broadcast_to(x, tuple(b[:d] + [x.shape[d]] + b[d + 1:]))
-        idx = xp.broadcast_to(idx, tuple(b[:d] + [idx.shape[d]] + b[d + 1:]))
+        it = broadcast_to(it, tuple(b[:d] + [idx.shape[d]] + b[d + 1:]))
     n = x.shape[d]
-    _check_range(idx, n, "take_along_dim", d, negative=True)
-    return GetItem.apply(x, key=_along_key(idx % max(n, 1), d))
+    _check_range(it._data, n, "take_along_dim", d, negative=True)
+    return GetItem.apply(x, key=_along_key((it % max(n, 1))._data, d))
 
 
 # -- scatter / scatter_add ------------------------------------------------------------------

@@ -3,11 +3,11 @@ from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
 from ..random import rng as _rng, Generator as _Generator
-from ._util import Sample, sum_to
+from ._util import Sample, sum_to, not_traceable
 from ..core.modes import no_grad
 from .elementwise import where, Maximum
 from .reduce import sum
-from .shape import reshape, getitem
+from .shape import reshape, getitem, unsqueeze
 from .linalg import Matmul
 from .reduce import Sum
 
@@ -222,15 +222,18 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise IndexError(f"embedding: index out of range in self (indices in "
                          f"[{idx.min()}, {idx.max()}] for a weight with {n} rows)")
     if max_norm is not None:
+        not_traceable("embedding's max_norm (rows renormalised in place, picked by the indices)")
         _renorm_rows(weight, idx, float(max_norm), float(norm_type))
     out = getitem(weight, idx)
     if scale_grad_by_freq and idx.size:
+        not_traceable("embedding's scale_grad_by_freq (counts of each index)")
         _, inv, counts = xp.unique(idx % n, return_inverse=True, return_counts=True)
         scale = (1.0 / counts[inv.reshape(idx.shape)]).astype(weight.dtype)
         out = ScaleGrad.apply(out, scale=xp.expand_dims(scale, -1))
     if padding_idx is not None:
-        pad = padding_idx % n
-        out = where(xp.expand_dims(idx % n == pad, -1), out.detach(), out)
+        # the mask by ops on the index tensor, so tg.compile recomputes it per call
+        it = input if isinstance(input, Tensor) else _make(idx)
+        out = where(unsqueeze((it % n) == padding_idx % n, -1), out.detach(), out)
     return out
 
 
