@@ -228,9 +228,21 @@ def _batched(op, x, nd):
 def _max_pool(op, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     geo = _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
     if return_indices:
-        _, arg = _max_forward(x._data, geo)
-        return MaxPool2d.apply(x, geo=geo), _make(_plane_indices(arg, x.shape, geo))
+        return MaxPool2d.apply(x, geo=geo), MaxPoolIndices.apply(x, geo=geo)
     return MaxPool2d.apply(x, geo=geo)
+
+
+@primitive("max_pool2d_indices", public=False)
+class MaxPoolIndices(Function):
+    """PyTorch's return_indices (a constant: no gradient). An op, not an array computed
+    from x's values beside the ops, so tg.compile recomputes it on every call."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, x, geo):
+        _, arg = _max_forward(x, geo)
+        return _plane_indices(arg, x.shape, geo)
 
 
 def _maxpool_samples(rng):
