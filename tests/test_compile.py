@@ -347,3 +347,17 @@ def test_compiled_dropout_training_matches_eager_from_same_seed():
     f = tg.compile(lambda x: F.dropout(x * 1.0, 0.5))
     outs = [f(x).numpy() for _ in range(5)]
     assert not np.array_equal(outs[3], outs[4])
+
+
+def test_results_carry_no_graph_on_every_call_and_backward_says_why():
+    # a replay records no graph, so the traced calls return graph-free results too: the
+    # same behaviour on call 1 as on call 3, and an error that names tg.compile
+    w = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    f = tg.compile(lambda x: (x * w).sum())
+    x = tg.tensor([0.5, -1.0, 2.0])
+    for call in range(1, 5):
+        y = f(x)
+        assert y.grad_fn is None and y.item() == pytest.approx(4.5)
+        with pytest.raises(RuntimeError, match="returned by a tg.compile'd function"):
+            y.backward()
+    assert w.grad is None

@@ -268,6 +268,10 @@ def _no_graph_message(t, i):
                f"recorded; compute it with grad mode on")
     elif src[1] == "detach":
         why = "it is the result of detach(), which cuts the graph"
+    elif src[1] == "compiled":
+        why = ("it was returned by a tg.compile'd function, whose results carry no graph (a "
+               "replay records none); call backward inside the compiled function (compile the "
+               "whole training step), or leave this part uncompiled")
     elif src[1] == "constant":
         why = f"'{src[0]}' is not differentiable (its result is a constant)"
     else:

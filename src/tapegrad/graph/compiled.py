@@ -101,7 +101,7 @@ class Compiled:
                     f"its ops depend on Python state that keeps changing (a step counter in the "
                     f"op parameters, as Adam's bias correction). Pass such numbers as tensor "
                     f"arguments, or don't compile this function.")
-        return result
+        return _detach(result)
 
     # -- replay -------------------------------------------------------------------------
     def _replay(self, e, tensors):
@@ -122,10 +122,29 @@ class Compiled:
         return _rebuild(prog.outputs, it)
 
 
+def _result(arr):
+    """A compiled function's result: no graph on any call (a replay records none, so the
+    traced calls don't either); a backward through it says why."""
+    t = _make(arr)
+    t._src = ("tg.compile", "compiled")
+    return t
+
+
+def _detach(x):
+    if isinstance(x, Tensor):
+        return _result(x._data)
+    if isinstance(x, dict):
+        return {k: _detach(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        items = [_detach(v) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+    return x
+
+
 def _rebuild(spec, it):
     kind, x = spec
     if kind == "t":
-        return _make(next(it))
+        return _result(next(it))
     if kind == "py":
         return x
     if kind is dict:
