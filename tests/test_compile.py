@@ -361,3 +361,31 @@ def test_results_carry_no_graph_on_every_call_and_backward_says_why():
         with pytest.raises(RuntimeError, match="returned by a tg.compile'd function"):
             y.backward()
     assert w.grad is None
+
+
+def test_one_compiled_function_called_from_two_threads_gives_each_its_own_results():
+    import sys
+    import threading
+    old = sys.getswitchinterval()
+    f = tg.compile(lambda x: (x * 2 + 1).tanh() * x)    # replays reuse buffers
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(64).astype(np.float32) for _ in range(40)]
+    expect = [np.tanh(a * 2 + 1) * a for a in inputs]
+    bad = []
+
+    def worker(idx):
+        for _ in range(5):
+            for i in idx:
+                out = f(tg.tensor(inputs[i])).numpy()
+                if not np.allclose(out, expect[i], rtol=1e-6, atol=1e-7):
+                    bad.append(i)
+    ts = [threading.Thread(target=worker, args=(range(k, 40, 2),)) for k in (0, 1)]
+    sys.setswitchinterval(1e-6)   # switch threads inside replays: without the lock each
+    try:                          # compiled function holds, this run mixes up buffers
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert bad == []

@@ -15,6 +15,7 @@ other arguments' values. Per signature:
 3. Later calls replay the program: no Tensor is made except for the returned results.
 """
 import functools
+import threading
 import warnings
 
 from .. import backend
@@ -49,6 +50,7 @@ class Compiled:
         self.optimize = optimize
         self.cache = {}
         self._last = None
+        self._lock = threading.RLock()   # replays reuse buffers: one call at a time
         functools.update_wrapper(self, fn)
 
     @property
@@ -63,6 +65,10 @@ class Compiled:
         return {k: (e.prog or e.progs[-1]) for k, e in self.cache.items() if e.prog or e.progs}
 
     def __call__(self, *args, **kwargs):
+        with self._lock:
+            return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         key, tensors = _signature(args, kwargs)
         self._last = key
         e = self.cache.get(key)
