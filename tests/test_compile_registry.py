@@ -1,5 +1,6 @@
 """tg.compile over the whole op registry: for every op sample, a compiled forward + backward
-either equals eager bit for bit on new inputs of the same signature, or is refused with a
+either equals eager bit for bit on new inputs of the same signature (within float tolerance
+where the program fused an elementwise run, see graph/fusion.py), or is refused with a
 TraceError. It must never replay a stale result silently ("never a silent wrong gradient").
 
 Calls 1 and 2 trace (on slightly different inputs, so a constant computed from tensor data
@@ -99,11 +100,17 @@ def _run(step, arrays, gy, seed):
         [None if g is None else g._data for g in grads]
 
 
-def _same(a, b):
+def _same(a, b, fused=False):
+    """Bit for bit; within float tolerance where the program fused elementwise ops
+    (graph/fusion.py: its exp/log/tanh may differ from NumPy's in the last bit)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and
-                a.shape == b.shape and a.dtype == b.dtype and
-                np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and
+                a.shape == b.shape and a.dtype == b.dtype):
+            return False
+        if fused and a.dtype.kind == "f":
+            tol = 1e-6 if a.dtype.itemsize <= 4 else 1e-12
+            return np.allclose(a, b, rtol=tol, atol=tol, equal_nan=True)
+        return np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
     return a == b or (a != a and b != b)
 
 
@@ -139,9 +146,10 @@ def test_compiled_equals_eager_or_is_refused(name, i, sample):
                 return          # refused while tracing: correct behaviour
             raise
         assert len(got) == len(want)
+        fused = any(op.kind == "fused" for p in compiled.graphs.values() for op in p.ops)
         kept.append((k, got, [a.copy() if isinstance(a, np.ndarray) else a for a in got]))
         for j, (a, b) in enumerate(zip(got, want)):
-            assert _same(a, b), f"{name}: call {k}, result {j} differs from eager"
+            assert _same(a, b, fused), f"{name}: call {k}, result {j} differs from eager"
     for k, got, copies in kept:
         for a, b in zip(got, copies):
             assert _same(a, b), f"{name}: a later call overwrote what call {k} returned"

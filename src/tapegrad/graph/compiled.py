@@ -42,12 +42,13 @@ class Compiled:
     """A compiled function: call it like the original. ``.graph`` is the program traced
     for the latest signature (printable); ``.graphs`` all of them by signature."""
 
-    def __init__(self, fn, fallback="error", optimize=True):
+    def __init__(self, fn, fallback="error", optimize=True, fuse=True):
         if fallback not in ("error", "eager"):
             raise ValueError(f"tg.compile: fallback must be 'error' or 'eager', got {fallback!r}")
         self.fn = fn
         self.fallback = fallback
         self.optimize = optimize
+        self.fuse = fuse
         self.cache = {}
         self._last = None
         self._lock = threading.RLock()   # replays reuse buffers: one call at a time
@@ -95,7 +96,7 @@ class Compiled:
             return result
         prog = tracer.finish(result, tensors)
         if e.progs and _agree(e.progs[-1], prog):
-            e.prog = optimize(prog) if self.optimize else prog
+            e.prog = optimize(prog, fuse=self.fuse) if self.optimize else prog
             e.run = build(e.prog)
             e.progs = []
         else:
@@ -231,12 +232,16 @@ def _stale_message(prog, v):
             f"run this function eagerly.")
 
 
-def compile(fn=None, *, fallback="error", optimize=True):
+def compile(fn=None, *, fallback="error", optimize=True, fuse=True):
     """Compile a function of tensors (a whole training step included): ``tg.compile(fn)``
-    or ``@tg.compile`` / ``@tg.compile(fallback="eager")``. See tapegrad.graph.compile."""
+    or ``@tg.compile`` / ``@tg.compile(fallback="eager")``. See tapegrad.graph.compile.
+
+    ``fuse``: replay long elementwise chains on small arrays as one numba kernel call when
+    numba is installed (graph/fusion.py; exp, log, tanh and sigmoid may then differ from
+    eager in the last bit). ``fuse=False``: results bit for bit eager's."""
     if fn is None:
-        return lambda f: Compiled(f, fallback=fallback, optimize=optimize)
-    return Compiled(fn, fallback=fallback, optimize=optimize)
+        return lambda f: Compiled(f, fallback=fallback, optimize=optimize, fuse=fuse)
+    return Compiled(fn, fallback=fallback, optimize=optimize, fuse=fuse)
 
 
 

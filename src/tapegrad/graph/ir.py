@@ -12,6 +12,8 @@ while tracing that never changes: folded results, ``ones`` seeds), or the result
 - ``write``: copy value ``src`` into the memory of value ``dst`` (an in-place update). The
   updated memory gets a new value number, so data dependencies stay explicit.
 - ``view``: ``src`` reshaped (an array a rule derived from another by ``reshape``).
+- ``fused``: a run of elementwise calls replayed as one kernel call (fusion.py; made only
+  by that pass, after tracing); ``params["ops"]`` keeps the calls it replaced.
 
 No op is defined here: replay calls the same ``forward`` the eager path runs.
 """
@@ -123,6 +125,11 @@ class Program:
         return "\n".join(lines)
 
     def format_op(self, op):
+        if op.kind == "fused":      # the ops it replaced, listed under it
+            outs = ", ".join(f"%{v}" for v in op.params["outs"])
+            ins = ", ".join(f"%{v}" for v in op.args)
+            inner = "".join(f"\n    | {self.format_op(o)}" for o in op.params["ops"])
+            return f"{outs or '_'} = fused[{len(op.params['ops'])} ops]({ins}){inner}"
         if op.kind == "write":
             return f"%{op.out} = write %{op.args[0]} <- %{op.args[1]}"
         if op.kind == "view":

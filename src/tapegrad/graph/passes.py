@@ -1,5 +1,6 @@
-"""Passes over a Program. None changes a result's bits: they drop, share or precompute
-whole op calls, or give an elementwise op a buffer to write into (same ufunc, same loop).
+"""Passes over a Program. None but fusion changes a result's bits: they drop, share or
+precompute whole op calls, or give an elementwise op a buffer to write into (same ufunc,
+same loop).
 
 - dce: drop calls nothing live reads (writes are effects and stay, and so do random ops:
   each draw advances the generator, so dropping one would shift every later draw).
@@ -8,6 +9,8 @@ whole op calls, or give an elementwise op a buffer to write into (same ufunc, sa
   random op (two draws are two different masks).
 - fold: run calls whose inputs are all constants once, at compile time (never a random op:
   it must draw anew on every call).
+- fusion.fuse (fusion.py; ``tg.compile(fn, fuse=False)`` skips it): long elementwise runs
+  on small arrays become one numba kernel call; its exp/log/tanh may differ in the last bit.
 - plan_buffers: elementwise primitives whose forward is exactly one ufunc (``a + b`` is
   ``np.add(a, b)``) run with ``out=`` into a dead value's buffer of the same shape and
   dtype (in place when their own input dies there), and ``w - lr * g`` followed by a write
@@ -18,6 +21,7 @@ whole op calls, or give an elementwise op a buffer to write into (same ufunc, sa
   compiled function is therefore not safe to call from two threads at once.
 """
 from .. import backend
+from . import fusion
 from .ir import bind, static_params
 from .replay import Ctx
 
@@ -28,11 +32,13 @@ UFUNCS = {"add": xp.add, "sub": xp.subtract, "mul": xp.multiply, "neg": xp.negat
 UNARY_FLOAT = {"tanh": xp.tanh, "exp": xp.exp}
 
 
-def optimize(prog):
+def optimize(prog, fuse=True):
     dce(prog)
     fold(prog)
     cse(prog)
     dce(prog)
+    if fuse:
+        fusion.fuse(prog)
     prog.plan = plan_buffers(prog)
     return prog
 

@@ -45,6 +45,9 @@ def codegen(prog, plan=None):
             body.append(f"_copyto({name(dst)}, {s}, casting='same_kind')")
             names[op.out] = name(dst)
             continue
+        if op.kind == "fused":
+            _fused(op, i, ns, body, name)
+            continue
         if op.kind == "view":
             ns[f"S{i}"] = prog.values[op.out].shape
             body.append(f"v{op.out} = {name(op.args[0])}.reshape(S{i})")
@@ -96,6 +99,19 @@ def codegen(prog, plan=None):
     src = [f"def run({ins}):"] + ["    " + line for line in body]
     src.append(f"    return ({', '.join(rets)}{',' if rets else ''})")
     return "\n".join(src), ns
+
+
+def _fused(op, i, ns, body, name):
+    """Inputs into the kept buffer's rows, one kernel call, live outputs copied out."""
+    p = op.params
+    buf = p["buf"]
+    ns[f"K{i}"], ns[f"Q{i}"], ns[f"B{i}"], ns[f"O{i}"] = p["kernel"], p["codes"], buf, p["one"]
+    ns[f"R{i}"] = buf.reshape((buf.shape[0],) + p["shape"])    # rows in the values' shape
+    for v, r in zip(op.args, p["in_slots"]):
+        body.append(f"R{i}[{r}] = {name(v)}")
+    body.append(f"K{i}(Q{i}, B{i}, O{i})")
+    for v, r in zip(p["outs"], p["out_slots"]):
+        body.append(f"{name(v)} = R{i}[{r}].copy()")
 
 
 def _literal(v):
