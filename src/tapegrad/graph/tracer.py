@@ -55,41 +55,36 @@ class Tracer:
         STATE.trace = None
 
     def value_read(self, name):
-        if self.on_read == "eager":
-            self.read = self.read or _HOW[name]
-            return
-        raise TraceError(
-            f"tg.compile: {_HOW[name]} reads a tensor's value while tracing, so Python control "
-            f"flow would depend on data and a replay could silently take the wrong branch. "
-            f"Write it with tensor ops instead (tg.where(cond, a, b), tg.maximum, a mask), or "
-            f"compile with tg.compile(fn, fallback='eager') to run such a function eagerly "
-            f"(with a warning).")
+        self._cannot_replay(
+            _HOW[name], "reads a tensor's value while tracing, so Python control flow would "
+            "depend on data and a replay could silently take the wrong branch. Write it with "
+            "tensor ops instead (tg.where(cond, a, b), tg.maximum, a mask), or")
 
     def untraceable(self, fn):
         """An op whose rules decide on input values in Python (``traceable = False``)."""
-        how = f"op '{fn.name}', whose rules branch on its inputs' values in Python"
-        if self.on_read == "eager":
-            self.read = self.read or how
-            return
-        raise TraceError(
-            f"tg.compile: {how} (e.g. a special case for zeros), can't be traced: a replay "
-            f"would repeat the branch taken for the traced values on any input. Call it "
-            f"outside the compiled function (compile around it), or compile with "
-            f"tg.compile(fn, fallback='eager') to run such a function eagerly (with a "
-            f"warning).")
+        self._cannot_replay(
+            f"op '{fn.name}', whose rules branch on its inputs' values in Python",
+            "(e.g. a special case for zeros), can't be traced: a replay would repeat the branch "
+            "taken for the traced values on any input. Call it outside the compiled function "
+            "(compile around it), or")
 
     def refuse(self, what):
         """An op computed arrays from an integer tensor's values outside the ops (``what``
         says which): a replay would reuse them for new indices. Ops call this through
         ``ops._util.not_traceable``."""
+        self._cannot_replay(
+            what, "are computed from index values outside the ops, so a replay would reuse "
+            "them for other indices. Call it outside the compiled function (compile around "
+            "it), or")
+
+    def _cannot_replay(self, what, problem):
+        """``what`` makes a replay unfaithful: refuse it, or with fallback='eager' note it
+        (this signature then runs eagerly, with a warning)."""
         if self.on_read == "eager":
             self.read = self.read or what
             return
-        raise TraceError(
-            f"tg.compile: {what} are computed from index values outside the ops, so a replay "
-            f"would reuse them for other indices. Call it outside the compiled function "
-            f"(compile around it), or compile with tg.compile(fn, fallback='eager') to run "
-            f"such a function eagerly (with a warning).")
+        raise TraceError(f"tg.compile: {what} {problem} compile with tg.compile(fn, "
+                         f"fallback='eager') to run such a function eagerly (with a warning).")
 
     # -- values -------------------------------------------------------------------------
     def _define(self, arr, kind, label=None):
