@@ -98,6 +98,13 @@ def w3_jax(W, batch):
         logp = jax.nn.log_softmax(h)
         return -jnp.take_along_axis(logp, y[:, None], 1).mean()
 
+    return _jax_sgd_unit(W, loss_fn, params, X, y)
+
+
+def _jax_sgd_unit(W, loss_fn, params, X, y):
+    """One jitted SGD step of ``loss_fn`` (the same update as the tapegrad and torch steps)."""
+    import jax
+
     @jax.jit
     def step(ps, X, y):
         loss, gs = jax.value_and_grad(loss_fn)(ps, X, y)
@@ -132,16 +139,7 @@ def w4_jax(W, batch):
         logp = jax.nn.log_softmax(h)
         return -jnp.take_along_axis(logp, y[:, None], 1).mean()
 
-    @jax.jit
-    def step(ps, X, y):
-        loss, gs = jax.value_and_grad(loss_fn)(ps, X, y)
-        return loss, [p - W.LR * g for p, g in zip(ps, gs)]
-    state = [ps]
-
-    def unit():
-        loss, state[0] = step(state[0], X, y)
-        jax.block_until_ready(state[0])
-    return unit
+    return _jax_sgd_unit(W, loss_fn, ps, X, y)
 
 
 # -- checks ------------------------------------------------------------------------------------
