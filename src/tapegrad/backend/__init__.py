@@ -3,6 +3,8 @@
 Everything above this module reaches arrays through ``xp`` (the array module) and
 the few helpers here, so a GPU backend only has to provide the same names.
 """
+import os as _os
+
 import numpy as xp
 
 ndarray = xp.ndarray
@@ -63,3 +65,69 @@ def default_rng(seed=None):
 def array_module(*arrays):
     """The array module for these arrays (always NumPy on the CPU backend)."""
     return xp
+
+
+# -- matrix products ------------------------------------------------------------------------
+#: below this many multiply-adds NumPy is as fast (a call into MKL costs ~12 us more here)
+GEMM_MIN_WORK = 2 ** 21
+_BLAS_NAMES = ("auto", "mkl", "numpy")
+_blas = {"want": _os.environ.get("TAPEGRAD_BLAS", "auto"), "gemm": None, "resolved": False}
+if _blas["want"] not in _BLAS_NAMES:
+    raise ValueError(f"TAPEGRAD_BLAS must be 'auto', 'mkl' or 'numpy', got {_blas['want']!r}")
+
+
+def matmul(a, b, out=None):
+    """``a @ b`` for ops' forwards and VJPs: the one place matrix products are computed.
+    2-d float products (and (..., m, k) @ (k, n) with a contiguous left side) go to MKL's
+    GEMM when it is in use (see :func:`set_blas`), everything else to NumPy."""
+    if (b.ndim == 2 and a.ndim >= 2 and a.shape[-1] == b.shape[0]
+            and a.size * b.shape[1] >= GEMM_MIN_WORK):
+        gemm = _blas["gemm"] if _blas["resolved"] else _resolve()
+        if gemm is not None:
+            if a.ndim == 2:
+                r = gemm(a, b, out, xp.empty)
+            elif a.flags.c_contiguous and out is None:
+                r = gemm(a.reshape(-1, a.shape[-1]), b, None, xp.empty)
+                r = None if r is None else r.reshape(a.shape[:-1] + (b.shape[1],))
+            else:
+                r = None
+            if r is not None:
+                return r
+    return xp.matmul(a, b, out=out)
+
+
+def set_blas(name):
+    """Choose who computes large matrix products: ``"mkl"`` (needs the ``mkl`` package:
+    ``pip install "tapegrad[mkl]"``; PyTorch's CPU builds use the same library),
+    ``"numpy"`` (NumPy's own BLAS, OpenBLAS in its wheels) or ``"auto"`` (MKL when it is
+    installed, the default). The environment variable ``TAPEGRAD_BLAS`` sets the same
+    at import. Products from the two differ in the last bits, like any two BLAS."""
+    if name not in _BLAS_NAMES:
+        raise ValueError(f"set_blas: expected 'auto', 'mkl' or 'numpy', got {name!r}")
+    _blas.update(want=name, gemm=_load(name), resolved=True)
+
+
+def blas():
+    """What computes large matrix products now: ``"mkl <version>"`` or ``"numpy"``."""
+    gemm = _blas["gemm"] if _blas["resolved"] else _resolve()
+    return "numpy" if gemm is None else f"mkl {gemm.version}"
+
+
+def _resolve():
+    _blas.update(gemm=_load(_blas["want"]), resolved=True)
+    return _blas["gemm"]
+
+
+def _load(want):
+    from . import _mkl
+    if want == "numpy":
+        return None
+    path = _mkl.library_path()
+    if path is None and want == "mkl":
+        raise RuntimeError("tapegrad: MKL was asked for (set_blas('mkl') or TAPEGRAD_BLAS=mkl) "
+                           "but the mkl package is not installed; pip install \"tapegrad[mkl]\"")
+    return None if path is None else _mkl.Gemm(path)
+
+
+if _blas["want"] == "mkl":      # asked for by name: say now if it can't be had
+    _resolve()

@@ -49,11 +49,13 @@ def _mm(a, b):
     """a (G, M, K) @ b (G, K, L), per group; in column blocks of b when K is small (cache
     blocking pays there, e.g. 3x3 kernels on one input channel, and costs elsewhere)."""
     if a.shape[2] > 12:
+        if a.shape[0] == 1:
+            return backend.matmul(a[0], b[0])[None]
         return xp.matmul(a, b)
     out = xp.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=xp.result_type(a, b))
     for gi in range(a.shape[0]):
         for i in range(0, b.shape[2], _BLOCK):
-            xp.matmul(a[gi], b[gi, :, i:i + _BLOCK], out=out[gi, :, i:i + _BLOCK])
+            backend.matmul(a[gi], b[gi, :, i:i + _BLOCK], out=out[gi, :, i:i + _BLOCK])
     return out
 
 
@@ -62,7 +64,7 @@ def _mm_nt(a, b):
     out = xp.zeros((a.shape[0], a.shape[1], b.shape[1]), dtype=xp.result_type(a, b))
     for gi in range(a.shape[0]):
         for i in range(0, a.shape[2], _BLOCK):
-            out[gi] += a[gi, :, i:i + _BLOCK] @ b[gi, :, i:i + _BLOCK].T
+            out[gi] += backend.matmul(a[gi, :, i:i + _BLOCK], b[gi, :, i:i + _BLOCK].T)
     return out
 
 
@@ -107,7 +109,7 @@ def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
         for gi in range(groups):  # column blocks: the block of columns stays in cache
             for i in range(0, run, _BLOCK):  # while its kh*kw shifted adds consume it
                 blk = tmp[:, :min(_BLOCK, run - i)]
-                xp.matmul(wm[gi], gp[gi, :, i:i + _BLOCK], out=blk)
+                backend.matmul(wm[gi], gp[gi, :, i:i + _BLOCK], out=blk)
                 cols = blk.reshape(cg, kh, kw, -1)
                 for a in range(kh):
                     for bb in range(kw):

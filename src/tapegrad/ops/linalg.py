@@ -36,7 +36,7 @@ class Matmul(Function):
             raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
                                f"{list(a.shape)} and {list(b.shape)}")
         try:
-            return a @ b
+            return backend.matmul(a, b)
         except ValueError:
             raise RuntimeError(f"matmul: shapes {list(a.shape)} and {list(b.shape)} cannot be "
                                f"multiplied (inner sizes {a.shape[-1]} and "

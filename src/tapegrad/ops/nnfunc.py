@@ -43,7 +43,7 @@ class Linear(Function):
             raise RuntimeError(f"linear: input shape {list(x.shape)} and weight shape "
                                f"{list(w.shape)} cannot be multiplied ({x.shape[-1]} vs "
                                f"{w.shape[-1]} in-features)")
-        out = x @ w.T
+        out = backend.matmul(x, w.T)
         if b is not None:
             out += b
         return out
@@ -89,7 +89,7 @@ class LinearWeightGrad(Function):
     def forward(ctx, g, x):
         if x.ndim == 1:
             return ctx.xp.multiply.outer(g, x)
-        return g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        return backend.matmul(g.reshape(-1, g.shape[-1]).T, x.reshape(-1, x.shape[-1]))
 
     @staticmethod
     def vjp(ctx, u):
