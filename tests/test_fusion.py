@@ -163,3 +163,71 @@ def test_without_numba_replay_is_plain_numpy(monkeypatch):
         got = _run(f, leaves)
     assert not _fused(f)
     assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+# -- w -= lr * g as one pass (fusion.scaled_update, _vm.scaled_add) --------------------------
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["in place", "into another", "transposed"])
+def test_scaled_add_rounds_as_the_two_ufuncs(dtype, layout):
+    from tapegrad.graph import _vm
+    rng = np.random.default_rng(0)
+    a, x = (rng.standard_normal((300, 257)).astype(dtype) for _ in range(2))
+    if layout == "transposed":
+        x = np.ascontiguousarray(x.T).T
+    want = np.add(a, np.multiply(x, -0.037))
+    out = a if layout == "in place" else np.empty_like(a)
+    got = _vm.scaled_add(a, x, -0.037, out)
+    assert got is out and np.array_equal(got, want)   # (a fused multiply-add would differ)
+
+
+def _sgd_step(w, lr):
+    def step(x):
+        w.grad = None
+        loss = (x * w).tanh().sum()
+        loss.backward()
+        with tg.no_grad():
+            w.sub_(lr * w.grad)
+        return loss
+    return step
+
+
+@needs_numba
+def test_sgd_update_compiles_to_one_pass_bit_for_bit():
+    rng = np.random.default_rng(1)
+    w1, w2 = (tg.tensor(rng.standard_normal((64, 33)).astype(np.float32), requires_grad=True)
+              for _ in range(2))
+    w2.data = w1.detach().clone()
+    eager, compiled = _sgd_step(w1, 0.1), tg.compile(_sgd_step(w2, 0.1))
+    for k in range(5):
+        x = tg.tensor(rng.standard_normal((64, 33)).astype(np.float32))
+        assert np.array_equal(eager(x).numpy(), compiled(x).numpy())
+        assert np.array_equal(w1.numpy(), w2.numpy())
+    text = str(compiled.graph)
+    assert "fused[2 ops]" in text and "= mul(" in text and "= sub(" in text
+    assert "K" in compiled.cache[compiled._last].run.source    # the kernel call
+
+
+@needs_numba
+def test_a_product_read_elsewhere_or_fuse_false_keeps_two_ufuncs():
+    w = tg.tensor(np.linspace(-1, 1, 40, dtype=np.float32))
+
+    def step(g):
+        t = g * 0.5
+        w.sub_(t)
+        return t * 2        # t is read after the update: it must exist
+    f = tg.compile(step)
+    g = tg.tensor(np.ones(40, np.float32))
+    for k in range(3):
+        out = f(g)
+    assert np.array_equal(out.numpy(), np.ones(40, np.float32))
+    want = np.linspace(-1, 1, 40, dtype=np.float32)
+    for k in range(3):
+        want = want - np.float32(0.5)
+    np.testing.assert_array_equal(w.numpy(), want)
+    assert "fused" not in str(f.graph)
+    m = tg.tensor(np.zeros(40, np.float32), requires_grad=True)
+    unfused = tg.compile(_sgd_step(m, 0.1), fuse=False)
+    for k in range(3):
+        unfused(g)
+    assert "fused" not in str(unfused.graph)

@@ -74,3 +74,30 @@ def run(codes, buf, one):
         else:                  # g * (y > 0)
             for j in range(n):
                 buf[o, j] = (one if buf[b, j] > zero else zero) * buf[a, j]
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _scaled_add(a, x, c, out):
+    for j in range(out.shape[0]):
+        out[j] = a[j] + x[j] * c
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _scaled_add_into(y, x, c):     # (one pointer fewer that may alias: this loop vectorises)
+    for j in range(y.shape[0]):
+        y[j] = y[j] + x[j] * c
+
+
+def scaled_add(a, x, c, out):
+    """out = a + x*c in one pass (an SGD step ``w - lr*g`` is a + x*(-lr)): the product
+    rounded to out's dtype, then the sum, so bit for bit NumPy's two ufunc calls (no fused
+    multiply-add). ``c`` is cast to out's dtype as NumPy casts a Python scalar."""
+    if a.flags.c_contiguous and x.flags.c_contiguous and out.flags.c_contiguous:
+        c = out.dtype.type(c)
+        if a is out:
+            _scaled_add_into(out.reshape(-1), x.reshape(-1), c)
+        else:
+            _scaled_add(a.reshape(-1), x.reshape(-1), c, out.reshape(-1))
+    else:
+        np.add(a, np.multiply(x, c), out=out)
+    return out

@@ -172,3 +172,13 @@ def _fused_op(prog, ops, read_after, vm):
                     "out_slots": [slots[v] for v in outs], "outs": outs,
                     "kernel": vm.run, "one": val.dtype.type(1), "shape": val.shape}
     return fused
+
+
+def scaled_update(mul, update, a, x, c, vm):
+    """``t = x * c; a -/+ t`` written into a's memory as one pass (``vm.scaled_add``): an
+    SGD step's ``w -= lr * g`` reads and writes each array once instead of twice. Made by
+    passes.plan_buffers, which checks that t is read by the update alone."""
+    op = Op("fused", None, [a, x], update.out)
+    op.params = {"ops": [mul, update], "outs": [update.out], "kernel": vm.scaled_add,
+                 "scale": c}
+    return op

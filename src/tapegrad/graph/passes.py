@@ -11,15 +11,18 @@ same loop).
   it must draw anew on every call).
 - fusion.fuse (fusion.py; ``tg.compile(fn, fuse=False)`` skips it): long elementwise runs
   on small arrays become one numba kernel call; its exp/log/tanh may differ in the last bit.
-- plan_buffers: elementwise primitives whose forward is exactly one ufunc (``a + b`` is
+- plan_buffers (and fusion.scaled_update): elementwise primitives whose forward is exactly one ufunc (``a + b`` is
   ``np.add(a, b)``) run with ``out=`` into a dead value's buffer of the same shape and
   dtype (in place when their own input dies there), and ``w - lr * g`` followed by a write
-  into ``w`` becomes ``np.subtract(w, t, out=w)``. Only buffers that own their memory (no
+  into ``w`` becomes ``np.subtract(w, t, out=w)``, or with numba (and fusion on) one pass
+  ``w + g * (-lr)`` that rounds as the two ufuncs do (bit for bit). Only buffers that own their memory (no
   views) are reused, and never those of results, gradients, state or constants. With no
   dead buffer at hand, such an op writes into a buffer the program allocates once and keeps
   (its value never leaves the call), so a step allocates only what it returns; one
   compiled function is therefore not safe to call from two threads at once.
 """
+import math
+
 from .. import backend
 from . import fusion
 from .ir import bind, static_params
@@ -39,7 +42,7 @@ def optimize(prog, fuse=True):
     dce(prog)
     if fuse:
         fusion.fuse(prog)
-    prog.plan = plan_buffers(prog)
+    prog.plan = plan_buffers(prog, kernels=fusion.kernel() if fuse else None)
     return prog
 
 
@@ -172,9 +175,10 @@ def _lowerable(prog, op):
     return None
 
 
-def plan_buffers(prog):
+def plan_buffers(prog, kernels=None):
     """{op index: (ufunc, value number whose buffer it writes into)}; may also drop a write
-    that a fused in-place op made redundant."""
+    that a fused in-place op made redundant, and (with ``kernels``, fusion's numba module)
+    the ``lr * g`` before it, the update then running as one pass."""
     n = len(prog.ops)
     last = {}
     for i, op in enumerate(prog.ops):
@@ -208,6 +212,12 @@ def plan_buffers(prog):
                 dst = nxt.args[0]           # w - lr * g; write w: compute into w
                 plan[i] = (ufunc, dst)
                 drop.add(i + 1)
+                scaled = kernels and _scaled_update(prog, i, dst, last, pinned)
+                if scaled:                  # ... in one pass: w + g * (-lr)
+                    prog.ops[i] = fusion.scaled_update(prog.ops[i - 1], op, *scaled, kernels)
+                    plan[i] = (kernels.scaled_add, dst)
+                    plan.pop(i - 1, None)
+                    drop.add(i - 1)
                 prog.alias = getattr(prog, "alias", {})
                 prog.alias[op.out] = dst
                 prog.alias[nxt.out] = dst
@@ -244,6 +254,32 @@ def plan_buffers(prog):
         prog.ops = [op for i, op in enumerate(prog.ops) if i not in drop]
         plan = {i - sum(1 for d in drop if d < i): p for i, p in plan.items()}
     return plan
+
+
+def _scaled_update(prog, i, dst, last, pinned):
+    """(a, x, c) of ``a + x * c`` when op i is ``a - t`` or ``a + t`` (or
+    ``t + a``) and t = ``x * c`` (or ``c * x``, c a Python number) is made by op i-1 for op
+    i alone, with a, x and the written ``dst`` all of one float shape; None otherwise."""
+    op, prev = prog.ops[i], prog.ops[i - 1] if i else None
+    if prev is None or prev.kind != "call" or prev.fn.name != "mul" or op.fn.name not in (
+            "add", "sub") or prev.params or prev.side or prev.dyn or len(op.args) != 2:
+        return None
+    t = prev.out
+    if t in pinned or last.get(t) != i or t not in op.args:
+        return None
+    arrays = [a for a in prev.args if type(a) is int]
+    lits = [a for a in prev.args if type(a) is not int]
+    a = op.args[1 - op.args.index(t)]
+    if len(arrays) != 1 or len(lits) != 1 or type(a) is not int or (
+            op.fn.name == "sub" and op.args[1] != t) or type(lits[0].value) not in (int, float) \
+            or not math.isfinite(lits[0].value):
+        return None
+    x, c = arrays[0], lits[0].value
+    vals = [prog.values[v] for v in (a, x, dst)]
+    if any(v.shape != vals[2].shape or v.dtype != vals[2].dtype for v in vals) or \
+            vals[2].dtype.kind != "f" or vals[1].root == vals[2].root:
+        return None
+    return a, x, -c if op.fn.name == "sub" else c
 
 
 def _alias(prog, v, buf):

@@ -104,6 +104,11 @@ def codegen(prog, plan=None):
 def _fused(op, i, ns, body, name):
     """Inputs into the kept buffer's rows, one kernel call, live outputs copied out."""
     p = op.params
+    if "scale" in p:            # fusion.scaled_update: out = a + x * c, in one pass
+        ns[f"K{i}"] = p["kernel"]
+        a, x = op.args
+        body.append(f"K{i}({name(a)}, {name(x)}, {p['scale']!r}, {name(op.out)})")
+        return
     buf = p["buf"]
     ns[f"K{i}"], ns[f"Q{i}"], ns[f"B{i}"], ns[f"O{i}"] = p["kernel"], p["codes"], buf, p["one"]
     ns[f"R{i}"] = buf.reshape((buf.shape[0],) + p["shape"])    # rows in the values' shape
