@@ -83,6 +83,12 @@ def machine_info():
         "blas": blas_version(np),
     }
     try:
+        import tapegrad
+        info["tapegrad GEMM"] = tapegrad.backend.blas() + \
+            " (products of at least 2**21 multiply-adds; smaller ones: NumPy's)"
+    except ImportError:
+        pass
+    try:
         import torch
         info["torch"] = torch.__version__
         info["torch threads"] = f"{torch.get_num_threads()} intra-op, " \

@@ -148,10 +148,14 @@ class Run:
 
     def run_W3(self):
         for b in self.size("W3_batches"):
-            names = self.frameworks("W3") + ["numpy"]
+            # the floor's target is on the floor with tapegrad's GEMM (with NumPy's own BLAS
+            # the two are one row): the engine's cost, not the BLAS's, is what it measures
+            same = W.tg.backend.blas() == "numpy"
+            names = self.frameworks("W3") + ["numpy"] + ([] if same else ["numpy-same-gemm"])
             timings = self.time([(n, W.w3(n, b).unit) for n in names])
             self.add_times("W3", f"MLP train step, batch {b}", timings, 1e3, "ms/step",
-                           {"torch": (1.05, "≤ 1.05×"), "numpy": (1.05, "≤ 1.05×")})
+                           {"torch": (1.05, "≤ 1.05×"),
+                            "numpy" if same else "numpy-same-gemm": (1.05, "≤ 1.05×")})
 
     def run_W4(self):
         b = self.size("W4_batch")

@@ -316,9 +316,12 @@ def train_torch(model, X, y):
 
 
 class NumpyMLP:
-    """The same MLP written by hand in NumPy: forward, cross-entropy, backward, SGD update."""
+    """The same MLP written by hand in NumPy: forward, cross-entropy, backward, SGD update.
+    ``mm`` computes its matrix products: NumPy's ``matmul`` (its own BLAS), or tapegrad's
+    ``backend.matmul`` for the floor with the same GEMM as tapegrad ("numpy-same-gemm")."""
 
-    def __init__(self, weights, lr=LR):
+    def __init__(self, weights, lr=LR, mm=np.matmul):
+        self.mm = mm
         keys = list(weights)
         self.W = [weights[k].copy() for k in keys[0::2]]
         self.b = [weights[k].copy() for k in keys[1::2]]
@@ -326,11 +329,11 @@ class NumpyMLP:
         self.gW = self.gb = None
 
     def step(self, X, y):
-        W, b = self.W, self.b
+        W, b, mm = self.W, self.b, self.mm
         acts, pre = [X], []
         h = X
         for i in range(len(W)):
-            z = h @ W[i].T
+            z = mm(h, W[i].T)
             z += b[i]
             if i < len(W) - 1:
                 pre.append(z)
@@ -348,10 +351,10 @@ class NumpyMLP:
         d /= n
         gW, gb = [None] * len(W), [None] * len(W)
         for i in range(len(W) - 1, -1, -1):
-            gW[i] = d.T @ acts[i]
+            gW[i] = mm(d.T, acts[i])
             gb[i] = d.sum(axis=0)
             if i:
-                d = d @ W[i]
+                d = mm(d, W[i])
                 d *= pre[i - 1] > 0
         for p, g in zip(W + b, gW + gb):
             p -= self.lr * g
@@ -371,8 +374,8 @@ class NumpyMLP:
         return out
 
 
-def train_numpy(weights, X, y):
-    net = NumpyMLP(weights)
+def train_numpy(weights, X, y, mm=np.matmul):
+    net = NumpyMLP(weights, mm=mm)
 
     def step():
         return net.step(X, y)
@@ -393,6 +396,8 @@ def w3(framework, batch_size, sizes=MLP_SIZES):
         return train_torch(torch_mlp(weights, sizes), X, y)
     if framework == "numpy":
         return train_numpy(weights, X, y)
+    if framework == "numpy-same-gemm":
+        return train_numpy(weights, X, y, mm=tg.backend.matmul)
     raise ValueError(framework)
 
 
