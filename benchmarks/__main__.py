@@ -29,6 +29,9 @@ def parser():
                     help="threads for NumPy's BLAS, OpenMP, MKL and torch, all equal (default 1)")
     ap.add_argument("--omp-wait-policy", default=_env.DEFAULT_WAIT_POLICY,
                     help="OMP_WAIT_POLICY for the run (default PASSIVE; 'unset' leaves it unset)")
+    ap.add_argument("--blas", choices=("auto", "mkl", "numpy"), default=None,
+                    help="who computes tapegrad's large matrix products (TAPEGRAD_BLAS; default "
+                         "auto: MKL when the mkl package is installed, else NumPy's BLAS)")
     ap.add_argument("--no-write", action="store_true", help="do not write benchmarks/RESULTS.md")
     ap.add_argument("--write", action="store_true", help="write RESULTS.md even with --quick")
     ap.add_argument("--output", default=None, help="where to write the results (default "
@@ -61,7 +64,7 @@ def parse(argv=None):
 def main(argv=None):
     args = parse(argv)
     policy = "" if args.omp_wait_policy.lower() in ("", "unset", "none") else args.omp_wait_policy
-    args.env_settings = _env.configure(args.threads, policy)
+    args.env_settings = _env.configure(args.threads, policy, args.blas)
     _env.configure_torch(args.threads)
     from . import harness  # imports NumPy: only now that the environment is set
     return harness.main(args)

@@ -17,8 +17,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 DEFAULT_WAIT_POLICY = "PASSIVE"
 
 
-def configure(threads=1, wait_policy=DEFAULT_WAIT_POLICY):
-    """Set the environment for ``threads`` threads. Returns the variables it set.
+def configure(threads=1, wait_policy=DEFAULT_WAIT_POLICY, blas=None):
+    """Set the environment for ``threads`` threads (and TAPEGRAD_BLAS when ``blas`` is
+    given). Returns the variables it set.
 
     Must run before NumPy/torch are imported; if NumPy already is, the BLAS pool was sized
     at its import, so this only warns (the harness's entry points always come first)."""
@@ -29,6 +30,8 @@ def configure(threads=1, wait_policy=DEFAULT_WAIT_POLICY):
         print("benchmarks: warning: NumPy/torch already imported; thread settings may not "
               "apply to their pools", file=sys.stderr)
     settings = {name: str(threads) for name in THREAD_VARS}
+    if blas:
+        settings["TAPEGRAD_BLAS"] = blas
     if wait_policy:
         settings["OMP_WAIT_POLICY"] = wait_policy
     else:

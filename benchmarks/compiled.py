@@ -20,6 +20,8 @@ def _parse(argv):
     ap.add_argument("--quick", action="store_true", help="2 short repeats; writes nothing")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="W2,W3,W4")
+    ap.add_argument("--blas", choices=("auto", "mkl", "numpy"), default=None,
+                    help="who computes tapegrad's large matrix products (TAPEGRAD_BLAS)")
     ap.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "COMPILED.md"))
     a = ap.parse_args(argv)
     if not a.quick and a.repeats < 7:
@@ -156,7 +158,7 @@ def _check_training(np, W, make_model, X, y, tg):
 
 def main(argv=None):
     args = _parse(argv)
-    _env.configure(args.threads)
+    _env.configure(args.threads, blas=args.blas)
     import numpy as np
     torch = _env.configure_torch(args.threads)
     import tapegrad as tg
@@ -258,7 +260,14 @@ def _write(path, rows, repeats, threads):
               "then replays about 2,700 calls on (16,) arrays at about 0.7 us each. Earlier "
               "measurements by hand: a numba kernel generated per chain took 159 s to compile; "
               "numexpr 2.14 evaluates tanh(x*w+c) on (16,) float32 in 4.6 us per cached call "
-              "against 2.4 us for the three ufunc calls, so neither was adopted."]
+              "against 2.4 us for the three ufunc calls, so neither was adopted.", "",
+              "W3 and W4's large matrix products (at least 2**21 multiply-adds) go through "
+              "tapegrad.backend.matmul to the GEMM named under \"tapegrad GEMM\" above, in "
+              "eager and compiled tapegrad alike: MKL's when the mkl package is installed (the "
+              "library PyTorch's CPU wheels link), else NumPy's own BLAS (`--blas numpy` "
+              "forces that; its run is in COMPILED-numpy-blas.md). The compiled SGD step "
+              "replays each `w -= lr * g` as one numba pass that rounds as NumPy's two ufuncs "
+              "do (fusion.scaled_update), so it stays bit for bit equal to eager."]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"wrote {path}")
