@@ -9,6 +9,7 @@ and parameters after three steps, bit for bit), so the table never times a wrong
 """
 import argparse
 import os
+import statistics
 import sys
 
 from . import _env
@@ -176,7 +177,7 @@ def main(argv=None):
         for name, _ in contenders:
             tm = t[name]
             rows.append((key, title, name, tm.median * scale, tm.min * scale, tm.max * scale,
-                         unit_name))
+                         unit_name, tm.per_unit))
             print(f"  {name:18s} {tm.median * scale:9.3f} {unit_name} "
                   f"({tm.min * scale:.3f}-{tm.max * scale:.3f})", flush=True)
 
@@ -231,6 +232,11 @@ def main(argv=None):
     return rows
 
 
+def paired_ratios(a, b):
+    """Per-round ratios of two interleaved contenders' repeats."""
+    return [x / y for x, y in zip(a, b)]
+
+
 def _write(path, rows, repeats, threads):
     info = _env.machine_info()
     lines = ["# Compiled mode: tg.compile vs eager tapegrad, PyTorch eager and jax.jit", "",
@@ -244,12 +250,20 @@ def _write(path, rows, repeats, threads):
     if have_jax():
         import jax
         lines.append(f"- jax: {jax.__version__} (jax.jit on CPU)")
-    lines += ["", "| workload | contender | median | min-max | vs torch eager |",
-              "|---|---|---|---|---|"]
-    torch_med = {r[0]: r[3] for r in rows if r[2] == "torch eager"}
-    for key, title, name, med, lo, hi, unit in rows:
-        rel = f"{med / torch_med[key]:.2f}x" if key in torch_med else ""
-        lines.append(f"| {key}: {title} | {name} | {med:.3f} {unit} | {lo:.3f}-{hi:.3f} | {rel} |")
+    lines += ["", "| workload | contender | median | min-max | vs torch eager | paired (min-max) |",
+              "|---|---|---|---|---|---|"]
+    torch_row = {r[0]: r for r in rows if r[2] == "torch eager"}
+    for key, title, name, med, lo, hi, unit, per_unit in rows:
+        rel = paired = ""
+        if key in torch_row:
+            rel = f"{med / torch_row[key][3]:.2f}x"
+            ratios = paired_ratios(per_unit, torch_row[key][7])
+            paired = f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        lines.append(f"| {key}: {title} | {name} | {med:.3f} {unit} | {lo:.3f}-{hi:.3f} | {rel} "
+                     f"| {paired} |")
+    lines += ["", "\"paired\": the ratio of each repeat to torch eager's repeat of the same "
+              "round (timed next to it), median and range over the rounds: less sensitive than "
+              "the ratio of medians to this shared machine's slow drifts."]
     lines += ["", "\"tapegrad compiled\" fuses long elementwise runs on small arrays into one "
               "call of a generic numba kernel (src/tapegrad/graph/fusion.py, _vm.py; compiled "
               "once and cached on disk, not once per chain) when numba is installed; its "

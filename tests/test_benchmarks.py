@@ -204,3 +204,19 @@ def test_interference_table_reads_its_results():
     assert t.count("\n") == 3 and "| 1 | unset | 1100 (1000–1200) | 1500 (1500–1500) | 1.36× " \
                                   "| 2.00× (2.00–2.00) | 1.00× (1.00–1.00) | 1000 / 1000 |" in t
     assert "NumPy 2.00×, torch 1.00×" in I.summary(results)
+
+
+def test_compiled_benchmark_quick_run_with_numpy_blas():
+    pytest.importorskip("torch")
+    res = subprocess.run([sys.executable, "-m", "benchmarks.compiled", "--quick", "--only", "W3",
+                          "--blas", "numpy"], capture_output=True, text=True, cwd=ROOT,
+                         env=env(), timeout=300)
+    assert res.returncode == 0, res.stderr
+    for needle in ("W3: MLP 784-256-256-10 SGD step, batch 128", "tapegrad compiled",
+                   "tapegrad eager", "torch eager"):
+        assert needle in res.stdout, needle
+
+
+def test_compiled_benchmark_pairs_rounds():
+    from benchmarks import compiled as C
+    assert C.paired_ratios([2.0, 3.0, 1.0], [1.0, 2.0, 4.0]) == [2.0, 1.5, 0.25]
