@@ -143,6 +143,36 @@ def test_state_dict_keyed_by_names_and_round_trip():
     assert _train(model, opt, 3) == _train(model2, opt2, 3)
 
 
+def test_step_counter_is_a_float64_tensor_and_a_saved_number_still_loads():
+    """As PyTorch's: state['step'] is a 0-d tensor (so tg.compile can trace Adam's bias
+    correction as ops on state); a checkpoint holding a plain number loads the same."""
+    model, opt = _model_opt()
+    _train(model, opt, 3)
+    sd = opt.state_dict()
+    step = sd["state"]["0.weight"]["step"]
+    assert isinstance(step, tg.Tensor) and step.dtype == tg.float64 and step.shape == ()
+    assert float(step) == 3.0
+    as_numbers = {"param_groups": sd["param_groups"],
+                  "state": {k: {**v, "step": 3} for k, v in sd["state"].items()}}
+    model2, opt2 = _model_opt()
+    model2.load_state_dict(model.state_dict())
+    opt2.load_state_dict(as_numbers)
+    assert _train(model, opt, 2) == _train(model2, opt2, 2)
+    assert float(opt2.state_dict()["state"]["0.weight"]["step"]) == 5.0
+
+
+def test_amsgrad_after_loading_a_state_without_its_buffer():
+    model, opt = _model_opt()
+    _train(model, opt, 2)
+    model2 = _model_opt()[0]
+    model2.load_state_dict(model.state_dict())
+    opt2 = optim.Adam(model2.parameters(), lr=0.01, amsgrad=True)
+    opt2.load_state_dict({**opt.state_dict(), "param_groups": [
+        {**opt.state_dict()["param_groups"][0], "amsgrad": True}]})
+    _train(model2, opt2, 1)
+    assert opt2.state[model2[0].weight]["max_exp_avg_sq"].shape == model2[0].weight.shape
+
+
 def test_case55_reordered_parameters_attach_state_by_name():
     """State follows the names, not positions: a reordered parameter list still gets each
     parameter's own moments."""

@@ -1,8 +1,6 @@
 """Adam (with amsgrad and L2 weight decay) and AdamW (decoupled weight decay)."""
-import math
-
 from .. import backend
-from .optimizer import Optimizer, resolve_lr
+from .optimizer import Optimizer, resolve_lr, new_step, number, sqrt, maximum_, buffer
 
 xp = backend.xp
 
@@ -28,8 +26,10 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize), check_finite)
 
+    traceable = True
+
     def _init_state(self, p, state, group):
-        state["step"] = 0.0
+        state["step"] = new_step()
         state["exp_avg"] = xp.zeros_like(p._data)
         state["exp_avg_sq"] = xp.zeros_like(p._data)
         if group["amsgrad"]:
@@ -40,32 +40,31 @@ class Adam(Optimizer):
             group["weight_decay"]
         if group["maximize"]:
             g = -g
-        state["step"] += 1
         step = state["step"]
+        step += 1
         if wd:
             if self._decoupled:
                 w *= 1 - lr * wd
             else:
                 g = g + wd * w
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        # one scratch array for the whole update; every other write lands in the state
-        tmp = xp.subtract(g, m)
+        tmp = g - m
         tmp *= 1 - beta1
         m += tmp                                   # m.lerp_(g, 1 - beta1)
-        xp.multiply(g, g, out=tmp)
+        tmp = g * g
         tmp *= 1 - beta2
         v *= beta2
         v += tmp                                   # v.mul_(beta2).addcmul_(g, g, 1 - beta2)
-        bc1 = 1 - beta1 ** step
-        bc2_sqrt = math.sqrt(1 - beta2 ** step)
+        bc1 = number(1 - beta1 ** step)
+        bc2_sqrt = number(sqrt(1 - beta2 ** step))
         if group["amsgrad"]:
-            vmax = state.setdefault("max_exp_avg_sq", xp.zeros_like(w))
-            xp.maximum(vmax, v, out=vmax)
+            vmax = buffer(state, "max_exp_avg_sq", w)
+            maximum_(vmax, v)
             v = vmax
-        denom = xp.sqrt(v, out=tmp)
+        denom = sqrt(v)
         denom /= bc2_sqrt
         denom += eps
-        xp.divide(m, denom, out=tmp)
+        tmp = m / denom
         tmp *= lr / bc1
         w -= tmp
 

@@ -270,8 +270,11 @@ class Optimizer:
             new = {}
             for k, v in st.items():
                 arr = v._data if isinstance(v, Tensor) else v
-                if isinstance(arr, backend.ndarray):
-                    dt = p.dtype if arr.dtype.kind == "f" and k != "step" else arr.dtype
+                if k == "step" and isinstance(arr, (numbers.Real, backend.ndarray,
+                                                    backend.generic)):
+                    new[k] = xp.array(float(arr))       # (older checkpoints: a number)
+                elif isinstance(arr, backend.ndarray):
+                    dt = p.dtype if arr.dtype.kind == "f" else arr.dtype
                     new[k] = xp.array(arr, dtype=dt)
                 elif isinstance(arr, backend.generic):
                     new[k] = arr.item()
@@ -290,15 +293,48 @@ class Optimizer:
         return "\n".join(lines)
 
 
+def new_step():
+    """A step counter: a 0-d float64 array (a tensor in state_dict, as PyTorch's), so a
+    traced update reads and writes it as state instead of baking its value in."""
+    return xp.zeros((), xp.float64)
+
+
+def number(x):
+    """A value computed from a step counter, for use as a scalar: a Python float in eager
+    updates (so it scales float32 arrays as a Python number does), a tensor while traced."""
+    return x if isinstance(x, Tensor) else float(x)
+
+
+def sqrt(x):
+    """Square root of an array, a NumPy scalar or a tensor (updates run on either)."""
+    return x.sqrt() if isinstance(x, Tensor) else xp.sqrt(x)
+
+
+def buffer(state, key, w):
+    """``state[key]``, made (zeros like ``w``) if a loaded state lacks it."""
+    if key not in state:
+        state[key] = xp.zeros(w.shape, w.dtype)
+    return state[key]
+
+
+def maximum_(a, b):
+    """a <- max(a, b) in place, for an array or a tensor."""
+    if isinstance(a, Tensor):
+        a.copy_(a.maximum(b))
+    else:
+        xp.maximum(a, b, out=a)
+
+
 def _traced_update(opt, p, state, group):
     """The same ``_update`` on tensors sharing the arrays, while tg.compile traces: its
     operators then run as ops and its in-place updates as writes, which the tracer records.
     Only optimizers whose ``_update`` is written with operators (``traceable``) can."""
     if not opt.traceable:
         raise RuntimeError(
-            f"tg.compile: {type(opt).__name__}.step() can't be traced (its update writes NumPy "
-            f"arrays in place with out=, which a trace can't see); compile the forward and "
-            f"backward only and call opt.step() after the compiled function, or use SGD")
+            f"tg.compile: {type(opt).__name__}.step() can't be traced (its _update is not "
+            f"marked traceable: it may write NumPy arrays with out=, which a trace can't see); "
+            f"compile the forward and backward only and call opt.step() after the compiled "
+            f"function, or write _update with operators and set traceable = True")
     g = p._grad if p._grad.dtype == p.dtype else p._grad.to(p.dtype)
     st = {k: _make(v) if isinstance(v, backend.ndarray) else v for k, v in state.items()}
     opt._update(p.detach(), g, st, group)

@@ -1,6 +1,6 @@
 """RMSprop (with centering, momentum and weight decay) and Adagrad."""
 from .. import backend
-from .optimizer import Optimizer, resolve_lr
+from .optimizer import Optimizer, resolve_lr, new_step, number, sqrt, buffer
 
 xp = backend.xp
 
@@ -8,6 +8,8 @@ xp = backend.xp
 class RMSprop(Optimizer):
     """v <- alpha v + (1 - alpha) g^2; (centered: subtract the squared running mean of g);
     w <- w - lr * g / (sqrt(v) + eps), through a momentum buffer if momentum > 0."""
+
+    traceable = True
 
     def __init__(self, params=None, lr=None, alpha=0.99, eps=1e-8, weight_decay=0.0,
                  momentum=0.0, centered=False, *, maximize=False, learning_rate=None,
@@ -21,7 +23,7 @@ class RMSprop(Optimizer):
                          check_finite)
 
     def _init_state(self, p, state, group):
-        state["step"] = 0.0
+        state["step"] = new_step()
         state["square_avg"] = xp.zeros_like(p._data)
         if group["momentum"] > 0:
             state["momentum_buffer"] = xp.zeros_like(p._data)
@@ -33,21 +35,22 @@ class RMSprop(Optimizer):
             group["momentum"]
         if group["maximize"]:
             g = -g
-        state["step"] += 1
+        step = state["step"]
+        step += 1
         if wd:
             g = g + wd * w
         sq = state["square_avg"]
         sq *= alpha
         sq += (1 - alpha) * g * g
         if group["centered"]:
-            ga = state.setdefault("grad_avg", xp.zeros_like(w))
+            ga = buffer(state, "grad_avg", w)
             ga += (g - ga) * (1 - alpha)
-            avg = xp.sqrt(sq - ga * ga)
+            avg = sqrt(sq - ga * ga)
         else:
-            avg = xp.sqrt(sq)
+            avg = sqrt(sq)
         avg += eps
         if mom > 0:
-            buf = state.setdefault("momentum_buffer", xp.zeros_like(w))
+            buf = buffer(state, "momentum_buffer", w)
             buf *= mom
             buf += g / avg
             w -= group["lr"] * buf
@@ -70,19 +73,22 @@ class Adagrad(Optimizer):
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize), check_finite)
 
+    traceable = True
+
     def _init_state(self, p, state, group):
-        state["step"] = 0.0
+        state["step"] = new_step()
         state["sum"] = xp.full_like(p._data, group["initial_accumulator_value"])
 
     def _update(self, w, g, state, group):
         if group["maximize"]:
             g = -g
-        state["step"] += 1
+        step = state["step"]
+        step += 1
         if group["weight_decay"]:
             g = g + group["weight_decay"] * w
-        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        clr = number(group["lr"] / (1 + (step - 1) * group["lr_decay"]))
         s = state["sum"]
         s += g * g
-        std = xp.sqrt(s)
+        std = sqrt(s)
         std += group["eps"]
         w -= clr * g / std
