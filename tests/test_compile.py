@@ -425,3 +425,62 @@ def test_one_compiled_function_called_from_two_threads_gives_each_its_own_result
     finally:
         sys.setswitchinterval(old)
     assert bad == []
+
+
+class _Cube(tg.autograd.Function):
+    """PyTorch style: forward and backward on tensors."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return 3 * x * x * g
+
+
+class _ArraySin(tg.autograd.Function):
+    """The built-in ops' style: forward on arrays, vjp in tensor ops."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.sin(x)
+
+    @staticmethod
+    def vjp(ctx, g):
+        x, = ctx.inputs
+        return g * x.cos()
+
+
+class _ReadsValues(_Cube):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return tg.tensor(x.numpy() ** 3)
+
+
+@pytest.mark.parametrize("fn", [_Cube, _ArraySin])
+def test_user_functions_compile_and_match_eager(fn):
+    def step(x):
+        x.grad = None
+        y = (fn.apply(x) * x).sum()
+        y.backward()
+        return y
+    compiled = tg.compile(step)
+    for i in range(5):
+        a = tg.tensor(np.linspace(-1, 1, 6) + i, requires_grad=True)
+        b = tg.tensor(np.linspace(-1, 1, 6) + i, requires_grad=True)
+        assert np.array_equal(step(a).numpy(), compiled(b).numpy())
+        assert np.array_equal(a.grad.numpy(), b.grad.numpy())
+    assert compiled.cache[compiled._last].run is not None
+
+
+def test_user_function_reading_values_is_refused():
+    def step(x):
+        return _ReadsValues.apply(x).sum()
+    with pytest.raises(TraceError, match=r"tensor\.numpy\(\) reads a tensor's value"):
+        tg.compile(step)(tg.tensor(np.ones(3), requires_grad=True))

@@ -129,9 +129,6 @@ class Tracer:
 
     # -- the hooks the core calls ---------------------------------------------------------
     def apply(self, fn, args, params, promoted):
-        if getattr(fn, "tensor_forward", False):
-            raise TraceError(f"tg.compile: the user Function '{fn.name}' has a tensor "
-                             f"forward; write its forward on arrays to compile it")
         if not fn.traceable:
             self.untraceable(fn)
         if fn.promote and not promoted:
