@@ -484,3 +484,72 @@ def test_user_function_reading_values_is_refused():
         return _ReadsValues.apply(x).sum()
     with pytest.raises(TraceError, match=r"tensor\.numpy\(\) reads a tensor's value"):
         tg.compile(step)(tg.tensor(np.ones(3), requires_grad=True))
+
+
+# -- guards: assumptions a composite made from index values, re-checked on every replay ------
+def _ce_step(w, fallback="error"):
+    def step(x, y):
+        w.grad = None
+        loss = F.cross_entropy(x @ w, y)
+        loss.backward()
+        return loss
+    return tg.compile(step, fallback=fallback), step
+
+
+def test_targets_outside_the_traced_range_stop_the_replay_before_anything_runs():
+    """With 200 classes a target of -100 (the default ignore_index) is a valid NumPy index:
+    without the guard the replay would silently read class 100."""
+    w = tg.tensor(np.random.default_rng(0).standard_normal((5, 200)), requires_grad=True)
+    f, _ = _ce_step(w)
+    x = tg.tensor(np.ones((4, 5)))
+    for _ in range(3):
+        f(x, tg.tensor(np.array([1, 2, 3, 4])))
+    assert "guard %1: cross_entropy's targets were all class indices in [0, 200)" in str(f.graph)
+    before = w.grad.numpy().copy()
+    with pytest.raises(TraceError, match=r"traced when cross_entropy's targets were all class "
+                                         r"indices in \[0, 200\).*Nothing was changed"):
+        f(x, tg.tensor(np.array([1, -100, 3, 4])))
+    assert np.array_equal(w.grad.numpy(), before)
+    out = f(x, tg.tensor(np.array([4, 3, 2, 1])))       # in range again: replays
+    assert np.isfinite(out.numpy())
+
+
+def test_fallback_eager_runs_a_call_that_breaks_a_guard_eagerly():
+    w = tg.tensor(np.random.default_rng(0).standard_normal((5, 200)), requires_grad=True)
+    f, step = _ce_step(w, fallback="eager")
+    x = tg.tensor(np.ones((4, 5)))
+    for _ in range(3):
+        f(x, tg.tensor(np.array([1, 2, 3, 4])))
+    y = tg.tensor(np.array([1, -100, 3, 4]))
+    with pytest.warns(UserWarning, match="Running this call eagerly"):
+        got = f(x, y)
+    g = w.grad.numpy().copy()
+    want = step(x, y)
+    assert np.array_equal(got.numpy(), want.numpy()) and np.array_equal(g, w.grad.numpy())
+    assert got.grad_fn is None
+
+
+@pytest.mark.parametrize("case", ["nll_loss", "gather", "one_hot", "binary_cross_entropy"])
+def test_other_index_and_range_assumptions_are_guarded(case):
+    def fn(x, i):
+        if case == "nll_loss":
+            return F.nll_loss(x, i)
+        if case == "gather":
+            return x.gather(1, i.reshape(-1, 1)).sum()
+        if case == "one_hot":
+            return F.one_hot(i).sum(0)
+        return F.binary_cross_entropy(x.sigmoid() * 2 - 0.5, x.sigmoid())
+    f = tg.compile(fn)
+    x = tg.tensor(np.linspace(-0.5, 0.5, 12).reshape(3, 4))
+    for _ in range(3):
+        f(x, tg.tensor(np.array([3, 1, 2])))
+    bad = {"nll_loss": [3, -1, 2], "gather": [3, -1, 2], "one_hot": [0, 1, 2],
+           "binary_cross_entropy": [3, 1, 2]}[case]
+    if case == "binary_cross_entropy":
+        x = tg.tensor(np.linspace(-3, 3, 12).reshape(3, 4))    # sigmoid*2-0.5 leaves [0, 1]
+    with pytest.raises(TraceError, match=f"traced when {case}") as err:
+        f(x, tg.tensor(np.array(bad)))
+    # targets and indices are inputs (checked before anything runs); BCE's input is computed
+    clean = case != "binary_cross_entropy"
+    assert ("Nothing was changed" in str(err.value)) == clean
+    assert ("the replay stopped there" in str(err.value)) != clean

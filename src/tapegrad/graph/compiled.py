@@ -22,7 +22,7 @@ from .. import backend
 from ..core.tensor import Tensor, _make
 from .ir import same_params, static_params
 from .passes import optimize
-from .replay import build
+from .replay import GuardFailed, build
 from .tracer import Tracer, TraceError
 
 _MAX_TRACES = 4
@@ -76,7 +76,14 @@ class Compiled:
         if e is None:
             e = self.cache[key] = _Entry()
         if e.run is not None:
-            return self._replay(e, tensors)
+            try:
+                return self._replay(e, tensors)
+            except GuardFailed as err:
+                if not (err.clean and self.fallback == "eager"):
+                    raise
+                warnings.warn(f"{err} Running this call eagerly (fallback='eager').",
+                              UserWarning, stacklevel=3)
+                return _detach(self.fn(*args, **kwargs))
         if e.eager:
             return self.fn(*args, **kwargs)
         return self._trace(e, args, kwargs, tensors)

@@ -14,6 +14,10 @@ while tracing that never changes: folded results, ``ones`` seeds), or the result
 - ``view``: ``src`` reshaped (an array a rule derived from another by ``reshape``).
 - ``fused``: a run of elementwise calls replayed as one kernel call (fusion.py; made only
   by that pass, after tracing); ``params["ops"]`` keeps the calls it replaced.
+- ``guard``: ``params["check"](value, *params["args"])`` held while tracing (a composite
+  chose its computation from index values, e.g. cross-entropy's targets all being class
+  indices); replay checks it on every call (first thing, when it reads only inputs) and
+  stops with an error when it fails. No result.
 
 No op is defined here: replay calls the same ``forward`` the eager path runs.
 """
@@ -58,7 +62,7 @@ class Op:
         return [a for a in self.args if type(a) is int] + [v for _, v in self.dyn]
 
     def values_made(self):
-        return [self.out] + [v for _, _, v in self.side]
+        return ([] if self.out is None else [self.out]) + [v for _, _, v in self.side]
 
 
 class Value:
@@ -132,6 +136,8 @@ class Program:
             return f"{outs or '_'} = fused[{len(op.params['ops'])} ops]({ins}){inner}"
         if op.kind == "write":
             return f"%{op.out} = write %{op.args[0]} <- %{op.args[1]}"
+        if op.kind == "guard":
+            return f"guard %{op.args[0]}: {op.params['what']}"
         if op.kind == "view":
             return f"%{op.out}: {self._ty(op.out)} = view %{op.args[0]}"
         args = [self._arg(a) for a in op.args]

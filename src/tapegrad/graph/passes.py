@@ -2,7 +2,7 @@
 precompute whole op calls, or give an elementwise op a buffer to write into (same ufunc,
 same loop).
 
-- dce: drop calls nothing live reads (writes are effects and stay, and so do random ops:
+- dce: drop calls nothing live reads (writes and guards are effects and stay, and so do random ops:
   each draw advances the generator, so dropping one would shift every later draw).
 - cse: one call for identical calls on identical arguments (the table is cleared at every
   write, since a write changes memory that several value numbers may view); never for a
@@ -50,7 +50,7 @@ def dce(prog):
     live = set(prog.out_vids) | {v for _, v in prog.grads}
     keep = []
     for op in reversed(prog.ops):
-        if op.kind == "write" or any(v in live for v in op.values_made()) or \
+        if op.kind in ("write", "guard") or any(v in live for v in op.values_made()) or \
                 op.kind == "call" and op.fn.random:
             live.update(op.values_read())
             if op.kind == "call":

@@ -8,6 +8,7 @@ ufuncs with ``out=`` (passes.py says which and why that is bit-for-bit the same)
 """
 from .. import backend
 from .ir import bind
+from .tracer import TraceError
 
 xp = backend.xp
 
@@ -38,7 +39,14 @@ def codegen(prog, plan=None):
         ns[f"v{v}"] = arr
     for v, arr in prog.consts.items():
         ns[f"v{v}"] = arr
+    early = _early_guards(prog)
+    for i in early:             # guards on inputs run first: a failure changes nothing
+        _guard(prog.ops[i], i, ns, body, name, clean=True)
     for i, op in enumerate(prog.ops):
+        if op.kind == "guard":
+            if i not in early:
+                _guard(op, i, ns, body, name, clean=False)
+            continue
         if op.kind == "write":
             dst, src = op.args
             s = name(src) if type(src) is int else repr(src.value)
@@ -99,6 +107,41 @@ def codegen(prog, plan=None):
     src = [f"def run({ins}):"] + ["    " + line for line in body]
     src.append(f"    return ({', '.join(rets)}{',' if rets else ''})")
     return "\n".join(src), ns
+
+
+def _early_guards(prog):
+    """Guards that can run before every op: on arrays given to the call (inputs, state,
+    constants), before any op writes memory (a write, or an update fused into one pass)."""
+    early = []
+    for i, op in enumerate(prog.ops):
+        if op.kind == "write" or op.kind == "fused" and "scale" in op.params:
+            break
+        if op.kind == "guard" and all(a in prog.inputs or a in prog.state or a in prog.consts
+                                      for a in op.args):
+            early.append(i)
+    return early
+
+
+def _guard(op, i, ns, body, name, clean):
+    p = op.params
+    ns[f"G{i}"], ns[f"A{i}"], ns["_GuardFailed"] = p["check"], p["args"], GuardFailed
+    ns[f"W{i}"] = p["what"]
+    body.append(f"if not G{i}({name(op.args[0])}, *A{i}): raise _GuardFailed(W{i}, {clean})")
+
+
+class GuardFailed(TraceError):
+    """A replay found an assumption of the traced computation broken (a ``guard`` op).
+    ``clean``: it was checked before anything ran (nothing was changed)."""
+
+    def __init__(self, what, clean):
+        super().__init__(
+            f"tg.compile: this function was traced when {what}, and this call breaks that, so "
+            f"the traced computation does not apply to it (eager runs another one, or raises)"
+            + (". Nothing was changed." if clean else "; the replay stopped there, after the "
+               "ops before it (state they wrote, if any, is updated).")
+            + " Run such calls eagerly (tg.compile(fn, fallback='eager') does that for you "
+              "when nothing had run yet).")
+        self.clean = clean
 
 
 def _fused(op, i, ns, body, name):

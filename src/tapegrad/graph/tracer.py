@@ -159,6 +159,15 @@ class Tracer:
         self.prog.ops.append(op)
         return out
 
+    def guard(self, arr, check, args, what):
+        """A condition on an array's values that the traced computation assumed (see
+        ops._util.guard): recorded as a ``guard`` op that the replay evaluates."""
+        base = arr.base     # a reshape of a known array holds the same values: guard that
+        while isinstance(base, ndarray) and base.size == arr.size and id(base) in self.ids:
+            arr, base = base, base.base
+        self.prog.ops.append(Op("guard", None, [self.ref(arr)], None,
+                                params={"check": check, "args": tuple(args), "what": what}))
+
     def write(self, tensor, arr):
         dst = tensor._data
         src = self._arg(arr)

@@ -175,6 +175,30 @@ def binary_samples(low=-2.0, high=2.0, low2=None, high2=None, shapes=SHAPES_BINA
     return gen
 
 
+def guard(arr, check, *args, what):
+    """The running composite chose its computation knowing ``check(arr, *args)`` (a
+    module-level function) holds for index or data array ``arr``; ``what`` says what held.
+    Under tg.compile the replay checks it again on every call and stops with an error when
+    it fails, where eager would have computed something else (or raised)."""
+    from ..core.modes import STATE
+    if STATE.trace is not None:
+        STATE.trace.guard(arr, check, args, what)
+
+
+def in_range(a, lo, hi):
+    """Every entry in [lo, hi) (or ``a`` is empty)."""
+    return a.size == 0 or (lo <= a.min() and a.max() < hi)
+
+
+def in_range_closed(a, lo, hi):
+    """Every entry in [lo, hi], none NaN."""
+    return not ((a < lo) | (a > hi) | (a != a)).any()
+
+
+def max_is(a, value):
+    return a.size != 0 and a.max() == value
+
+
 def not_traceable(what):
     """Say that the running composite derives arrays from index values outside the ops:
     tg.compile's tracer (when one is active) refuses with a TraceError naming ``what``."""

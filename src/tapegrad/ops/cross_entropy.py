@@ -9,7 +9,7 @@ import warnings
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, not_traceable
+from ._util import Sample, not_traceable, guard, in_range
 from .activation import log_softmax
 from .elementwise import where
 from .math import Softplus
@@ -214,6 +214,8 @@ def _class_rows(op, x, target, weight, ignore_index):
     t1 = t.reshape(-1)
     if t1.size and 0 <= t1.min() and t1.max() < c and not 0 <= ignore_index < c:
         if weight is None:  # the common case: every target counts, with weight 1
+            guard(t, in_range, 0, c, what=f"{op}'s targets were all class indices in "
+                                          f"[0, {c}) (no ignore_index rows)")
             return x2, t1, None, None, t.shape, c
         valid = xp.ones(t1.shape, dtype=bool)
         ts = t1

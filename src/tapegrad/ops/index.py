@@ -8,7 +8,7 @@ getitem (whose VJP scatters with ``np.add.at``, so repeated indices accumulate) 
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, pick_dim, broadcast_to
+from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range
 from .shape import GetItem, IndexBackward, SetItem, reshape, narrow
 
 xp = backend.xp
@@ -253,6 +253,8 @@ def _check_range(idx, size, op, dim, negative=False):
         v = int(idx[bad].flat[0])
         raise IndexOutOfRangeError(f"{op}(): index {v} is out of bounds for dimension {dim} "
                                    f"with size {size}")
+    if not negative:    # (a replay's NumPy indexing would take -1 as the last entry)
+        guard(idx, in_range, 0, size, what=f"{op}'s indices were in [0, {size})")
 
 
 def _along_key(idx, dim):

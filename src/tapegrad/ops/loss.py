@@ -7,7 +7,7 @@ import warnings
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample
+from ._util import Sample, guard, in_range_closed
 from .activation import log_softmax
 from .elementwise import where
 from .math import Softplus
@@ -191,9 +191,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          f"that is different to the input size ({list(input.shape)}) is not "
                          f"supported. Please ensure they have the same size.")
     p = input._data
-    if p.size and ((p < 0) | (p > 1) | (p != p)).any():
+    if p.size and not in_range_closed(p, 0, 1):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 "
                            "and 1")
+    guard(p, in_range_closed, 0, 1, what="binary_cross_entropy's input was in [0, 1]")
     y = target
     loss = -(y * ClampedLog.apply(input) + (1 - y) * ClampedLog.apply(1 - input))
     if weight is not None:

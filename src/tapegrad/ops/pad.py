@@ -2,7 +2,7 @@
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, pick_dim, broadcast_to
+from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range, max_is
 from .shape import GetItem, IndexBackward, SetItem, reshape, narrow
 from .index import IndexOutOfRangeError, cat, scatter
 
@@ -138,11 +138,16 @@ def one_hot(x, num_classes=-1):
         raise RuntimeError(f"one_hot(): is only applicable to index tensor of integer type, "
                            f"got {arr.dtype}")
     num_classes = int(num_classes)
-    if num_classes == -1:
+    inferred = num_classes == -1
+    if inferred:
         if arr.size == 0:
             raise RuntimeError("one_hot(): Can not infer total number of classes from empty "
                                "tensor.")
         num_classes = int(arr.max()) + 1
+    if inferred:
+        guard(arr, max_is, num_classes - 1, what=f"one_hot's largest class was "
+                                                 f"{num_classes - 1} (num_classes inferred)")
+    guard(arr, in_range, 0, num_classes, what=f"one_hot's classes were in [0, {num_classes})")
     if arr.size:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0:
