@@ -553,3 +553,38 @@ def test_other_index_and_range_assumptions_are_guarded(case):
     clean = case != "binary_cross_entropy"
     assert ("Nothing was changed" in str(err.value)) == clean
     assert ("the replay stopped there" in str(err.value)) != clean
+
+
+@pytest.mark.parametrize("loss, kw", [
+    ("cross_entropy", dict(weight=np.array([0.5, 2, 1, 1, 3, 0.2, 1]), ignore_index=2)),
+    ("cross_entropy", dict(ignore_index=-1, label_smoothing=0.1)),
+    ("cross_entropy", dict(weight=np.array([0.5, 2, 1, 1, 3, 0.2, 1]), label_smoothing=0.2,
+                           reduction="sum")),
+    ("nll_loss", dict(weight=np.array([0.5, 2, 1, 1, 3, 0.2, 1]), ignore_index=4)),
+    ("nll_loss", dict(ignore_index=0, reduction="none"))])
+def test_class_weights_and_ignore_index_compile_bit_for_bit(loss, kw):
+    """Their per-row weights and the mean's divisor are ops on the targets: recomputed on
+    every replay (targets differ per call here, an ignored row moving around)."""
+    fn = getattr(F, loss)
+    kw = {k: tg.tensor(v) if k == "weight" else v for k, v in kw.items()}
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((5, 7))
+    w1, w2 = tg.tensor(w0, requires_grad=True), tg.tensor(w0, requires_grad=True)
+
+    def step(w):
+        def run(x, y):
+            w.grad = None
+            z = x @ w
+            out = fn(z.log_softmax(1) if loss == "nll_loss" else z, y, **kw)
+            out.sum().backward()
+            return out
+        return run
+    eager, compiled = step(w1), tg.compile(step(w2))
+    for i in range(6):
+        x = tg.tensor(rng.standard_normal((6, 5)))
+        y = rng.integers(0, 7, 6)
+        y[i] = kw.get("ignore_index", 0)
+        y = tg.tensor(y)
+        assert np.array_equal(eager(x, y).numpy(), compiled(x, y).numpy())
+        assert np.array_equal(w1.grad.numpy(), w2.grad.numpy())
+    assert compiled.cache[compiled._last].run is not None

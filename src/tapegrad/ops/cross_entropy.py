@@ -9,7 +9,8 @@ import warnings
 from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, not_traceable, guard, in_range
+from ._util import Sample, guard, in_range
+from ..core.modes import no_grad
 from .activation import log_softmax
 from .elementwise import where
 from .math import Softplus
@@ -212,33 +213,46 @@ def _class_rows(op, x, target, weight, ignore_index):
     else:
         x2 = reshape(permute(x, (0,) + tuple(range(2, x.ndim)) + (1,)), (-1, c))
     t1 = t.reshape(-1)
-    if t1.size and 0 <= t1.min() and t1.max() < c and not 0 <= ignore_index < c:
-        if weight is None:  # the common case: every target counts, with weight 1
-            guard(t, in_range, 0, c, what=f"{op}'s targets were all class indices in "
-                                          f"[0, {c}) (no ignore_index rows)")
-            return x2, t1, None, None, t.shape, c
-        valid = xp.ones(t1.shape, dtype=bool)
-        ts = t1
-    else:
-        valid = t1 != ignore_index
-        bad = valid & ((t1 < 0) | (t1 >= c))
-        if bad.any():
-            raise IndexError(f"{op}: Target {int(t1[bad][0])} is out of bounds (input has "
-                             f"{c} classes)")
-        ts = xp.where(valid, t1, 0)
-    if t1.size:
-        not_traceable(f"{op}'s per-row weights (class weights or ignore_index picked by the "
-                      f"targets)")
-    wt = valid.astype(x.dtype)
-    if weight is not None:
-        wt *= weight._data.astype(x.dtype, copy=False)[ts]
-    return x2, ts, wt, valid, t.shape, c
+    if t1.size and 0 <= t1.min() and t1.max() < c and not 0 <= ignore_index < c \
+            and weight is None:   # the common case: every target counts, with weight 1
+        guard(t, in_range, 0, c, what=f"{op}'s targets were all class indices in [0, {c}) "
+                                      f"(no ignore_index rows)")
+        return x2, t1, None, None, t.shape, c
+    bad = (t1 != ignore_index) & ((t1 < 0) | (t1 >= c))
+    if bad.any():
+        raise IndexError(f"{op}: Target {int(t1[bad][0])} is out of bounds (input has "
+                         f"{c} classes)")
+    guard(t, _targets_ok, ignore_index, c,
+          what=f"{op}'s targets were class indices in [0, {c}) or ignore_index")
+    # per-row weights by ops on the targets, so tg.compile recomputes them on every call
+    tt = reshape(target if isinstance(target, Tensor) else _make(t), (-1,))
+    with no_grad():
+        valid = tt != ignore_index
+        ts = where(valid, tt, 0)
+        wt = valid.to(x.dtype)
+        if weight is not None:
+            wt = wt * weight.to(x.dtype)[ts]
+    return x2, ts._data, wt, valid, t.shape, c
+
+
+def _array(x):
+    """A tensor's array (a param of the primitives); numbers and None as they are."""
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _targets_ok(t, ignore_index, c):
+    """Every target a class index in [0, c) or ignore_index."""
+    return bool(((t == ignore_index) | ((t >= 0) & (t < c))).all())
 
 
 def _mean_scale(wt, rows):
-    """1 / (summed weight of the counted rows); wt None: every one of ``rows`` counts 1."""
-    denom = float(rows if wt is None else wt.sum())
-    return 1.0 / denom if denom != 0 else float("nan")
+    """1 / (summed weight of the counted rows), NaN when that is 0; ``wt`` None: every one
+    of ``rows`` counts 1 (a number), else a 0-d tensor made by ops."""
+    if wt is None:
+        return 1.0 / rows if rows else float("nan")
+    with no_grad():
+        denom = sum(wt)
+        return 1 / where(denom == 0, float("nan"), denom)
 
 
 def _ce_samples(rng):
@@ -278,16 +292,18 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     dt = x2.dtype
     m = ts.shape[0]
     a = b = v = None  # a None: every row counts with weight 1
-    if wt is not None:
-        a = wt.astype(dt, copy=False)
-    if label_smoothing:
-        if wt is None:
-            wt, valid = xp.ones(m, dtype=dt), xp.ones(m, dtype=bool)
-        a = (wt * (1.0 - label_smoothing)).astype(dt, copy=False)
-        b = valid.astype(dt) * (label_smoothing / c)
-        v = xp.ones(c, dtype=dt) if weight is None else weight._data.astype(dt, copy=False)
+    with no_grad():
+        if wt is not None:
+            a = wt
+        if label_smoothing:
+            if wt is None:
+                wt, valid = _make(xp.ones(m, dtype=dt)), _make(xp.ones(m, dtype=bool))
+            a = wt * (1.0 - label_smoothing)
+            b = valid.to(dt) * (label_smoothing / c)
+            v = xp.ones(c, dtype=dt) if weight is None else weight._data.astype(dt, copy=False)
     scale = None if reduction == "none" else 1.0 if reduction == "sum" else _mean_scale(wt, m)
-    out = SoftmaxCrossEntropy.apply(x2, t=ts, a=a, b=b, v=v, scale=scale)
+    out = SoftmaxCrossEntropy.apply(x2, t=ts, a=_array(a), b=_array(b), v=v,
+                                    scale=_array(scale))
     return reshape(out, tshape) if reduction == "none" else out
 
 
@@ -329,7 +345,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     weight = _const(weight)
     x2, ts, wt, _, tshape, c = _class_rows("nll_loss", input, target, weight, ignore_index)
     picked = x2[xp.arange(x2.shape[0]), ts]
-    loss = -picked if wt is None else picked * _make(-wt)
+    loss = -picked if wt is None else picked * -wt
     if reduction == "none":
         return reshape(loss, tshape)
     s = sum(loss)
