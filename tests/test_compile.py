@@ -506,8 +506,8 @@ def test_targets_outside_the_traced_range_stop_the_replay_before_anything_runs()
         f(x, tg.tensor(np.array([1, 2, 3, 4])))
     assert "guard %1: cross_entropy's targets were all class indices in [0, 200)" in str(f.graph)
     before = w.grad.numpy().copy()
-    with pytest.raises(TraceError, match=r"traced when cross_entropy's targets were all class "
-                                         r"indices in \[0, 200\).*Nothing was changed"):
+    with pytest.raises(TraceError, match=r"program assumed that cross_entropy's targets were "
+                                         r"all class indices in \[0, 200\).*Nothing was changed"):
         f(x, tg.tensor(np.array([1, -100, 3, 4])))
     assert np.array_equal(w.grad.numpy(), before)
     out = f(x, tg.tensor(np.array([4, 3, 2, 1])))       # in range again: replays
@@ -547,7 +547,7 @@ def test_other_index_and_range_assumptions_are_guarded(case):
            "binary_cross_entropy": [3, 1, 2]}[case]
     if case == "binary_cross_entropy":
         x = tg.tensor(np.linspace(-3, 3, 12).reshape(3, 4))    # sigmoid*2-0.5 leaves [0, 1]
-    with pytest.raises(TraceError, match=f"traced when {case}") as err:
+    with pytest.raises(TraceError, match=f"program assumed that {case}") as err:
         f(x, tg.tensor(np.array(bad)))
     # targets and indices are inputs (checked before anything runs); BCE's input is computed
     clean = case != "binary_cross_entropy"

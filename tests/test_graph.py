@@ -104,3 +104,17 @@ def test_feed_errors():
         graph.run(z, feed={})
     with pytest.raises(ValueError, match="belongs to another graph"):
         graph.add(x, z)
+
+
+def test_graph_run_checks_the_label_guard():
+    graph = tg.Graph()
+    x = graph.placeholder("x", [None, 4])
+    y = graph.placeholder("y", [None], dtype=tg.int64)
+    w = graph.variable("w", tg.randn(4, 3) * 0.1)
+    loss = graph.softmax_cross_entropy(graph.matmul(x, w), y)
+    X = np.ones((2, 4), np.float32)
+    assert np.isfinite(graph.run([loss], feed={x: X, y: np.array([0, 2])})[0])
+    assert np.isfinite(graph.run([loss], feed={x: X, y: np.array([1, 1])})[0])
+    with pytest.raises(tg.graph.TraceError, match=r"assumed that cross_entropy's targets were "
+                                                  r"all class indices in \[0, 3\)"):
+        graph.run([loss], feed={x: X, y: np.array([1, -1])})   # NumPy would read class 2

@@ -135,8 +135,8 @@ class GuardFailed(TraceError):
 
     def __init__(self, what, clean):
         super().__init__(
-            f"tg.compile: this function was traced when {what}, and this call breaks that, so "
-            f"the traced computation does not apply to it (eager runs another one, or raises)"
+            f"the traced program assumed that {what}, and this call breaks that, so its "
+            f"computation does not apply (eager runs another one, or raises)"
             + (". Nothing was changed." if clean else "; the replay stopped there, after the "
                "ops before it (state they wrote, if any, is updated).")
             + " Run such calls eagerly (tg.compile(fn, fallback='eager') does that for you "
