@@ -588,3 +588,35 @@ def test_class_weights_and_ignore_index_compile_bit_for_bit(loss, kw):
         assert np.array_equal(eager(x, y).numpy(), compiled(x, y).numpy())
         assert np.array_equal(w1.grad.numpy(), w2.grad.numpy())
     assert compiled.cache[compiled._last].run is not None
+
+
+def test_gradient_clipping_inside_a_compiled_step_matches_eager():
+    """clip_grad_norm_/clip_grad_value_ are tensor ops (no branch on values), so the replay
+    clips as eager does; error_if_nonfinite becomes a guard on the total norm."""
+    def make():
+        tg.manual_seed(0)
+        m = tg.nn.Sequential(tg.nn.Linear(6, 8), tg.nn.ReLU(), tg.nn.Linear(8, 3))
+        return m, tg.optim.SGD(m.parameters(), lr=0.1)
+
+    def stepper(m, o):
+        def step(x, y):
+            o.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            norm = tg.nn.utils.clip_grad_norm_(m.parameters(), 0.05, error_if_nonfinite=True)
+            tg.nn.utils.clip_grad_value_(m.parameters(), 0.01)
+            o.step()
+            return loss, norm
+        return step
+    (m1, o1), (m2, o2) = make(), make()
+    eager, compiled = stepper(m1, o1), tg.compile(stepper(m2, o2))
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        x = tg.tensor(rng.standard_normal((5, 6)).astype(np.float32) * (1 + i))
+        y = tg.tensor(rng.integers(0, 3, 5))
+        (a, na), (b, nb) = eager(x, y), compiled(x, y)
+        assert np.array_equal(a.numpy(), b.numpy()) and np.array_equal(na.numpy(), nb.numpy())
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p.numpy(), q.numpy())
+    with pytest.raises(TraceError, match="assumed that the gradients' total norm was finite"):
+        compiled(tg.tensor(np.full((5, 6), np.nan, np.float32)), y)

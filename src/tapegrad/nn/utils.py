@@ -6,7 +6,11 @@ functions. Gradients are scaled in place (their arrays are owned by ``.grad``).
 import math
 
 from .. import backend
+from ..core.modes import no_grad
 from ..core.tensor import Tensor
+from ..ops._util import guard, finite
+from ..ops.index import stack
+from ..ops.vector_norm import vector_norm
 
 xp = backend.xp
 
@@ -30,38 +34,43 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm_type = float(norm_type)
     if not with_grad:
         return Tensor(xp.asarray(0.0, dtype=backend.float32))
-    dtype = with_grad[0]._grad._data.dtype
-    if norm_type == math.inf:
-        norms = [xp.abs(p._grad._data).max() for p in with_grad]
-        total = xp.max(xp.stack(norms)).astype(dtype)
-    else:
-        norms = [xp.linalg.norm(p._grad._data.ravel(), norm_type) for p in with_grad]
-        total = xp.linalg.norm(xp.stack(norms).astype(dtype), norm_type).astype(dtype)
-    if error_if_nonfinite and not xp.isfinite(total):
-        bad = [f"#{i} {list(p.shape)}" + (f" '{p._tg_name}'" if hasattr(p, "_tg_name") else "")
-               for i, p in enumerate(params)
-               if p._grad is not None and not xp.isfinite(p._grad._data).all()]
-        raise RuntimeError(
-            f"the total norm of order {norm_type} for gradients from {len(with_grad)} "
-            f"parameters is non-finite ({float(total)}), so it cannot be clipped; non-finite "
-            f"gradients in parameter(s) {', '.join(bad)}. Nothing was changed. Find the op that "
-            f"produced it with tg.autograd.detect_anomaly(), or pass error_if_nonfinite=False.")
-    clip_coef = float(max_norm) / (float(total) + 1e-6)
-    if clip_coef < 1 or clip_coef != clip_coef:   # NaN total: scale (to NaN), as PyTorch
+    # tensor ops throughout (no branch on values), so tg.compile records the clipping
+    with no_grad():
+        dtype = with_grad[0]._grad.dtype
+        grads = [p._grad for p in with_grad]
+        if norm_type == math.inf:
+            total = stack([g.abs().max() for g in grads]).max().to(dtype)
+        else:
+            norms = [vector_norm(g, norm_type) for g in grads]
+            total = vector_norm(stack(norms).to(dtype), norm_type).to(dtype)
+        if error_if_nonfinite:
+            guard(total._data, finite, what="the gradients' total norm was finite (clip_grad_norm_ with "
+                       "error_if_nonfinite=True)")
+            if not xp.isfinite(total._data):
+                bad = [f"#{i} {list(p.shape)}" + (f" '{p._tg_name}'" if hasattr(p, "_tg_name")
+                                                  else "")
+                       for i, p in enumerate(params)
+                       if p._grad is not None and not xp.isfinite(p._grad._data).all()]
+                raise RuntimeError(
+                    f"the total norm of order {norm_type} for gradients from {len(with_grad)} "
+                    f"parameters is non-finite ({float(total._data)}), so it cannot be clipped; "
+                    f"non-finite gradients in parameter(s) {', '.join(bad)}. Nothing was "
+                    f"changed. Find the op that produced it with "
+                    f"tg.autograd.detect_anomaly(), or pass error_if_nonfinite=False.")
+        # PyTorch's form: scale by min(coef, 1) always (x * 1.0 is x); a NaN total gives NaN
+        coef = (float(max_norm) / (total + 1e-6)).clamp(max=1.0)
         with xp.errstate(invalid="ignore"):
-            for p in with_grad:
-                g = p._grad._data
-                g *= g.dtype.type(clip_coef)
-                p._grad._vc[0] += 1
-    return Tensor(xp.asarray(total, dtype=dtype))
+            for g in grads:
+                g.mul_(coef)
+    return total
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient element into [-clip_value, clip_value] (in place)."""
     c = float(clip_value)
-    for p in _grads(parameters):
-        xp.clip(p._grad._data, -c, c, out=p._grad._data)
-        p._grad._vc[0] += 1
+    with no_grad():
+        for p in _grads(parameters):
+            p._grad.copy_(p._grad.clamp(-c, c))
 
 
 def parameters_to_vector(parameters):

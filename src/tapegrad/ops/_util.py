@@ -195,6 +195,11 @@ def in_range_closed(a, lo, hi):
     return not ((a < lo) | (a > hi) | (a != a)).any()
 
 
+def finite(a):
+    """No NaN or infinity."""
+    return bool(backend.xp.isfinite(a).all())
+
+
 def max_is(a, value):
     return a.size != 0 and a.max() == value
 
