@@ -620,3 +620,38 @@ def test_gradient_clipping_inside_a_compiled_step_matches_eager():
         assert np.array_equal(p.numpy(), q.numpy())
     with pytest.raises(TraceError, match="assumed that the gradients' total norm was finite"):
         compiled(tg.tensor(np.full((5, 6), np.nan, np.float32)), y)
+
+
+def test_a_schedulers_learning_rate_applies_without_tracing_again():
+    """The traced update reads lr from a 0-d state array refreshed from the param group on
+    every replay; other hyperparameters are watched, and a change traces anew."""
+    traces = []
+
+    def stepper(m, o, count=False):
+        def step(x, y):
+            if count:
+                traces.append(1)            # Python side effects run only while tracing
+            o.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            o.step()
+            return loss
+        return step
+    m1, m2 = _mlp(), _mlp()
+    o1 = tg.optim.SGD(m1.parameters(), lr=0.1, momentum=0.9)
+    o2 = tg.optim.SGD(m2.parameters(), lr=0.1, momentum=0.9)
+    s1, s2 = (tg.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.7) for o in (o1, o2))
+    eager, compiled = stepper(m1, o1), tg.compile(stepper(m2, o2, count=True))
+    for k, (x, y) in enumerate(_batches(10, (8, 20), seed=5)):
+        if k == 6:                          # a watched hyperparameter changes: retrace
+            for o in (o1, o2):
+                o.param_groups[0]["momentum"] = 0.5
+        assert np.array_equal(eager(x, y).numpy(), compiled(x, y).numpy()), k
+        s1.step()
+        s2.step()
+    assert o2.param_groups[0]["lr"] == pytest.approx(0.1 * 0.7 ** 10)
+    # 3 at the start (the momentum buffers exist from the second call on, so calls 2 and 3
+    # agree), 2 after the momentum change; none for the 10 learning rates
+    assert len(traces) == 5
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p.numpy(), q.numpy())

@@ -88,12 +88,15 @@ def _scaled_add_into(y, x, c):     # (one pointer fewer that may alias: this loo
         y[j] = y[j] + x[j] * c
 
 
-def scaled_add(a, x, c, out):
-    """out = a + x*c in one pass (an SGD step ``w - lr*g`` is a + x*(-lr)): the product
-    rounded to out's dtype, then the sum, so bit for bit NumPy's two ufunc calls (no fused
-    multiply-add). ``c`` is cast to out's dtype as NumPy casts a Python scalar."""
+def scaled_add(a, x, c, out, negate=False):
+    """out = a + x*c (a - x*c with ``negate``: an SGD step ``w - lr*g``) in one pass: the
+    product rounded to out's dtype, then the sum, so bit for bit NumPy's two ufunc calls
+    (no fused multiply-add). ``c`` (a number or a 0-d array) is cast to out's dtype as
+    NumPy casts a Python scalar; negating it is exact."""
+    c = out.dtype.type(c)
+    if negate:
+        c = -c
     if a.flags.c_contiguous and x.flags.c_contiguous and out.flags.c_contiguous:
-        c = out.dtype.type(c)
         if a is out:
             _scaled_add_into(out.reshape(-1), x.reshape(-1), c)
         else:

@@ -75,6 +75,9 @@ class Compiled:
         e = self.cache.get(key)
         if e is None:
             e = self.cache[key] = _Entry()
+        if e.run is not None and not _unchanged(e.prog.watched):
+            e.run = e.prog = None       # a watched Python value changed: trace anew
+            e.progs = []
         if e.run is not None:
             try:
                 return self._replay(e, tensors)
@@ -120,6 +123,8 @@ class Compiled:
     # -- replay -------------------------------------------------------------------------
     def _replay(self, e, tensors):
         prog = e.prog
+        for obj, key, arr in prog.bindings:
+            arr[...] = obj[key]
         out = e.run(*[t._data for t in tensors])
         n = len(prog.out_vids)
         for (where, _), arr in zip(prog.grads, out[n:]):
@@ -193,6 +198,17 @@ def _signature(args, kwargs):
     return tuple(key), tensors
 
 
+def _unchanged(watched):
+    return all(_same_value(obj[key], value) for obj, key, value in watched)
+
+
+def _same_value(a, b):
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return a is b
+
+
 def _agree(a, b):
     """Do two traces of one signature record the same program? Classifies ``b``'s arrays
     made outside any op as state or constants (see the module docstring); raises
@@ -206,6 +222,9 @@ def _agree(a, b):
         if not same_params(static_params(x.params, x.dyn), static_params(y.params, y.dyn)):
             return False
     if a.state.keys() != b.state.keys() or len(a.grads) != len(b.grads):
+        return False
+    if [(id(o), k) for o, k, _ in a.watched] != [(id(o), k) for o, k, _ in b.watched] or \
+            not all(_same_value(x[2], y[2]) for x, y in zip(a.watched, b.watched)):
         return False
     if any(ga[1] != gb[1] or ga[0][0] != gb[0][0] or
            (ga[0][0] == "arg" and ga[0][1] != gb[0][1]) or

@@ -174,11 +174,13 @@ def _fused_op(prog, ops, read_after, vm):
     return fused
 
 
-def scaled_update(mul, update, a, x, c, vm):
+def scaled_update(mul, update, a, x, c, negate, vm):
     """``t = x * c; a -/+ t`` written into a's memory as one pass (``vm.scaled_add``): an
-    SGD step's ``w -= lr * g`` reads and writes each array once instead of twice. Made by
-    passes.plan_buffers, which checks that t is read by the update alone."""
-    op = Op("fused", None, [a, x], update.out)
+    SGD step's ``w -= lr * g`` reads and writes each array once instead of twice. ``c`` is
+    a Lit or a 0-d value. Made by passes.plan_buffers, which checks that t is read by the
+    update alone."""
+    args = [a, x] + ([c] if type(c) is int else [])
+    op = Op("fused", None, args, update.out)
     op.params = {"ops": [mul, update], "outs": [update.out], "kernel": vm.scaled_add,
-                 "scale": c}
+                 "scale": None if type(c) is int else c.value, "negate": negate}
     return op

@@ -86,6 +86,8 @@ class Program:
         self.outputs = None   # the function's result with value numbers for tensors
         self.out_vids = []    # those numbers, in order
         self.grads = []       # [(("arg", k) or ("leaf", weakref), value number)]: .grad results
+        self.bindings = []    # [(dict, key, 0-d state array)]: refreshed from dict[key] per call
+        self.watched = []     # [(dict, key, value)]: Python values the trace assumed
 
     def new_value(self, arr, kind, label=None):
         v = Value(len(self.values), tuple(arr.shape), arr.dtype, kind, label)

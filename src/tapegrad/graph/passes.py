@@ -257,9 +257,10 @@ def plan_buffers(prog, kernels=None):
 
 
 def _scaled_update(prog, i, dst, last, pinned):
-    """(a, x, c) of ``a + x * c`` when op i is ``a - t`` or ``a + t`` (or
-    ``t + a``) and t = ``x * c`` (or ``c * x``, c a Python number) is made by op i-1 for op
-    i alone, with a, x and the written ``dst`` all of one float shape; None otherwise."""
+    """(a, x, c, negate) of ``a -/+ x * c`` when op i is ``a - t`` or ``a + t`` (or
+    ``t + a``) and t = ``x * c`` (or ``c * x``; c a Python number, or a 0-d value of x's
+    dtype such as a bound learning rate) is made by op i-1 for op i alone, with a, x and
+    the written ``dst`` all of one float shape; None otherwise."""
     op, prev = prog.ops[i], prog.ops[i - 1] if i else None
     if prev is None or prev.kind != "call" or prev.fn.name != "mul" or op.fn.name not in (
             "add", "sub") or prev.params or prev.side or prev.dyn or len(op.args) != 2:
@@ -267,19 +268,24 @@ def _scaled_update(prog, i, dst, last, pinned):
     t = prev.out
     if t in pinned or last.get(t) != i or t not in op.args:
         return None
-    arrays = [a for a in prev.args if type(a) is int]
-    lits = [a for a in prev.args if type(a) is not int]
     a = op.args[1 - op.args.index(t)]
-    if len(arrays) != 1 or len(lits) != 1 or type(a) is not int or (
-            op.fn.name == "sub" and op.args[1] != t) or type(lits[0].value) not in (int, float) \
-            or not math.isfinite(lits[0].value):
+    if type(a) is not int or op.fn.name == "sub" and op.args[1] != t:
         return None
-    x, c = arrays[0], lits[0].value
+    big = [v for v in prev.args if type(v) is int and prog.values[v].shape]
+    small = [v for v in prev.args if v not in big]
+    if len(big) != 1 or len(small) != 1:
+        return None
+    x, c = big[0], small[0]
+    if type(c) is int:          # a 0-d value: read by the kernel call on every replay
+        if prog.values[c].dtype != prog.values[x].dtype:
+            return None
+    elif type(c.value) not in (int, float) or not math.isfinite(c.value):
+        return None
     vals = [prog.values[v] for v in (a, x, dst)]
     if any(v.shape != vals[2].shape or v.dtype != vals[2].dtype for v in vals) or \
             vals[2].dtype.kind != "f" or vals[1].root == vals[2].root:
         return None
-    return a, x, -c if op.fn.name == "sub" else c
+    return a, x, c, op.fn.name == "sub"
 
 
 def _alias(prog, v, buf):

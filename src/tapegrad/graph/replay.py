@@ -147,10 +147,11 @@ class GuardFailed(TraceError):
 def _fused(op, i, ns, body, name):
     """Inputs into the kept buffer's rows, one kernel call, live outputs copied out."""
     p = op.params
-    if "scale" in p:            # fusion.scaled_update: out = a + x * c, in one pass
+    if "scale" in p:            # fusion.scaled_update: out = a -/+ x * c, in one pass
         ns[f"K{i}"] = p["kernel"]
-        a, x = op.args
-        body.append(f"K{i}({name(a)}, {name(x)}, {p['scale']!r}, {name(op.out)})")
+        c = repr(p["scale"]) if p["scale"] is not None else name(op.args[2])
+        body.append(f"K{i}({name(op.args[0])}, {name(op.args[1])}, {c}, {name(op.out)}, "
+                    f"{p['negate']})")
         return
     buf = p["buf"]
     ns[f"K{i}"], ns[f"Q{i}"], ns[f"B{i}"], ns[f"O{i}"] = p["kernel"], p["codes"], buf, p["one"]

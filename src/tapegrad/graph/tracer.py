@@ -159,6 +159,18 @@ class Tracer:
         self.prog.ops.append(op)
         return out
 
+    def bind(self, obj, key, arr):
+        """``arr`` (a 0-d array the traced ops read as state) holds the number ``obj[key]``;
+        every replay copies the current ``obj[key]`` into it first (a scheduler's new lr)."""
+        if not any(o is obj and k == key for o, k, _ in self.prog.bindings):
+            self.prog.bindings.append((obj, key, arr))
+
+    def watch(self, obj, key):
+        """The trace used the Python value ``obj[key]``: a replay first checks it is
+        unchanged, and the function is traced anew when it changed."""
+        if not any(o is obj and k == key for o, k, _ in self.prog.watched):
+            self.prog.watched.append((obj, key, obj[key]))
+
     def guard(self, arr, check, args, what):
         """A condition on an array's values that the traced computation assumed (see
         ops._util.guard): recorded as a ``guard`` op that the replay evaluates."""

@@ -337,9 +337,27 @@ def _traced_update(opt, p, state, group):
             f"function, or write _update with operators and set traceable = True")
     g = p._grad if p._grad.dtype == p.dtype else p._grad.to(p.dtype)
     st = {k: _make(v) if isinstance(v, backend.ndarray) else v for k, v in state.items()}
-    opt._update(p.detach(), g, st, group)
+    opt._update(p.detach(), g, st, _traced_group(opt, group))
     state.update({k: v._data if isinstance(v, Tensor) else v for k, v in st.items()})
     p._vc[0] += 1
+
+
+def _traced_group(opt, group):
+    """The hyperparameters a traced update sees: the learning rate as a 0-d tensor whose
+    array every replay refreshes from ``group["lr"]`` (so a scheduler's changes apply
+    without tracing again), the others as numbers the trace watches (a change retraces)."""
+    cells = opt.__dict__.setdefault("_lr_cells", {})
+    cell = cells.get(id(group))
+    if cell is None:
+        cell = cells[id(group)] = xp.zeros((), xp.float64)
+    cell[...] = group["lr"]
+    STATE.trace.bind(group, "lr", cell)
+    for k in group:
+        if k not in ("params", "lr"):
+            STATE.trace.watch(group, k)
+    view = dict(group)
+    view["lr"] = _make(cell)
+    return view
 
 
 def _as_list(params):
