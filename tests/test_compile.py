@@ -655,3 +655,17 @@ def test_a_schedulers_learning_rate_applies_without_tracing_again():
     assert len(traces) == 5
     for p, q in zip(m1.parameters(), m2.parameters()):
         assert np.array_equal(p.numpy(), q.numpy())
+
+
+def test_switching_a_model_to_eval_after_compiling_traces_anew():
+    """Module calls are watched for their training flag: dropout must stop after eval()."""
+    tg.manual_seed(0)
+    m = tg.nn.Sequential(tg.nn.Linear(4, 8), tg.nn.Dropout(0.5), tg.nn.Linear(8, 2))
+    f = tg.compile(lambda x: m(x))
+    x = tg.tensor(np.ones((3, 4), np.float32))
+    for _ in range(3):
+        f(x)
+    m.eval()
+    for _ in range(3):
+        assert np.array_equal(f(x).numpy(), m(x).detach().numpy())
+    assert "dropout" not in str(f.graph)

@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 from .. import backend
 from ..core.tensor import Tensor
+from ..core.modes import STATE
 from .parameter import Parameter, Buffer
 
 xp = backend.xp
@@ -179,6 +180,8 @@ class Module:
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         d = self.__dict__
+        if STATE.special and STATE.trace is not None:
+            STATE.trace.watch(d, "training")   # tg.compile: eval()/train() later retraces
         if not (d.get("_forward_pre_hooks", 1) or d["_forward_hooks"] or d["_backward_hooks"]):
             return self.forward(*args, **kwargs)  # no hooks: nothing else to do per call
         for hook in list(self._forward_pre_hooks.values()):
