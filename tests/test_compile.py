@@ -669,3 +669,22 @@ def test_switching_a_model_to_eval_after_compiling_traces_anew():
     for _ in range(3):
         assert np.array_equal(f(x).numpy(), m(x).detach().numpy())
     assert "dropout" not in str(f.graph)
+
+
+@pytest.mark.parametrize("fallback", ["error", "eager"])
+def test_boolean_mask_indexing_is_refused_like_jax(fallback):
+    """x[mask] takes the places NumPy's nonzero finds, outside the ops: a replay would reuse
+    the traced places (even when the first two calls agree) for every later mask."""
+    def f(x):
+        return (x[x > 0] * 2).sum()
+    c = tg.compile(f, fallback=fallback)
+    x = tg.tensor(np.array([1.0, -1, 2, -3]))
+    if fallback == "error":
+        with pytest.raises(TraceError, match=r"the places a boolean mask selects.*tg\.where"):
+            c(x)
+        return
+    with pytest.warns(UserWarning, match="runs eagerly"):
+        c(x)
+    for v in ([1.0, -1, 2, -3], [1.0, 2, 3, 4], [-1.0, -2, -3, 5]):
+        x = tg.tensor(np.array(v))
+        assert np.array_equal(c(x).numpy(), f(x).numpy())

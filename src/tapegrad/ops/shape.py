@@ -3,7 +3,7 @@ JVP is the op applied to the tangent, and each VJP is the op's transpose."""
 from .. import backend
 from ..core.function import Function, primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims
+from ._util import Sample, normalize_dims, not_traceable
 
 xp = backend.xp
 
@@ -368,6 +368,8 @@ def normalize_key(key):
                 if k.ndim == 0:  # x[True] adds a dim of size 1, x[False] one of size 0
                     out.append(k)
                 else:
+                    not_traceable("the places a boolean mask selects (x[mask]: use "
+                                  "tg.where(mask, x, 0) or multiply by the mask instead)")
                     out.extend(xp.nonzero(k))
                 continue
             if k.dtype.kind not in "iu":
