@@ -22,8 +22,10 @@ def _cnn():
                          nn.Flatten(), nn.Linear(24, 5))
 
 
-def _step(model, opt):
+def _step(model, opt, traces=None):
     def step(x, y):
+        if traces is not None:
+            traces.append(1)            # Python side effects run only while tracing
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
@@ -626,22 +628,11 @@ def test_a_schedulers_learning_rate_applies_without_tracing_again():
     """The traced update reads lr from a 0-d state array refreshed from the param group on
     every replay; other hyperparameters are watched, and a change traces anew."""
     traces = []
-
-    def stepper(m, o, count=False):
-        def step(x, y):
-            if count:
-                traces.append(1)            # Python side effects run only while tracing
-            o.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            o.step()
-            return loss
-        return step
     m1, m2 = _mlp(), _mlp()
     o1 = tg.optim.SGD(m1.parameters(), lr=0.1, momentum=0.9)
     o2 = tg.optim.SGD(m2.parameters(), lr=0.1, momentum=0.9)
     s1, s2 = (tg.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.7) for o in (o1, o2))
-    eager, compiled = stepper(m1, o1), tg.compile(stepper(m2, o2, count=True))
+    eager, compiled = _step(m1, o1), tg.compile(_step(m2, o2, traces))
     for k, (x, y) in enumerate(_batches(10, (8, 20), seed=5)):
         if k == 6:                          # a watched hyperparameter changes: retrace
             for o in (o1, o2):
