@@ -679,3 +679,29 @@ def test_boolean_mask_indexing_is_refused_like_jax(fallback):
     for v in ([1.0, -1, 2, -3], [1.0, 2, 3, 4], [-1.0, -2, -3, 5]):
         x = tg.tensor(np.array(v))
         assert np.array_equal(c(x).numpy(), f(x).numpy())
+
+
+@pytest.mark.parametrize("kw", [dict(max_norm=1.0), dict(scale_grad_by_freq=True),
+                                dict(max_norm=1.5, norm_type=1.0, scale_grad_by_freq=True,
+                                     padding_idx=3)])
+def test_embedding_max_norm_and_scale_grad_by_freq_compile_bit_for_bit(kw):
+    """The renormalised rows and the per-index counts are ops on the indices (a write into
+    the weight, an index_counts primitive), so new indices on every call replay right."""
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((10, 4)).astype(np.float32) * 2
+    w1, w2 = (tg.tensor(w0.copy(), requires_grad=True) for _ in range(2))
+
+    def step(w):
+        def run(i):
+            w.grad = None
+            out = F.embedding(i, w, **kw)
+            (out * out).sum().backward()
+            return out
+        return run
+    eager, compiled = step(w1), tg.compile(step(w2))
+    for _ in range(5):
+        i = tg.tensor(rng.integers(0, 10, (3, 4)))
+        assert np.array_equal(eager(i).numpy(), compiled(i).numpy())
+        assert np.array_equal(w1.grad.numpy(), w2.grad.numpy())
+        assert np.array_equal(w1.numpy(), w2.numpy())
+    assert compiled.cache[compiled._last].run is not None

@@ -3,11 +3,12 @@ from .. import backend
 from ..core.function import Function, primitive, composite
 from ..core.tensor import Tensor, _make
 from ..random import rng as _rng, Generator as _Generator
-from ._util import Sample, sum_to, not_traceable
+from ._util import Sample, sum_to
 from ..core.modes import no_grad
 from .elementwise import where, Maximum
 from .reduce import sum
-from .shape import reshape, getitem, unsqueeze
+from .shape import reshape, getitem, setitem, unsqueeze
+from .vector_norm import vector_norm
 from .linalg import Matmul
 from .reduce import Sum
 
@@ -221,33 +222,40 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"embedding: index out of range in self (indices in "
                          f"[{idx.min()}, {idx.max()}] for a weight with {n} rows)")
+    it = input if isinstance(input, Tensor) else _make(idx)
     if max_norm is not None:
-        not_traceable("embedding's max_norm (rows renormalised in place, picked by the indices)")
-        _renorm_rows(weight, idx, float(max_norm), float(norm_type))
+        _renorm_rows(weight, it % n, float(max_norm), float(norm_type))
     out = getitem(weight, idx)
     if scale_grad_by_freq and idx.size:
-        not_traceable("embedding's scale_grad_by_freq (counts of each index)")
-        _, inv, counts = xp.unique(idx % n, return_inverse=True, return_counts=True)
-        scale = (1.0 / counts[inv.reshape(idx.shape)]).astype(weight.dtype)
-        out = ScaleGrad.apply(out, scale=xp.expand_dims(scale, -1))
+        scale = 1 / IndexCounts.apply(it % n, dtype=weight.dtype)
+        out = ScaleGrad.apply(out, scale=unsqueeze(scale, -1)._data)
     if padding_idx is not None:
         # the mask by ops on the index tensor, so tg.compile recomputes it per call
-        it = input if isinstance(input, Tensor) else _make(idx)
         out = where(unsqueeze((it % n) == padding_idx % n, -1), out.detach(), out)
     return out
 
 
-def _renorm_rows(weight, idx, max_norm, p):
+def _renorm_rows(weight, rows, max_norm, p):
     """PyTorch's max_norm: rows looked up whose p-norm exceeds max_norm are rescaled IN PLACE
-    (outside the graph) to norm max_norm (times 1/(norm + 1e-7), as PyTorch)."""
-    rows = xp.unique(idx % weight.shape[0])
-    w = weight._data
-    norms = (xp.abs(w[rows]) ** p).sum(axis=-1) ** (1.0 / p)
-    big = norms > max_norm
-    if big.any():
-        r = rows[big]
-        w[r] = w[r] * (max_norm / (norms[big] + 1e-7))[:, None].astype(w.dtype)
-        weight._vc[0] += 1
+    (outside the graph) to norm max_norm (times 1/(norm + 1e-7), as PyTorch); by ops on the
+    indices, so tg.compile records it (every picked row is written; the others' factor is 1)."""
+    with no_grad():
+        picked = getitem(weight, rows)
+        norms = vector_norm(picked, p, dim=-1, keepdim=True)
+        setitem(weight, rows, picked * where(norms > max_norm, max_norm / (norms + 1e-7), 1.0))
+
+
+@primitive("index_counts", public=False)
+class IndexCounts(Function):
+    """How often each entry's value occurs in the whole index array, as ``dtype`` (no
+    gradient): embedding's scale_grad_by_freq divides by it."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, idx, dtype):
+        _, inv, counts = xp.unique(idx, return_inverse=True, return_counts=True)
+        return counts[inv.reshape(idx.shape)].astype(dtype)
 
 
 @primitive("scale_grad", public=False)
