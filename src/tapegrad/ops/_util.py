@@ -1,6 +1,8 @@
 """Helpers every op file uses: undoing broadcasting, dim arguments, test samples."""
 from .. import backend
 from ..core.function import Function, primitive, composite, linear_jvp
+from ..core.modes import STATE
+
 
 def normalize_dims(dim, ndim, op="op"):
     """``dim`` (None, int or sequence) as a sorted tuple of non-negative axes, or None."""
@@ -180,7 +182,6 @@ def guard(arr, check, *args, what):
     module-level function) holds for index or data array ``arr``; ``what`` says what held.
     Under tg.compile the replay checks it again on every call and stops with an error when
     it fails, where eager would have computed something else (or raised)."""
-    from ..core.modes import STATE
     if STATE.trace is not None:
         STATE.trace.guard(arr, check, args, what)
 
@@ -207,6 +208,5 @@ def max_is(a, value):
 def not_traceable(what):
     """Say that the running composite derives arrays from index values outside the ops:
     tg.compile's tracer (when one is active) refuses with a TraceError naming ``what``."""
-    from ..core.modes import STATE
     if STATE.trace is not None:
         STATE.trace.refuse(what)
