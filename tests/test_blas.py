@@ -185,3 +185,17 @@ def test_environment_variable(value, expect):
     else:
         assert r.returncode != 0 and \
             "TAPEGRAD_BLAS must be 'auto', 'mkl' or 'numpy', got 'bogus'" in r.stderr
+
+
+def test_a_broken_mkl_install_warns_under_auto_and_raises_when_asked_for(blas, monkeypatch,
+                                                                         tmp_path):
+    bogus = tmp_path / "libmkl_rt.so.3"
+    bogus.write_text("not a library")
+    monkeypatch.setattr(_mkl, "library_path", lambda: str(bogus))
+    with pytest.raises(RuntimeError, match="MKL could not be loaded from .*libmkl_rt"):
+        blas.set_blas("mkl")
+    with pytest.warns(RuntimeWarning, match="could not be loaded.*use NumPy's BLAS"):
+        blas.set_blas("auto")
+    assert blas.blas() == "numpy"
+    a, b = _operands(np.float32, *BIG)
+    np.testing.assert_array_equal(backend.matmul(a, b), a @ b)

@@ -126,7 +126,17 @@ def _load(want):
     if path is None and want == "mkl":
         raise RuntimeError("tapegrad: MKL was asked for (set_blas('mkl') or TAPEGRAD_BLAS=mkl) "
                            "but the mkl package is not installed; pip install \"tapegrad[mkl]\"")
-    return None if path is None else _mkl.Gemm(path)
+    if path is None:
+        return None
+    try:
+        return _mkl.Gemm(path)
+    except (OSError, AttributeError) as e:    # a broken install: say so; auto goes on with NumPy
+        if want == "mkl":
+            raise RuntimeError(f"tapegrad: MKL could not be loaded from {path}: {e}") from None
+        import warnings
+        warnings.warn(f"tapegrad: the mkl package is installed but could not be loaded ({e}); "
+                      f"matrix products use NumPy's BLAS", RuntimeWarning, stacklevel=3)
+        return None
 
 
 if _blas["want"] == "mkl":      # asked for by name: say now if it can't be had
