@@ -1,0 +1,1 @@
+"""Sorting and selection ops (sort, topk, median, quantile, ...)."""
