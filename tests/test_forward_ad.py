@@ -150,8 +150,12 @@ def test_forward_over_reverse_matches_reverse_over_reverse(name, i, sample):
     args = to_inputs(sample)
     diff = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
     fn = call(name, sample)
+    if not diff:
+        pytest.skip("no floating input")
     out = fn(*args)
-    assert diff and out.requires_grad
+    if not (isinstance(out, Tensor) and out.dtype.kind == "f"):
+        pytest.skip("the op's result carries no gradient (an integer, bool or Python value)")
+    assert out.requires_grad
     rng = np.random.default_rng(3)
     u = tg.tensor(rng.standard_normal(out.shape))
     ts = [tg.tensor(rng.standard_normal(a.shape)) for a in diff]
