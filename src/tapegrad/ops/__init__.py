@@ -2,7 +2,7 @@
 from ..core.function import OPS
 from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # noqa: F401
                products, vector_norm, linalg, diag, solve, nn, activation, conv, pool, norm,
-               loss, cross_entropy, nnfunc, inplace, sorting, extra)
+               loss, cross_entropy, nnfunc, inplace, sorting, extra, methods)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):

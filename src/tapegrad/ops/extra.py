@@ -1,5 +1,6 @@
-"""More of PyTorch's tensor methods and functions (creation helpers, in-place variants,
-comparisons, small math ops).
+"""More of PyTorch's functions (each also a Tensor method): comparisons and selections,
+nan-aware reductions, the addmm family, diff/kron/cross/rot90, small math ops, index ops.
+Tensor-only methods (new_*, in-place fills, ...) are in methods.py.
 
 Everything here is a composite of existing ops (so gradients of every order, in both modes,
 come from their rules), except ``nonzero`` and ``isclose``: their results are integer or
@@ -13,8 +14,8 @@ from ..core.function import Function, primitive, composite, promote_args
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, broadcast_to, binary_samples, unary_samples, \
     not_traceable
-from .elementwise import where, clamp, Clamp
-from .shape import reshape, transpose, flip, getitem, setitem, GetItem, SetItem, \
+from .elementwise import where, clamp
+from .shape import reshape, transpose, flip, getitem, GetItem, SetItem, \
     IndexBackward
 from .index import cat, index_select, _index_array, _check_range
 from .reduce import sum as _sum, amin, amax
@@ -56,147 +57,6 @@ def clamp_max(x, max):
     return clamp(x, max=max)
 
 
-def clamp_(self, min=None, max=None):
-    """In-place ``clamp``."""
-    if min is None and max is None:
-        raise ValueError("clamp_: at least one of min and max must be given")
-    return self._inplace(Clamp, (min, max), {})
-
-
-def masked_fill_(self, mask, value):
-    """In-place ``masked_fill``: ``value`` where ``mask`` (broadcast to this shape) is True."""
-    m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
-    if m.dtype != backend.bool_:
-        raise RuntimeError(f"masked_fill_(): only supports boolean masks, but got mask with "
-                           f"dtype {m.dtype}")
-    if isinstance(value, Tensor) and value.ndim != 0:
-        raise RuntimeError(f"masked_fill_(): only supports a 0-dimensional value tensor, but "
-                           f"got tensor with {value.ndim} dimension(s).")
-    try:
-        m = xp.broadcast_to(m, self.shape)
-    except ValueError:
-        raise RuntimeError(f"masked_fill_(): the mask of shape {list(m.shape)} can't be "
-                           f"broadcast to the tensor of shape {list(self.shape)}") from None
-    setitem(self, m, value)
-    return self
-
-
-# -- creation helpers and views (methods only) -------------------------------------------------
-def _size(size):
-    if len(size) == 1 and not isinstance(size[0], int):
-        size = size[0]
-    return tuple(int(s) for s in size)
-
-
-def _new(self, arr, dtype, requires_grad):
-    t = Tensor(arr.astype(backend.as_dtype(dtype) or self.dtype, copy=False))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def new_zeros(self, *size, dtype=None, device=None, requires_grad=False, **kw):
-    """Zeros of ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
-    return _new(self, xp.zeros(_size(size)), dtype, requires_grad)
-
-
-def new_ones(self, *size, dtype=None, device=None, requires_grad=False, **kw):
-    return _new(self, xp.ones(_size(size)), dtype, requires_grad)
-
-
-def new_empty(self, *size, dtype=None, device=None, requires_grad=False, **kw):
-    """Like PyTorch's uninitialised tensor, but zero-filled (deterministic)."""
-    return _new(self, xp.zeros(_size(size)), dtype, requires_grad)
-
-
-def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False, **kw):
-    return _new(self, xp.full(_size((size,)), fill_value), dtype, requires_grad)
-
-
-def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    """A copy of ``data`` with this tensor's dtype (unless ``dtype`` is given)."""
-    arr = data._data if isinstance(data, Tensor) else xp.asarray(data)
-    return _new(self, xp.array(arr, copy=True), dtype, requires_grad)
-
-
-def type_as(self, other):
-    return self.to(other.dtype)
-
-
-def view_as(self, other):
-    return reshape(self, other.shape)
-
-
-def reshape_as(self, other):
-    return reshape(self, other.shape)
-
-
-def is_contiguous(self, memory_format=None):
-    """Always True: every tapegrad tensor can be viewed/reshaped as if contiguous
-    (``contiguous()`` returns the tensor itself)."""
-    return True
-
-
-def tensor_where(self, condition, other):
-    """``x.where(cond, y)`` is ``tg.where(cond, x, y)``."""
-    return where(condition, self, other)
-
-
-# -- random in-place fills ---------------------------------------------------------------------
-def _fill(self, arr):
-    """Overwrite this tensor with ``arr`` (recorded as a write of a constant when needed)."""
-    setitem(self, Ellipsis, _make(xp.asarray(arr).astype(self.dtype)))
-    return self
-
-
-def _rng(generator):
-    from ..random import rng
-    return rng(generator)
-
-
-def uniform_(self, from_=0.0, to=1.0, *, generator=None, **kw):
-    """Fill with U[from, to) draws from tapegrad's generator (``from`` may be passed as
-    ``from_=`` since ``from`` is a Python keyword)."""
-    lo = kw.pop("from", from_)
-    return _fill(self, _rng(generator).uniform(lo, to, self.shape))
-
-
-def normal_(self, mean=0.0, std=1.0, *, generator=None):
-    return _fill(self, _rng(generator).normal(mean, std, self.shape))
-
-
-def bernoulli_(self, p=0.5, *, generator=None):
-    """Fill with 1 with probability ``p`` (a number or a tensor broadcast to this shape)."""
-    p = p._data if isinstance(p, Tensor) else p
-    return _fill(self, _rng(generator).random(self.shape) < p)
-
-
-def exponential_(self, lambd=1.0, *, generator=None):
-    return _fill(self, _rng(generator).exponential(1.0 / lambd, self.shape))
-
-
-def random_(self, from_=0, to=None, *, generator=None, **kw):
-    """Integers uniform in [from, to); ``random_(to)`` means [0, to); ``random_()`` means
-    [0, 2**mantissa] for floats (every integer exactly representable) and [0, max] for ints."""
-    lo = kw.pop("from", from_)
-    if to is None and ("from" in kw or from_ != 0 or lo != 0):
-        lo, to = 0, lo
-    if to is None:
-        dt = self.dtype
-        if dt.kind == "f":
-            to = 2 ** (xp.finfo(dt).nmant + 1) + 1
-        elif dt.kind == "b":
-            to = 2
-        else:
-            to = int(xp.iinfo(dt).max)
-    return _fill(self, _rng(generator).integers(lo, to, self.shape))
-
-
-for _f in (new_zeros, new_ones, new_empty, new_full, new_tensor, type_as, view_as, reshape_as,
-           is_contiguous, clamp_, masked_fill_, uniform_, normal_, bernoulli_, exponential_,
-           random_):
-    setattr(Tensor, _f.__name__, _f)
-Tensor.where = tensor_where
 
 
 # -- comparisons and selections (no gradient) --------------------------------------------------
