@@ -170,6 +170,16 @@ def uniform(*shape, low=-2.0, high=2.0):
     return lambda rng: [rng.uniform(low, high, shape)]
 
 
+def arange(*shape):
+    """0, 1, 2, ... as a float64 tensor of ``shape`` (for error cases)."""
+    return tg.tensor(np.arange(float(np.prod(shape))).reshape(shape))
+
+
+def const(*arrays):
+    """Fixed float inputs (rows about ties, NaN, exact values)."""
+    return lambda rng: [np.array(a, dtype=float) for a in arrays]
+
+
 def uniform2(s1, s2, low=-2.0, high=2.0, low2=None, high2=None):
     return lambda rng: [rng.uniform(low, high, s1),
                         rng.uniform(low if low2 is None else low2,

@@ -5,17 +5,9 @@ import pytest
 import torch
 
 import tapegrad as tg
-from parity import Row, check_row, parametrize
+from parity import Row, check_row, parametrize, const, uniform as r, arange as _t
 
 INF = float("inf")
-
-
-def r(*shape, low=-2.0, high=2.0):
-    return lambda rng: [rng.uniform(low, high, shape)]
-
-
-def const(*arrays):
-    return lambda rng: [np.array(a, dtype=float) for a in arrays]
 
 
 def with_zeros(shape, idx):
@@ -110,10 +102,6 @@ ROWS = [
 @parametrize(ROWS)
 def test_parity(row):
     check_row(row)
-
-
-def _t(*shape):
-    return tg.tensor(np.arange(float(np.prod(shape))).reshape(shape))
 
 
 ERRORS = [

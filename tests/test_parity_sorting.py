@@ -7,17 +7,9 @@ import pytest
 import torch
 
 import tapegrad as tg
-from parity import Row, check_row, parametrize
+from parity import Row, check_row, parametrize, const, uniform as r, arange as _t
 
 NAN = float("nan")
-
-
-def r(*shape, low=-2.0, high=2.0):
-    return lambda rng: [rng.uniform(low, high, shape)]
-
-
-def const(*arrays):
-    return lambda rng: [np.array(a, dtype=float) for a in arrays]
 
 
 def rq(shape, q):
@@ -152,10 +144,6 @@ ROWS = [
 @parametrize(ROWS)
 def test_parity(row):
     check_row(row)
-
-
-def _t(*shape):
-    return tg.tensor(np.arange(float(np.prod(shape))).reshape(shape))
 
 
 ERRORS = [
