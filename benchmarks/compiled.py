@@ -205,28 +205,23 @@ def main(argv=None):
         if jax_ok:
             cs.append(("jax.jit", w2_jax(W)))
         run("W2", "1,000-op chain on float32 (16,), fwd+bwd", cs, 1e3, "ms")
-    if "W3" in only:
-        weights = W.mlp_weights()
-        X, y = W.batch(128, (784,), 10)
-        _check_training(np, W, lambda: W.tapegrad_mlp(weights), X, y, tg)
-        comp, _ = train_compiled(W, tg, W.tapegrad_mlp(weights), X, y)
-        cs = [("tapegrad compiled", comp), ("tapegrad eager", W.w3("tapegrad", 128).unit)]
+    for key, title, weights, batch, model, eager, jaxed in (
+            ("W3", "MLP 784-256-256-10 SGD step, batch 128", W.mlp_weights,
+             lambda: W.batch(128, (784,), 10), W.tapegrad_mlp, lambda f: W.w3(f, 128),
+             lambda: w3_jax(W, 128)),
+            ("W4", "CNN SGD step, batch 64", W.cnn_weights, lambda: W.batch(64, W.CNN_INPUT),
+             W.tapegrad_cnn, lambda f: W.w4(f, 64), lambda: w4_jax(W, 64))):
+        if key not in only:
+            continue
+        weights, (X, y) = weights(), batch()
+        _check_training(np, W, lambda: model(weights), X, y, tg)
+        comp, _ = train_compiled(W, tg, model(weights), X, y)
+        cs = [("tapegrad compiled", comp), ("tapegrad eager", eager("tapegrad").unit)]
         if torch is not None:
-            cs.append(("torch eager", W.w3("torch", 128).unit))
+            cs.append(("torch eager", eager("torch").unit))
         if jax_ok:
-            cs.append(("jax.jit", w3_jax(W, 128)))
-        run("W3", "MLP 784-256-256-10 SGD step, batch 128", cs, 1e3, "ms")
-    if "W4" in only:
-        weights = W.cnn_weights()
-        X, y = W.batch(64, W.CNN_INPUT)
-        _check_training(np, W, lambda: W.tapegrad_cnn(weights), X, y, tg)
-        comp, _ = train_compiled(W, tg, W.tapegrad_cnn(weights), X, y)
-        cs = [("tapegrad compiled", comp), ("tapegrad eager", W.w4("tapegrad", 64).unit)]
-        if torch is not None:
-            cs.append(("torch eager", W.w4("torch", 64).unit))
-        if jax_ok:
-            cs.append(("jax.jit", w4_jax(W, 64)))
-        run("W4", "CNN SGD step, batch 64", cs, 1e3, "ms")
+            cs.append(("jax.jit", jaxed()))
+        run(key, title, cs, 1e3, "ms")
     if not args.quick:
         _write(args.output, rows, repeats, args.threads)
     return rows

@@ -80,35 +80,28 @@ def scalar_graph(leaves, ops, tanh):
 
 
 def w1_tapegrad(ops):
-    leaves = [tg.tensor(v, dtype=tg.float64, requires_grad=True) for v in W1_LEAVES]
-
-    def unit():
-        for leaf in leaves:
-            leaf.grad = None
-        out = scalar_graph(leaves, ops, lambda v: v.tanh())
-        out.backward()
-        return out
-
-    def values():
-        out = unit()
-        return {"out": _np(out), "grads": [_np(leaf.grad) for leaf in leaves]}
-    return Impl(unit, values)
+    return _w1(ops, lambda v: tg.tensor(v, dtype=tg.float64, requires_grad=True))
 
 
 def w1_torch(ops):
     import torch
-    leaves = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in W1_LEAVES]
+    return _w1(ops, lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True))
+
+
+def _w1(ops, leaf):
+    """The W1 graph over float64 scalar leaves made by ``leaf`` (either framework)."""
+    leaves = [leaf(v) for v in W1_LEAVES]
 
     def unit():
-        for leaf in leaves:
-            leaf.grad = None
+        for leaf_ in leaves:
+            leaf_.grad = None
         out = scalar_graph(leaves, ops, lambda v: v.tanh())
         out.backward()
         return out
 
     def values():
         out = unit()
-        return {"out": _np(out), "grads": [_np(leaf.grad) for leaf in leaves]}
+        return {"out": _np(out), "grads": [_np(x.grad) for x in leaves]}
     return Impl(unit, values)
 
 
