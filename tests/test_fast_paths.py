@@ -82,3 +82,60 @@ def test_forward_without_recording_drops_what_it_would_save():
     assert y.grad_fn is None and y.dtype == tg.float64
     z = tg.tensor([1.0, -2.0], requires_grad=True).to(tg.float64)
     assert z.grad_fn is not None and z.grad_fn.in_dtype == tg.float32
+
+
+def test_hooks_and_retained_grads_survive_a_checkpoint_strip():
+    # a checkpointed segment drops what its nodes saved; the hooks and retain_grad requests
+    # on its tensors are part of the graph, not saved values, and must still run
+    from tapegrad.utils.checkpoint import checkpoint
+    x = tg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    seen = {}
+
+    def segment(v):
+        h = v * 3
+        h.register_hook(lambda g: g * 10)   # doubles as a check that the hook's result is used
+        h.retain_grad()
+        seen["h"] = h
+        out = (h * h).sum()
+        out.register_hook(lambda g: g * 0.5)  # on the node the backward reaches first
+        return out
+
+    checkpoint(segment, x).backward()
+    # d/dh (h*h).sum() = 2h = 6x, halved at the output, scaled by 10 at h, times 3 for x
+    np.testing.assert_allclose(seen["h"].grad.numpy(), 0.5 * 10 * 6 * x.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), 3 * 0.5 * 10 * 6 * x.numpy())
+
+
+def test_anomaly_mode_names_the_gradient_index_that_is_not_finite():
+    class SecondIsNan(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a + b
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, g * float("nan")
+
+    a = tg.tensor([1.0], requires_grad=True)
+    b = tg.tensor([2.0], requires_grad=True)
+    out = SecondIsNan.apply(a, b).sum()
+    with tg.autograd.detect_anomaly():
+        with pytest.raises(RuntimeError, match=r"'SecondIsNan' returned nan values in its 1th "
+                                               r"output"):
+            out.backward()
+
+
+def test_a_gradient_of_another_float_dtype_is_cast_to_its_input_dtype():
+    class Widens(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return (g * 2).to(tg.float64)
+
+    a = tg.tensor([1.0, 2.0], dtype=tg.float32, requires_grad=True)
+    Widens.apply(a).sum().backward()
+    assert a.grad.dtype == tg.float32
+    np.testing.assert_array_equal(a.grad.numpy(), [2.0, 2.0])

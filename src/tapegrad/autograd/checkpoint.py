@@ -23,6 +23,7 @@ class _Segment:
         for n in self.nodes:
             n.drop_saved()  # its place in the graph stays
             n.ckpt = self
+            n.marked = True
 
     def restore(self):
         """Recompute the segment and give every node back what it saved."""

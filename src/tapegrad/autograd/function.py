@@ -123,7 +123,7 @@ def _apply(cls, args, kwargs):
             tape._record(ctx, args)
     if fw:
         ctx._saved = args
-        ctx._versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
+        ctx._versions = core._versions(args)
         core.push_tangents(ctx, packed, args, STATE)
         if multi:  # the slices were made before the packed tangent existed: redo them
             packed, results = _unpack(ctx, packed, outs)

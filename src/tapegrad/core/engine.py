@@ -79,54 +79,47 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
         node = heappop(heap)[1]
         g = grads.pop(node)
         owned.discard(id(g))
-        if node.hooks:
-            g = _run_hooks(node, g)
-        if node.retains:
-            _retain(node, g, create_graph)
-        if targets is not None and node in targets:
-            captured[node] = g
-        if node.consumed:
-            node._check_alive("saved tensors")
-        if node.ckpt is not None:
-            node.ckpt.restore()
-        nxt = node.next
-        if needed is not None and not any(n in needed for n in nxt):
-            if not retain_graph:
-                node.release()
-            continue
+        if node.marked:   # hooks, retained grads, freed or checkpointed
+            g = _visit_marked(node, g, create_graph)
+        if targets is not None:
+            if node in targets:
+                captured[node] = g
+            if needed is not None and not any(n in needed for n in node.next):
+                if not retain_graph:
+                    node.release()
+                continue
         try:
             out = node.fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
         except Exception as e:
             e.add_note(f"(raised in the backward of '{node.name}'"
                        + (f", called at {node.where})" if node.where else ")"))
             raise
+        nxt = node.next
         if type(out) is not tuple:
             out = (out,)
         if len(out) != len(nxt):
             raise RuntimeError(f"function '{node.name}' returned an incorrect number of gradients "
                                f"(expected {len(nxt)}, got {len(out)})")
-        i = -1
         for n, gi in zip(nxt, out):
-            i += 1
-            if n is None or gi is None or (needed is not None and n not in needed):
+            if n is None or gi is None or needed is not None and n not in needed:
                 continue
-            if type(gi) is not Tensor:
-                gi = gi if isinstance(gi, Tensor) else _make(xp.asarray(gi))
-            if gi._data.shape != n.shape:
-                raise RuntimeError(
-                    f"function '{node.name}' returned an invalid gradient at index {i} - got "
-                    f"{list(gi._data.shape)} but expected shape {list(n.shape)}")
-            if gi._data.dtype != n.dtype:
-                gi = Cast.apply(gi, dtype=n.dtype)
-            if anomaly:
-                _check_finite(node, i, gi)
-            store = leaf_grads if n.is_leaf else grads
-            prev = store.get(n)
-            if prev is None:
-                store[n] = gi
-                if not n.is_leaf:
+            if (anomaly or type(gi) is not Tensor or gi._data.shape != n.shape
+                    or gi._data.dtype != n.dtype):
+                gi = _conform(node, nxt, out, n, gi, anomaly)
+            if n.is_leaf:
+                prev = leaf_grads.get(n)
+                if prev is None:
+                    leaf_grads[n] = gi
+                    continue
+                store = leaf_grads
+            else:
+                prev = grads.get(n)
+                if prev is None:
+                    grads[n] = gi
                     heappush(heap, (-n.seq, n))
-            elif by_ops:
+                    continue
+                store = grads
+            if by_ops:
                 store[n] = prev + gi
             elif id(prev) in owned:
                 xp.add(prev._data, gi._data, out=prev._data)
@@ -136,6 +129,38 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                 owned.add(id(prev))
         if not retain_graph:
             node.release()
+
+
+def _visit_marked(node, g, create_graph):
+    """A node with a checkpoint to recompute (first: that brings back what its segment set
+    on it), freed saved values (raises), tensor hooks or retain_grad() requests: its
+    gradient after the hooks."""
+    if node.consumed:
+        node._check_alive("saved tensors")
+    if node.ckpt is not None:
+        node.ckpt.restore()
+    if node.hooks:
+        g = _run_hooks(node, g)
+    if node.retains:
+        _retain(node, g, create_graph)
+    return g
+
+
+def _conform(node, nxt, out, n, gi, anomaly):
+    """The gradient ``gi`` for input ``n`` as a tensor of its dtype (cast if needed); a
+    wrong shape is an error in the op's vjp; anomaly mode checks it is finite."""
+    i = next(k for k, (m, h) in enumerate(zip(nxt, out)) if m is n and h is gi)
+    if not isinstance(gi, Tensor):
+        gi = _make(xp.asarray(gi))
+    if gi._data.shape != n.shape:
+        raise RuntimeError(
+            f"function '{node.name}' returned an invalid gradient at index {i} - got "
+            f"{list(gi._data.shape)} but expected shape {list(n.shape)}")
+    if gi._data.dtype != n.dtype:
+        gi = Cast.apply(gi, dtype=n.dtype)
+    if anomaly:
+        _check_finite(node, i, gi)
+    return gi
 
 
 def _leading_to(roots, targets):

@@ -69,21 +69,16 @@ class _Scratch:
 
 def apply(fn, args, params, promoted=False):
     """Run ``fn.forward`` on the arrays behind ``args``; record a Node when grad mode is on
-    and an input takes gradients; push forward-mode tangents through ``fn.jvp``."""
+    and an input takes gradients (the rare modes, tapes, forward mode and the others under
+    ``STATE.special``, go through :func:`_apply_special`)."""
     st = STATE
-    special = st.special  # vmap, tapes, forward mode, anomaly, checkpoint or profiler active
-    if special:
-        if st.trace is not None:   # the tracer runs the op (through here) and records it
-            return st.trace.apply(fn, args, params, promoted)
-        if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
-            from ..vmap import batch_apply
-            return batch_apply(fn, args, params)
+    if st.special:
+        return _apply_special(fn, args, params, promoted, st)
     arrays = []
     nodes = []
-    needs = fw = False
-    dtype = None     # the tensors' dtype while they agree; False once they differ
-    scalars = False  # some argument is not a tensor
-    plain = True     # and those are all Python ints and floats
+    needs = False    # an input takes gradients
+    mixed = False    # the tensors' dtypes differ, or an argument is not a tensor
+    dtype = None
     for a in args:
         if isinstance(a, Tensor):
             d = a._data
@@ -92,40 +87,83 @@ def apply(fn, args, params, promoted=False):
             nodes.append(n)
             if n is not None:
                 needs = True
-            if a._fw is not None:
-                fw = True
             if dtype is None:
                 dtype = d.dtype
-            elif dtype is not False and d.dtype != dtype:
-                dtype = False
+            elif d.dtype != dtype:
+                mixed = True
         elif isinstance(a, ndarray):
-            return apply(fn, tuple(_make(b) if isinstance(b, ndarray) else b for b in args),
-                         params)
+            return apply(fn, _wrap_arrays(args), params)
         else:
             arrays.append(a)
             nodes.append(None)
-            scalars = True
-            if type(a) is not float and type(a) is not int:
-                plain = False
-    if fn.promote and not promoted and (dtype is False or not plain or scalars and (
-            dtype is None or dtype.kind != "f")):
+            mixed = True
+    if mixed and fn.promote and not promoted and _must_promote(args, dtype):
         return apply(fn, promote_args(args), params, True)
+    if not (needs and st.grad_enabled and fn.differentiable):
+        try:
+            out = fn.forward(_new(_Scratch), *arrays, **params)
+        except ValueError as e:
+            raise _shape_error(fn, arrays, e) from None
+        return _constant(fn, out if type(out) is ndarray else xp.asarray(out), args, needs,
+                         st.grad_enabled)
+    ctx = Node(fn, tuple(nodes), next_seq(), params)
+    try:
+        out = fn.forward(ctx, *arrays, **params)
+    except ValueError as e:
+        raise _shape_error(fn, arrays, e) from None
+    if type(out) is not ndarray:
+        out = xp.asarray(out)
+    if out.dtype.kind != "f":
+        return _constant(fn, out, args, needs, True)
+    t = _make(out, ctx)
+    _finish(ctx, fn, t, out, args, False)
+    LAST[0] = weakref.ref(ctx)
+    return t
+
+
+def _finish(ctx, fn, t, out, args, fw):
+    """What a recorded (or forward-mode) node keeps: the output's shape and dtype, the saved
+    inputs with their versions, the saved output with its version."""
+    if fn.view:
+        _share_view(t, args[0])
+    ctx.shape = out.shape
+    ctx.dtype = out.dtype
+    if fn.save_inputs or fw:
+        ctx._saved = args
+        ctx._versions = _versions(args)
+    if fn.save_output or fw:
+        ctx._out = out
+        ctx._out_vc = vc = t._vc
+        ctx._out_v = vc[0]
+
+
+def _apply_special(fn, args, params, promoted, st):
+    """apply() while a rare mode is active: tracing, vmap, GradientTapes, forward mode,
+    anomaly detection, checkpointing or the profiler."""
+    if st.trace is not None:   # the tracer runs the op (through here) and records it
+        return st.trace.apply(fn, args, params, promoted)
+    if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
+        from ..vmap import batch_apply
+        return batch_apply(fn, args, params)
+    if any(isinstance(a, ndarray) for a in args):
+        args = _wrap_arrays(args)
+    if fn.promote and not promoted and _must_promote(args, None):
+        args = promote_args(args)
+    nodes = [a.node if isinstance(a, Tensor) else None for a in args]
     enabled = st.grad_enabled
     record = enabled and fn.differentiable
-    if special:
-        if record and st.tapes:
-            needs = _watch_inputs(st.tapes, args, nodes) or needs
-        fw = fw and fn.differentiable and bool(st.fw_levels)
-        ctx = Node(fn, tuple(nodes), next_seq(), params=params) \
-            if (record and needs) or fw or st.profile else None
-    else:
-        fw = False
-        ctx = Node(fn, tuple(nodes), next_seq(), params=params) if record and needs else None
+    if record and st.tapes:
+        _watch_inputs(st.tapes, args, nodes)
+    needs = any(n is not None for n in nodes)
     record = record and needs
+    fw = fn.differentiable and bool(st.fw_levels) and any(
+        isinstance(a, Tensor) and a._fw is not None for a in args)
+    ctx = Node(fn, tuple(nodes), next_seq(), params) if record or fw or st.profile else None
+    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
     try:
         if ctx is None:
             out = fn.forward(_new(_Scratch), *arrays, **params)
-        elif special and st.profile:
+        elif st.profile:
             out = st.profile.run_forward(fn, ctx, arrays, params)
         else:
             out = fn.forward(ctx, *arrays, **params)
@@ -136,26 +174,47 @@ def apply(fn, args, params, promoted=False):
     if ctx is None or not (record or fw) or out.dtype.kind != "f":
         return _constant(fn, out, args, needs, enabled)
     t = _make(out, ctx if record else None)
-    if fn.view:
-        _share_view(t, args[0])
-    ctx.shape = out.shape
-    ctx.dtype = out.dtype
-    if fn.save_inputs or fw:
-        ctx._saved = args
-        ctx._versions = tuple([a._vc[0] if isinstance(a, Tensor) else None for a in args])
-    if fn.save_output or fw:
-        ctx._out = out
-        ctx._out_vc = vc = t._vc
-        ctx._out_v = vc[0]
+    _finish(ctx, fn, t, out, args, fw)
     if record:
         LAST[0] = weakref.ref(ctx)
-        if special:
-            _observe(ctx, args, st)
+        _observe(ctx, args, st)
     else:
         t._src = (fn.name, "no_grad" if needs else "no_input")
     if fw:
         push_tangents(ctx, t, args, st)
     return t
+
+
+def _wrap_arrays(args):
+    return tuple(_make(a) if isinstance(a, ndarray) else a for a in args)
+
+
+def _must_promote(args, dtype):
+    """Whether PyTorch's type promotion changes something for these arguments: tensors of
+    different dtypes, a scalar that is not a Python int or float (a NumPy scalar, a bool),
+    or a Python scalar meeting only integer or bool tensors (PyTorch computes in float)."""
+    scalars = False
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data.dtype
+            if dtype is None:
+                dtype = d
+            elif d != dtype:
+                return True
+        elif type(a) is float or type(a) is int:
+            scalars = True
+        else:
+            return True
+    return scalars and (dtype is None or dtype.kind != "f")
+
+
+def _versions(args):
+    """The version of each tensor argument as the op saves it (None for other arguments)."""
+    if len(args) == 2:
+        a, b = args
+        return (a._vc[0] if isinstance(a, Tensor) else None,
+                b._vc[0] if isinstance(b, Tensor) else None)
+    return tuple([a._vc[0] if isinstance(a, Tensor) else None for a in args])
 
 
 def _observe(ctx, args, st):

@@ -21,9 +21,8 @@ class Node:
     below). Fewer objects per node means less work for Python's cyclic collector.
     """
 
-    __slots__ = ("fn", "next", "seq", "shape", "dtype", "params", "where", "hooks", "retains",
-                 "warned_grad", "consumed", "_saved", "_versions", "_out", "_out_vc", "_out_v",
-                 "__dict__", "__weakref__")
+    __slots__ = ("fn", "next", "seq", "shape", "dtype", "params", "consumed", "_saved",
+                 "_versions", "_out", "_out_vc", "_out_v", "__dict__", "__weakref__")
     xp = backend.xp
     recording = True      # forwards keep what only backward needs when this is True
     is_leaf = False
@@ -31,24 +30,24 @@ class Node:
     _out_fw = None        # the output's forward-mode tangents
     _user_saved = None    # ctx.save_for_backward(...)
     ckpt = None           # the checkpoint segment that must recompute what this node saved
+    marked = False        # hooks, retains or ckpt were set, or the node was released: the
+    #                       engine's slower path (one check per node on the fast one)
+    # rarely set, so they live in __dict__ (a recomputed checkpoint sets them again):
+    where = None          # "file:line" of the forward call (anomaly mode)
+    hooks = None          # tensor hooks: fn(grad) -> grad or None
+    retains = None        # weakrefs to non-leaf tensors that called retain_grad()
+    warned_grad = False   # reading .grad of this non-leaf warned already
 
-    def __init__(self, fn, next_nodes, seq, shape=None, dtype=None, params=None):
+    def __init__(self, fn, next_nodes, seq, params=None):
         self.fn = fn
         self.next = next_nodes
         self.seq = seq
-        self.shape = shape
-        self.dtype = dtype
         self.params = params
-        self.where = None        # "file:line" of the forward call (anomaly mode)
-        self.hooks = None        # tensor hooks: fn(grad) -> grad or None
-        self.retains = None      # weakrefs to non-leaf tensors that called retain_grad()
-        self.warned_grad = False  # reading .grad of this non-leaf warned already
         self.consumed = False
         self._saved = None       # input tensors (Function.save_inputs) and their versions
-        self._versions = None
         self._out = None         # output array (Function.save_output), its version counter
-        self._out_vc = None      # and version then
-        self._out_v = None
+        #                          and version then (_out_vc, _out_v); shape and dtype: the
+        #                          output's, set once the forward ran
 
     # -- what the rules read ------------------------------------------------------------
     @property
@@ -128,7 +127,7 @@ class Node:
         """Drop everything the node saved (keep only its place in the graph); a later backward
         through it raises GraphFreedError."""
         self.drop_saved()
-        self.consumed = True
+        self.consumed = self.marked = True
 
     def drop_saved(self):
         self.__dict__.clear()
@@ -137,8 +136,12 @@ class Node:
     def take_saved(self, other):
         """Adopt what ``other`` (a recomputation of this op) saved."""
         self.__dict__.update(other.__dict__)
-        self._saved, self._versions = other._saved, other._versions
-        self._out, self._out_vc, self._out_v = other._out, other._out_vc, other._out_v
+        self._saved = other._saved
+        if other._saved is not None:
+            self._versions = other._versions
+        self._out = other._out
+        if other._out is not None:
+            self._out_vc, self._out_v = other._out_vc, other._out_v
 
     def __repr__(self):
         return f"<{self.name} backward #{self.seq}>"

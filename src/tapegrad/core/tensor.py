@@ -227,6 +227,7 @@ class Tensor:
         if not n.is_leaf:
             if n.retains is None:
                 n.retains = []
+                n.marked = True
             n.retains.append(weakref.ref(self))
         return self
 
@@ -244,6 +245,8 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require grad")
         if n.hooks is None:
             n.hooks = []
+            if not n.is_leaf:
+                n.marked = True
         n.hooks.append(hook)
         return _HookHandle(n.hooks, hook)
 
