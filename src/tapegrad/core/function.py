@@ -77,7 +77,8 @@ def apply(fn, args, params, promoted=False):
     arrays = []
     nodes = []
     needs = False    # an input takes gradients
-    mixed = False    # the tensors' dtypes differ, or an argument is not a tensor
+    differ = False   # type promotion changes something: the tensors' dtypes differ, or a
+    scalar = False   # scalar is not a Python int or float; a Python scalar is an argument
     dtype = None
     for a in args:
         if isinstance(a, Tensor):
@@ -90,14 +91,19 @@ def apply(fn, args, params, promoted=False):
             if dtype is None:
                 dtype = d.dtype
             elif d.dtype != dtype:
-                mixed = True
+                differ = True
         elif isinstance(a, ndarray):
             return apply(fn, _wrap_arrays(args), params)
         else:
             arrays.append(a)
             nodes.append(None)
-            mixed = True
-    if mixed and fn.promote and not promoted and _must_promote(args, dtype):
+            if type(a) is float or type(a) is int:
+                scalar = True
+            else:
+                differ = True
+    # (a Python scalar meeting only integer or bool tensors: PyTorch computes in float)
+    if (differ or scalar and (dtype is None or dtype.kind != "f")) and fn.promote and \
+            not promoted:
         return apply(fn, promote_args(args), params, True)
     if not (needs and st.grad_enabled and fn.differentiable):
         try:
@@ -147,7 +153,7 @@ def _apply_special(fn, args, params, promoted, st):
         return batch_apply(fn, args, params)
     if any(isinstance(a, ndarray) for a in args):
         args = _wrap_arrays(args)
-    if fn.promote and not promoted and _must_promote(args, None):
+    if fn.promote and not promoted and _must_promote(args):
         args = promote_args(args)
     nodes = [a.node if isinstance(a, Tensor) else None for a in args]
     enabled = st.grad_enabled
@@ -189,11 +195,11 @@ def _wrap_arrays(args):
     return tuple(_make(a) if isinstance(a, ndarray) else a for a in args)
 
 
-def _must_promote(args, dtype):
-    """Whether PyTorch's type promotion changes something for these arguments: tensors of
-    different dtypes, a scalar that is not a Python int or float (a NumPy scalar, a bool),
-    or a Python scalar meeting only integer or bool tensors (PyTorch computes in float)."""
-    scalars = False
+def _must_promote(args):
+    """Whether PyTorch's type promotion changes something for these arguments (apply's
+    argument pass decides the same inline)."""
+    dtype = None
+    scalar = False
     for a in args:
         if isinstance(a, Tensor):
             d = a._data.dtype
@@ -202,10 +208,10 @@ def _must_promote(args, dtype):
             elif d != dtype:
                 return True
         elif type(a) is float or type(a) is int:
-            scalars = True
+            scalar = True
         else:
             return True
-    return scalars and (dtype is None or dtype.kind != "f")
+    return scalar and (dtype is None or dtype.kind != "f")
 
 
 def _versions(args):

@@ -131,7 +131,7 @@ class Node:
 
     def drop_saved(self):
         self.__dict__.clear()
-        self._saved = self._versions = self._out = self._out_vc = self._out_v = None
+        self._saved = self._out = None   # (their versions mean nothing without them)
 
     def take_saved(self, other):
         """Adopt what ``other`` (a recomputation of this op) saved."""
