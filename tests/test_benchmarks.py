@@ -220,3 +220,29 @@ def test_compiled_benchmark_quick_run_with_numpy_blas():
 def test_compiled_benchmark_pairs_rounds():
     from benchmarks import compiled as C
     assert C.paired_ratios([2.0, 3.0, 1.0], [1.0, 2.0, 4.0]) == [2.0, 1.5, 0.25]
+
+
+def test_bytecode_counts_are_exact_and_attributed():
+    from benchmarks import bytecodes
+
+    def three_adds():
+        x = 0
+        for _ in range(3):
+            x += 1
+        return x
+
+    first = bytecodes.count(three_adds)
+    assert first == bytecodes.count(three_adds)   # deterministic, unlike a timing
+    assert set(first) == {("test_benchmarks.py", "three_adds",
+                           three_adds.__code__.co_firstlineno)}
+    # one more trip round the loop adds the same bytecodes each time
+    assert first[next(iter(first))] > 3 * 3
+
+
+def test_bytecode_cli_prints_per_op_counts(capsys):
+    from benchmarks import bytecodes
+    bytecodes.main(["W2", "--top", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("W2: ") and lines[0].endswith(" bytecodes per op")
+    assert 100 < float(lines[0].split()[1].replace(",", "")) < 5000
+    assert "apply (function.py:" in "\n".join(lines[1:])
