@@ -72,6 +72,29 @@ def test_mkl_products_match_numpy(spy, dtype, layout):
 
 
 @needs_mkl
+@pytest.mark.parametrize("layout", ["cc", "tt"])
+def test_read_only_operands_go_to_mkl_too(spy, layout):
+    # their address comes from .ctypes (ctypes exports buffers of writable memory only)
+    a, b = _operands(np.float32, *BIG)
+    if layout == "tt":
+        a, b = np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T
+    a.flags.writeable = b.flags.writeable = False
+    _close(backend.matmul(a, b), a @ b)
+    assert spy.calls == 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x, lambda x: x.T, lambda x: x[:, :5], lambda x: x[::2],
+    lambda x: np.broadcast_to(x[0], x.shape)])
+@pytest.mark.parametrize("writeable", [True, False])
+def test_pointer_is_the_first_elements_address(make, writeable):
+    x = np.arange(60, dtype=np.float64).reshape(6, 10)
+    x.flags.writeable = writeable
+    v = make(x)
+    assert _mkl._pointer(v) == v.__array_interface__["data"][0]
+
+
+@needs_mkl
 def test_batched_left_operand_is_one_gemm(spy):
     a = np.random.default_rng(1).standard_normal((4, 30, 200)).astype(np.float32)
     b = np.random.default_rng(2).standard_normal((200, 120)).astype(np.float32)

@@ -62,9 +62,27 @@ class Gemm:
               or out.strides[1] != out.itemsize or out.strides[0] < n * out.itemsize):
             return None
         ldc = out.strides[0] // out.itemsize
-        fn(_ROW, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0,
-           out.ctypes.data, ldc)
+        fn(_ROW, ta, tb, m, n, k, 1.0, _pointer(a), lda, _pointer(b), ldb, 0.0,
+           _pointer(out), ldc)
         return out
+
+
+def _pointer(x):
+    """The address of ``x``'s first element. ctypes reads it from the buffer of a writable
+    C-ordered array (or of the transpose of a Fortran-ordered one) in about a quarter of
+    the time ``x.ctypes.data`` takes (which builds a helper object per call)."""
+    try:
+        if x.flags.c_contiguous:
+            return _addressof(_from_buffer(x))
+        if x.flags.f_contiguous:
+            return _addressof(_from_buffer(x.T))
+    except (TypeError, ValueError):   # read-only memory: no writable buffer to export
+        pass
+    return x.ctypes.data
+
+
+_from_buffer = ctypes.c_char.from_buffer
+_addressof = ctypes.addressof
 
 
 def _layout(x):
