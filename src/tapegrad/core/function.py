@@ -106,19 +106,10 @@ def apply(fn, args, params, promoted=False):
             not promoted:
         return apply(fn, promote_args(args), params, True)
     if not (needs and st.grad_enabled and fn.differentiable):
-        try:
-            out = fn.forward(_new(_Scratch), *arrays, **params)
-        except ValueError as e:
-            raise _shape_error(fn, arrays, e) from None
-        return _constant(fn, out if type(out) is ndarray else xp.asarray(out), args, needs,
+        return _constant(fn, _forward(fn, _new(_Scratch), arrays, params), args, needs,
                          st.grad_enabled)
     ctx = Node(fn, tuple(nodes), next_seq(), params)
-    try:
-        out = fn.forward(ctx, *arrays, **params)
-    except ValueError as e:
-        raise _shape_error(fn, arrays, e) from None
-    if type(out) is not ndarray:
-        out = xp.asarray(out)
+    out = _forward(fn, ctx, arrays, params)
     if out.dtype.kind != "f":
         return _constant(fn, out, args, needs, True)
     t = _make(out, ctx)
@@ -166,17 +157,10 @@ def _apply_special(fn, args, params, promoted, st):
         isinstance(a, Tensor) and a._fw is not None for a in args)
     ctx = Node(fn, tuple(nodes), next_seq(), params) if record or fw or st.profile else None
     arrays = [a._data if isinstance(a, Tensor) else a for a in args]
-    try:
-        if ctx is None:
-            out = fn.forward(_new(_Scratch), *arrays, **params)
-        elif st.profile:
-            out = st.profile.run_forward(fn, ctx, arrays, params)
-        else:
-            out = fn.forward(ctx, *arrays, **params)
-    except ValueError as e:
-        raise _shape_error(fn, arrays, e) from None
-    if type(out) is not ndarray:
-        out = xp.asarray(out)
+    if ctx is not None and st.profile:
+        out = st.profile.run_forward(fn, ctx, arrays, params)
+    else:
+        out = _forward(fn, _new(_Scratch) if ctx is None else ctx, arrays, params)
     if ctx is None or not (record or fw) or out.dtype.kind != "f":
         return _constant(fn, out, args, needs, enabled)
     t = _make(out, ctx if record else None)
@@ -189,6 +173,16 @@ def _apply_special(fn, args, params, promoted, st):
     if fw:
         push_tangents(ctx, t, args, st)
     return t
+
+
+def _forward(fn, ctx, arrays, params):
+    """``fn.forward`` on arrays; its result as an array (NumPy returns 0-d results as
+    scalars), a broadcasting failure as an error naming the op and the shapes."""
+    try:
+        out = fn.forward(ctx, *arrays, **params)
+    except ValueError as e:
+        raise _shape_error(fn, arrays, e) from None
+    return out if type(out) is ndarray else xp.asarray(out)
 
 
 def _wrap_arrays(args):
