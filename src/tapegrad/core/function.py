@@ -77,8 +77,10 @@ def apply(fn, args, params, promoted=False):
     arrays = []
     nodes = []
     needs = False    # an input takes gradients
-    differ = False   # type promotion changes something: the tensors' dtypes differ, or a
-    scalar = False   # scalar is not a Python int or float; a Python scalar is an argument
+    differ = False   # promotion must run: the tensors' dtypes differ, or an argument is
+    #                  neither a tensor nor a Python int or float (a NumPy scalar, a bool)
+    scalar = False   # a Python int or float is an argument: promotion runs if no tensor
+    #                  is floating (PyTorch computes such an op in float)
     dtype = None
     for a in args:
         if isinstance(a, Tensor):
@@ -101,7 +103,6 @@ def apply(fn, args, params, promoted=False):
                 scalar = True
             else:
                 differ = True
-    # (a Python scalar meeting only integer or bool tensors: PyTorch computes in float)
     if (differ or scalar and (dtype is None or dtype.kind != "f")) and fn.promote and \
             not promoted:
         return apply(fn, promote_args(args), params, True)
