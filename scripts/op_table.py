@@ -7,7 +7,7 @@ import pathlib
 import sys
 
 import tapegrad  # noqa: F401  (registers every op)
-from tapegrad.core.function import OPS
+from tapegrad.core.registry import OPS
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- ops:start -->", "<!-- ops:end -->"

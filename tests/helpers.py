@@ -3,7 +3,7 @@ replays a recorded graph forwards through each op's ``jvp`` rule."""
 import numpy as np
 
 import tapegrad as tg
-from tapegrad.core.function import OPS
+from tapegrad.core.registry import OPS
 from tapegrad.core.tensor import Tensor
 
 

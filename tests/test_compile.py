@@ -158,7 +158,7 @@ def test_compiled_input_gradients_match():
 
 def test_ufunc_table_is_each_ops_forward_bit_for_bit():
     """The buffer pass runs these primitives as ufuncs with out=; they must be the same."""
-    from tapegrad.core.function import OPS
+    from tapegrad.core.registry import OPS
     from tapegrad.graph.passes import UFUNCS, UNARY_FLOAT
     from tapegrad.graph.replay import Ctx
     rng = np.random.default_rng(0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.core.function import OPS
+from tapegrad.core.registry import OPS
 from tapegrad.core.tensor import Tensor
 from tapegrad.graph import TraceError
 

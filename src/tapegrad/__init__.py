@@ -6,6 +6,7 @@
     x.grad  # tensor([2., 4.])
 """
 from . import backend as _backend
+from .backend import device
 from .core.tensor import Tensor, Variable
 from .core.engine import grad
 from .core.errors import GraphFreedError, InplaceModifiedError, GradcheckError
@@ -19,7 +20,7 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, 
                        empty_like, full_like, rand_like, randn_like, randint_like)
 from .random import manual_seed, seed, get_rng_state, set_rng_state, Generator
 from .tape import GradientTape, Tape, Gradients
-from . import autograd, debug, linalg, nn, optim, utils, forward_ad, func
+from . import autograd, cuda, debug, linalg, nn, optim, utils, forward_ad, func
 from .func import vmap
 from .autograd import CustomOp, checkpoint
 from .forward_ad import DualTensor, ForwardADContext

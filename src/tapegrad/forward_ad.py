@@ -15,7 +15,8 @@ import collections
 import itertools
 
 from . import backend
-from .core.function import Function, primitive, linear_jvp
+from .core.function import Function
+from .core.registry import primitive, linear_jvp
 from .core.modes import STATE
 from .core.tensor import Tensor, _make
 
@@ -133,7 +134,7 @@ class ForwardADContext:
     returning a DualTensor of the result and its tangent."""
 
     def __getattr__(self, name):
-        from .core.function import OPS
+        from .core.registry import OPS
         info = OPS.get(name)
         if info is None:
             raise AttributeError(f"ForwardADContext: no op named '{name}'")

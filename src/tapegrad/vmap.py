@@ -8,7 +8,9 @@ operands. An op without a rule runs once per example and the results are stacked
 slower). Everything stays on the tape, so ``vmap(grad(f))`` gives per-example gradients.
 """
 from . import backend
-from .core.function import OPS, apply
+from .core import function
+from .core.function import apply
+from .core.registry import OPS
 from .core.modes import STATE
 from .core.tensor import Tensor, _make
 from .ops.reduce import Sum
@@ -175,7 +177,7 @@ RULES = {"sum": _reduce("dims"), "amax": _reduce("dims"), "amin": _reduce("dims"
 
 
 def _rule(fn):
-    from .core.function import elementwise_jvp
+    from .core.registry import elementwise_jvp
     if fn.name in RULES:
         return RULES[fn.name]
     if fn.name in ELEMENTWISE or fn.jvp is elementwise_jvp:
@@ -201,6 +203,9 @@ def batch_apply(fn, args, params):
     if out is None:
         out = _loop(fn, args, params)
     return batched(out)
+
+
+function.batch_apply = batch_apply   # the core calls it for ops that meet a BatchedTensor
 
 
 # -- the transform ------------------------------------------------------------------------------

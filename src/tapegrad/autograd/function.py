@@ -6,7 +6,7 @@ import warnings
 
 from .. import backend
 from ..core import function as core
-from ..core.function import OPS
+from ..core.registry import OPS
 from ..core.modes import STATE
 from ..core.node import Node
 from ..core.tensor import Tensor, _make

@@ -1,11 +1,18 @@
-"""The one seam to the array library: nothing else in tapegrad imports NumPy.
+"""The one seam to the array library: nothing else in tapegrad imports NumPy or CuPy.
 
-Everything above this module reaches arrays through ``xp`` (the array module) and
-the few helpers here, so a GPU backend only has to provide the same names.
+Everything above this module reaches arrays through an array module and the few helpers
+here. ``xp`` is NumPy, the CPU's module; code that may see arrays of another device asks
+for theirs with :func:`array_module` (DeZero's ``get_array_module``), and an op's forward
+finds it as ``ctx.xp``. What differs between NumPy and CuPy (scatter-add, strided views,
+the GEMM, random generators, host copies) lives here and in ``devices``/``cuda``.
 """
+import contextlib as _contextlib
 import os as _os
 
 import numpy as xp
+
+from . import devices
+from .devices import device, CPU, device_of, to_device
 
 ndarray = xp.ndarray
 generic = xp.generic
@@ -63,8 +70,76 @@ def default_rng(seed=None):
 
 
 def array_module(*arrays):
-    """The array module for these arrays (always NumPy on the CPU backend)."""
+    """The array module computing on these arrays: NumPy, or the module of the first
+    array of another device (CuPy for CUDA arrays). Anything else counts as CPU data."""
+    for a in arrays:
+        if type(a) is not ndarray:
+            t = devices.type_of_array(a)
+            if t is not None and t.name != "cpu":
+                return t.module
     return xp
+
+
+def module_for(dev):
+    """The array module of device ``dev`` (resolved)."""
+    return xp if dev.type == "cpu" else devices.device_type(dev.type).module
+
+
+def is_array(a):
+    """True for the arrays of any device in use (NumPy's, CuPy's; not NumPy's scalars)."""
+    if isinstance(a, ndarray):
+        return True
+    t = devices.type_of_array(a)
+    return t is not None and t.name != "cpu"
+
+
+def to_host(arr):
+    """A NumPy array with ``arr``'s values (``arr`` itself when it is one)."""
+    if type(arr) is ndarray:
+        return arr
+    t = devices.type_of_array(arr)
+    return arr if t is None or t.name == "cpu" else t.to_host(arr)
+
+
+def on_device(dev):
+    """A context in which new arrays of ``dev``'s module are allocated on ``dev``."""
+    if dev.type == "cpu":
+        return _contextlib.nullcontext()
+    return devices.device_type(dev.type).use(dev.index)
+
+
+def is_writeable(arr):
+    """Whether ``arr``'s memory may be written (CuPy arrays always may)."""
+    flags = arr.flags
+    return getattr(flags, "writeable", True)
+
+
+def scatter_add(target, index, values):
+    """``target[index] += values`` with repeated indices adding up (NumPy's ``add.at``;
+    CuPy's ``cupyx.scatter_add``)."""
+    if type(target) is ndarray:
+        xp.add.at(target, index, values)
+    else:
+        devices.type_of_array(target).scatter_add(target, index, values)
+
+
+def sliding_window_view(x, window_shape, axis=None):
+    """Read-only strided windows of ``x`` (no copy), from ``x``'s array module."""
+    if type(x) is ndarray:
+        return xp.lib.stride_tricks.sliding_window_view(x, window_shape, axis)
+    return devices.type_of_array(x).sliding_window_view(x, window_shape, axis)
+
+
+def as_strided(x, shape, strides):
+    """A strided view of ``x`` (no copy; strides in bytes), from ``x``'s array module."""
+    if type(x) is ndarray:
+        return xp.lib.stride_tricks.as_strided(x, shape, strides)
+    return devices.type_of_array(x).as_strided(x, shape, strides)
+
+
+def errstate(**kw):
+    """NumPy's ``errstate`` (the other array modules don't warn)."""
+    return xp.errstate(**kw)
 
 
 # -- matrix products ------------------------------------------------------------------------
@@ -80,6 +155,8 @@ def matmul(a, b, out=None):
     """``a @ b`` for ops' forwards and VJPs: the one place matrix products are computed.
     2-d float products (and (..., m, k) @ (k, n) with a contiguous left side) go to MKL's
     GEMM when it is in use (see :func:`set_blas`), everything else to NumPy."""
+    if type(a) is not ndarray:
+        return array_module(a).matmul(a, b, out=out)
     if (b.ndim == 2 and a.ndim >= 2 and a.shape[-1] == b.shape[0]
             and a.size * b.shape[1] >= GEMM_MIN_WORK):
         gemm = _blas["gemm"] if _blas["resolved"] else _resolve()

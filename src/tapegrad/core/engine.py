@@ -11,12 +11,14 @@ import warnings
 
 from .. import backend
 from .errors import GraphFreedError
-from .function import Cast
+from . import function as _function
+from .function import Cast, zeros_like
 from .modes import STATE
 from .tensor import Tensor, _make
 
 xp = backend.xp
 ndarray = backend.ndarray
+array_module = backend.array_module
 _LOCK = threading.RLock()  # backward passes run one at a time; .grad updates never interleave
 _warned_create_graph = []
 
@@ -70,6 +72,7 @@ def _add_root(node, g, grads, heap, leaf_grads):
 def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph):
     heappop, heappush = heapq.heappop, heapq.heappush
     anomaly = STATE.anomaly
+    check = anomaly or _function.DEVICES   # each gradient's device, when a GPU is in use
     prof = STATE.profile
     # sums of gradients: tensor ops when they must carry a graph or forward-mode tangents,
     # else plain arrays in buffers this pass allocated (so later terms add in place)
@@ -103,7 +106,7 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
         for n, gi in zip(nxt, out):
             if n is None or gi is None or needed is not None and n not in needed:
                 continue
-            if (anomaly or type(gi) is not Tensor or gi._data.shape != n.shape
+            if (check or type(gi) is not Tensor or gi._data.shape != n.shape
                     or gi._data.dtype != n.dtype):
                 gi = _conform(node, nxt, out, n, gi, anomaly)
             if n.is_leaf:
@@ -122,10 +125,11 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
             if by_ops:
                 store[n] = prev + gi
             elif id(prev) in owned:
-                xp.add(prev._data, gi._data, out=prev._data)
+                arr = prev._data
+                arr += gi._data
             else:
                 arr = prev._data + gi._data
-                store[n] = prev = _make(arr if type(arr) is ndarray else xp.asarray(arr))
+                store[n] = prev = _make(arr if type(arr) is ndarray else _as_array(arr))
                 owned.add(id(prev))
         if not retain_graph:
             node.release()
@@ -151,7 +155,12 @@ def _conform(node, nxt, out, n, gi, anomaly):
     wrong shape is an error in the op's vjp; anomaly mode checks it is finite."""
     i = next(k for k, (m, h) in enumerate(zip(nxt, out)) if m is n and h is gi)
     if not isinstance(gi, Tensor):
-        gi = _make(xp.asarray(gi))
+        gi = _make(_as_array(gi))
+    want, got = _device_of_node(n), backend.device_of(gi._data)
+    if got != want:
+        raise RuntimeError(
+            f"function '{node.name}' returned an invalid gradient at index {i} - expected "
+            f"device {want} but got {got}")
     if gi._data.shape != n.shape:
         raise RuntimeError(
             f"function '{node.name}' returned an invalid gradient at index {i} - got "
@@ -161,6 +170,21 @@ def _conform(node, nxt, out, n, gi, anomaly):
     if anomaly:
         _check_finite(node, i, gi)
     return gi
+
+
+def _as_array(a):
+    """An op's or hook's result as an array of its own device (NumPy scalars: 0-d)."""
+    if isinstance(a, backend.generic):
+        return xp.asarray(a)
+    return a if backend.is_array(a) else xp.asarray(a)
+
+
+def _device_of_node(n):
+    """Where gradients for node ``n`` must arrive: its op's device, or its leaf's."""
+    if n.is_leaf:
+        t = n.ref()
+        return backend.CPU if t is None else backend.device_of(t._data)
+    return n.device or backend.CPU
 
 
 def _leading_to(roots, targets):
@@ -193,12 +217,12 @@ def _run_hooks(node, g):
         r = hook(g)
         if r is not None:
             if not isinstance(r, Tensor):
-                r = _make(xp.asarray(r))
-            if r.shape != g.shape or r.dtype != g.dtype:
+                r = _make(_as_array(r))
+            if r.shape != g.shape or r.dtype != g.dtype or r.device != g.device:
                 raise RuntimeError(
                     f"hook '{getattr(hook, '__name__', hook)}' returned a gradient of shape "
-                    f"{list(r.shape)} and dtype {r.dtype}; expected shape {list(g.shape)} "
-                    f"and dtype {g.dtype}")
+                    f"{list(r.shape)}, dtype {r.dtype} and device {r.device}; expected shape "
+                    f"{list(g.shape)}, dtype {g.dtype} and device {g.device}")
             g = r
     return g
 
@@ -212,8 +236,9 @@ def _retain(node, g, create_graph):
 
 
 def _check_finite(node, i, g):
-    if not xp.isfinite(g._data).all():
-        kind = "nan" if xp.isnan(g._data).any() else "inf"
+    m = array_module(g._data)
+    if not m.isfinite(g._data).all():
+        kind = "nan" if m.isnan(g._data).any() else "inf"
         where = f" It was called at {node.where}." if node.where else ""
         raise RuntimeError(f"Function '{node.name}' returned {kind} values in its {i}th output "
                            f"during backward (detect_anomaly).{where}")
@@ -238,12 +263,13 @@ def _accumulate(node, g, create_graph, shared):
     if old is None:
         # keep the buffer only if nobody else can see it: not a view, not the caller's
         # gradient, not already given to another leaf
-        if arr.base is not None or not arr.flags.writeable or id(arr) in shared:
+        if arr.base is not None or not backend.is_writeable(arr) or id(arr) in shared:
             arr = arr.copy()
         shared.add(id(arr))
         t._grad = _make(arr)
-    elif old._data.flags.writeable and old._data.dtype == arr.dtype:
-        xp.add(old._data, arr, out=old._data)
+    elif backend.is_writeable(old._data) and old._data.dtype == arr.dtype:
+        d = old._data
+        d += arr
         old._vc[0] += 1
     else:
         t._grad = _make(old._data + arr)
@@ -258,9 +284,12 @@ def _seed(t, g, where):
                 f"grad can be implicitly created only for scalar outputs, but this output has "
                 f"shape {list(t.shape)}. Reduce it first (.sum() or .mean()), pass the gradient "
                 f"explicitly ({where}), or use tg.func.jacobian for the full Jacobian.")
-        return _make(xp.ones(t._data.shape, t._data.dtype))
+        return _make(array_module(t._data).ones(t._data.shape, t._data.dtype))
     if not isinstance(g, Tensor):
-        g = _make(xp.asarray(g))
+        g = _make(backend.to_device(_as_array(g), t.device))
+    if g.device != t.device:
+        raise RuntimeError(f"the gradient is on {g.device} but the output is on {t.device}; "
+                           f"they must be on the same device ({where})")
     if g.shape != t.shape:
         raise RuntimeError(f"Mismatch in shape: the gradient has a shape of {list(g.shape)} and "
                            f"the output has a shape of {list(t.shape)}; they must be equal")
@@ -366,7 +395,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         g = got.get(n)
         if g is None:
             if materialize_grads:
-                g = _make(xp.zeros(t.shape, t.dtype))
+                g = zeros_like(t)
             elif not allow_unused:
                 raise RuntimeError(
                     f"One of the differentiated Tensors (input {i}, shape {list(t.shape)}) "

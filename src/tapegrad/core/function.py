@@ -15,6 +15,7 @@ from .node import Node, LeafNode
 
 xp = backend.xp
 ndarray = backend.ndarray
+CPU = backend.CPU
 _new = object.__new__
 _seq = itertools.count(1)
 next_seq = _seq.__next__
@@ -22,6 +23,20 @@ LAST = [None]  # weakref to the newest recorded node (for debug.print_tape)
 # Tensor and its fast constructor; core/tensor.py binds them when it loads (it imports this
 # module, so this one can't import it back)
 Tensor = _make = None
+# vmap's batching rule for ops that meet a BatchedTensor; tapegrad.vmap sets it when it loads
+# (the rare modes register with the core; the core imports none of them)
+batch_apply = None
+# an accelerator (CUDA) is in use: every op then takes the special path, which checks and
+# carries devices, so programs that never leave the CPU pay one flag test per op
+DEVICES = False
+
+
+def _devices_changed(in_use):
+    global DEVICES
+    DEVICES = in_use
+
+
+backend.devices.on_change(_devices_changed)
 
 
 class Function:
@@ -33,7 +48,8 @@ class Function:
     promotion to tensor inputs; ``view`` says the output aliases input 0's memory;
     ``random`` says each call draws new random numbers (a graph pass must neither fold
     nor merge it); ``traceable = False`` says a rule decides on input values in Python,
-    so a trace (tg.compile) can't replay it faithfully and must refuse it.
+    so a trace (tg.compile) can't replay it faithfully and must refuse it; ``moves`` says
+    the output is on another device than the inputs (``x.to("cuda")``).
     """
 
     name = None
@@ -44,6 +60,7 @@ class Function:
     view = False
     random = False
     traceable = True
+    moves = False
     jvp = None
     tensor_forward = False   # True for torch-style user Functions (forward gets Tensors)
 
@@ -72,7 +89,7 @@ def apply(fn, args, params, promoted=False):
     and an input takes gradients (the rare modes, tapes, forward mode and the others under
     ``STATE.special``, go through :func:`_apply_special`)."""
     st = STATE
-    if st.special:
+    if st.special or DEVICES:
         return _apply_special(fn, args, params, promoted, st)
     arrays = []
     nodes = []
@@ -141,12 +158,12 @@ def _apply_special(fn, args, params, promoted, st):
     if st.trace is not None:   # the tracer runs the op (through here) and records it
         return st.trace.apply(fn, args, params, promoted)
     if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
-        from ..vmap import batch_apply
         return batch_apply(fn, args, params)
-    if any(isinstance(a, ndarray) for a in args):
+    if any(not isinstance(a, Tensor) and backend.is_array(a) for a in args):
         args = _wrap_arrays(args)
     if fn.promote and not promoted and _must_promote(args):
         args = promote_args(args)
+    dev = _device_of_args(fn, args)
     nodes = [a.node if isinstance(a, Tensor) else None for a in args]
     enabled = st.grad_enabled
     record = enabled and fn.differentiable
@@ -156,12 +173,30 @@ def _apply_special(fn, args, params, promoted, st):
     record = record and needs
     fw = fn.differentiable and bool(st.fw_levels) and any(
         isinstance(a, Tensor) and a._fw is not None for a in args)
-    ctx = Node(fn, tuple(nodes), next_seq(), params) if record or fw or st.profile else None
+    ctx = None
+    if record or fw or st.profile:
+        ctx = Node(fn, tuple(nodes), next_seq(), params) if dev is CPU and not fn.moves \
+            else DeviceNode(fn, tuple(nodes), next_seq(), params, dev)
     arrays = [a._data if isinstance(a, Tensor) else a for a in args]
     if ctx is not None and st.profile:
         out = st.profile.run_forward(fn, ctx, arrays, params)
-    else:
+    elif dev is CPU and not fn.moves:
         out = _forward(fn, _new(_Scratch) if ctx is None else ctx, arrays, params)
+    else:
+        if ctx is None:
+            ctx = _new(_Scratch)
+            ctx.xp = backend.module_for(dev)
+        with backend.on_device(dev):
+            out = _device_forward(fn, ctx, arrays, params)
+        if fn.moves:
+            if isinstance(ctx, DeviceNode):
+                ctx.device = backend.device_of(out)
+        elif backend.device_of(out) != dev:
+            raise RuntimeError(f"{fn.name}: the forward computed on {dev} returned an array on "
+                               f"{backend.device_of(out)}; an op's forward must allocate with "
+                               f"ctx.xp (its inputs' array module)")
+        if not record and not fw:
+            return _constant(fn, out, args, needs, enabled)
     if ctx is None or not (record or fw) or out.dtype.kind != "f":
         return _constant(fn, out, args, needs, enabled)
     t = _make(out, ctx if record else None)
@@ -186,8 +221,48 @@ def _forward(fn, ctx, arrays, params):
     return out if type(out) is ndarray else xp.asarray(out)
 
 
+def _device_forward(fn, ctx, arrays, params):
+    """:func:`_forward` on an accelerator (or moving between devices): results as arrays of
+    the device's module."""
+    try:
+        out = fn.forward(ctx, *arrays, **params)
+    except ValueError as e:
+        raise _shape_error(fn, arrays, e) from None
+    return out if backend.is_array(out) else ctx.xp.asarray(out)
+
+
 def _wrap_arrays(args):
-    return tuple(_make(a) if isinstance(a, ndarray) else a for a in args)
+    return tuple(_make(a) if not isinstance(a, Tensor) and backend.is_array(a) else a
+                 for a in args)
+
+
+def _device_of_args(fn, args):
+    """The device every tensor argument is on (the CPU when there are none); tensors on two
+    devices are an error naming the op and both devices."""
+    dev = None
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            d = CPU if type(d) is ndarray else backend.device_of(d)
+            if dev is None:
+                dev = d
+            elif d != dev:
+                raise RuntimeError(f"{fn.name}: expected all tensors to be on the same device, "
+                                   f"but found at least two devices, {dev} and {d}")
+    return CPU if dev is None or dev == CPU else dev
+
+
+class DeviceNode(Node):
+    """A node of an op computed on an accelerator: its ctx.xp is that device's array module
+    (CuPy), and ``device`` is its output's device, where the gradient it receives must be
+    (another than its inputs' for ops that move tensors)."""
+
+    __slots__ = ("xp", "device")
+
+    def __init__(self, fn, next_nodes, seq, params, dev):
+        Node.__init__(self, fn, next_nodes, seq, params)
+        self.xp = backend.module_for(dev)
+        self.device = dev
 
 
 def _must_promote(args):
@@ -259,10 +334,10 @@ def push_tangents(ctx, out, args, st):
         if t_out is None:
             continue
         if not isinstance(t_out, Tensor):
-            t_out = _make(xp.asarray(t_out, dtype=out.dtype))
+            t_out = _make(ctx.xp.asarray(t_out, dtype=out.dtype))
         if t_out.shape != out.shape:
-            from ..ops._util import broadcast_to
-            t_out = broadcast_to(t_out, out.shape)
+            from .registry import OPS
+            t_out = OPS["broadcast_to"].fn(t_out, out.shape)
         if t_out.dtype != out.dtype:
             t_out = Cast.apply(t_out, dtype=out.dtype)
         if out._fw is None:
@@ -362,6 +437,12 @@ def promote_args(args):
                  else a for a in ops)
 
 
+def zeros_like(t):
+    """A constant tensor of zeros with ``t``'s shape, dtype and device."""
+    d = t._data
+    return _make((xp if type(d) is ndarray else backend.array_module(d)).zeros(d.shape, d.dtype))
+
+
 class Cast(Function):
     """y = x as another dtype; dy/dx = identity, cast back to x's dtype."""
 
@@ -383,77 +464,21 @@ class Cast(Function):
         return Cast.apply(t, dtype=ctx.params["dtype"])
 
 
-# -- the registry ---------------------------------------------------------------------------
-class OpInfo:
-    """What the registry knows of one public op (tests and the README table read it)."""
+class ToDevice(Function):
+    """y = x on another device (``x.to("cuda")``); dy/dx = identity, moved back."""
 
-    def __init__(self, name, fn, primitive, method, samples, aliases, doc):
-        self.name, self.fn, self.primitive, self.method = name, fn, primitive, method
-        self.samples, self.aliases, self.doc = samples, aliases, doc
+    name = "to_device"
+    moves = True
 
-    @property
-    def kind(self):
-        return "primitive" if self.primitive is not None else "composite"
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.source = backend.device_of(x)
+        return backend.to_device(x, device)
 
+    @staticmethod
+    def vjp(ctx, g):
+        return ToDevice.apply(g, device=ctx.source)
 
-OPS = {}
-
-
-def register(name, fn, primitive=None, method=False, samples=None, aliases=(), dunders=(),
-             rdunders=(), doc=None):
-    OPS[name] = OpInfo(name, fn, primitive, method, samples, aliases,
-                       doc or (primitive or fn).__doc__)
-    fn.__name__ = name
-    fn.__qualname__ = name
-    names = (name,) + tuple(aliases)
-    if method:
-        for n in names:
-            setattr(Tensor, n, fn)
-    for d in dunders:
-        setattr(Tensor, d, fn)
-    for d in rdunders:
-        setattr(Tensor, d, _reflected(fn, d))
-    return fn
-
-
-def _reflected(fn, dunder):
-    def r(self, other):
-        return fn(other, self)
-    r.__name__ = dunder
-    return r
-
-
-def primitive(name, method=False, samples=None, aliases=(), dunders=(), rdunders=(),
-              public=True):
-    """Class decorator: name a Function, register it, expose ``tg.<name>`` (and the method)."""
-    def deco(cls):
-        cls.name = name
-        if public:
-            def fn(*args, **params):
-                return apply(cls, args, params)
-            fn.__doc__ = cls.__doc__
-            register(name, fn, cls, method, samples, aliases, dunders, rdunders)
-        return cls
-    return deco
-
-
-def composite(name, method=False, samples=None, aliases=(), dunders=(), rdunders=()):
-    """Function decorator: register a composite op (its gradients come from primitives)."""
-    def deco(fn):
-        return register(name, fn, None, method, samples, aliases, dunders, rdunders)
-    return deco
-
-
-def elementwise_jvp(ctx, t):
-    """JVP of a unary elementwise op: the Jacobian is diagonal, so it equals the VJP."""
-    return ctx.fn.vjp(ctx, t)
-
-
-def linear_jvp(ctx, *tangents):
-    """JVP of an op linear in its inputs: the op applied to the tangents (zeros for inputs
-    without one)."""
-    inputs = ctx._saved or (None,) * len(tangents)
-    ts = tuple(t if t is not None else
-               _make(xp.zeros(x.shape, x.dtype)) if isinstance(x, Tensor) else 0
-               for t, x in zip(tangents, inputs))
-    return apply(ctx.fn, ts, ctx.params)
+    @staticmethod
+    def jvp(ctx, t):
+        return ToDevice.apply(t, device=ctx.params["device"])

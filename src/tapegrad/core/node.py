@@ -30,6 +30,7 @@ class Node:
     _out_fw = None        # the output's forward-mode tangents
     _user_saved = None    # ctx.save_for_backward(...)
     ckpt = None           # the checkpoint segment that must recompute what this node saved
+    device = None         # None: the CPU (a DeviceNode names its accelerator device)
     marked = False        # hooks, retains or ckpt were set, or the node was released: the
     #                       engine's slower path (one check per node on the fast one)
     # rarely set, so they live in __dict__ (a recomputed checkpoint sets them again):

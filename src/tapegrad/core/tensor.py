@@ -9,7 +9,8 @@ import weakref
 
 from .. import backend
 from . import function as _function
-from .function import apply, next_seq, Cast, OPS
+from .function import apply, next_seq, Cast, ToDevice
+from .registry import OPS
 from .modes import STATE
 from .node import LeafNode
 
@@ -31,13 +32,17 @@ def _make(data, node=None):
     return t
 
 
-def _to_array(data, dtype=None, copy=False):
+def _to_array(data, dtype=None, copy=False, device=None):
     """Convert user data to an array: Python floats become float32 (PyTorch's default),
-    NumPy arrays keep their dtype, and non-numeric data is a TypeError."""
+    NumPy arrays keep their dtype, and non-numeric data is a TypeError. ``device``
+    (resolved) moves the result there; by default arrays stay where they are (a CuPy array
+    gives a CUDA tensor) and Python data goes to the CPU."""
     if isinstance(data, Tensor):
         arr = data._data
     elif isinstance(data, (ndarray, backend.generic)):
         arr = data
+    elif backend.is_array(data):
+        arr = data     # another device's array
     else:
         if hasattr(data, "__array__") or hasattr(data, "__dlpack__"):
             arr = xp.asarray(data)
@@ -49,9 +54,15 @@ def _to_array(data, dtype=None, copy=False):
         raise TypeError(f"tapegrad tensors hold numbers, not {arr.dtype} data "
                         f"(got {type(data).__name__}); convert it to a numeric array first")
     dtype = backend.as_dtype(dtype)
+    if device is not None:
+        moved = backend.to_device(arr, device)
+        copy = copy and moved is arr
+        arr = moved
     if dtype is not None and arr.dtype != dtype:
         return arr.astype(dtype)
-    if copy or not isinstance(arr, ndarray):
+    if copy:
+        return arr.copy()
+    if not isinstance(arr, ndarray) and not backend.is_array(arr):
         return xp.array(arr)
     return arr
 
@@ -118,7 +129,23 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        """Where the tensor's memory is: ``device(type='cpu')`` or ``device(type='cuda',
+        index=0)``."""
+        d = self._data
+        return backend.CPU if type(d) is ndarray else backend.device_of(d)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    @property
+    def is_cpu(self):
+        return self.device.type == "cpu"
+
+    def get_device(self):
+        """The CUDA device index, -1 on the CPU (PyTorch's convention)."""
+        d = self.device
+        return -1 if d.index is None else d.index
 
     def dim(self):
         return self._data.ndim
@@ -271,22 +298,36 @@ class Tensor:
 
     def has_nan(self):
         """True if any element is NaN."""
-        return bool(xp.isnan(self._data).any()) if self._data.dtype.kind == "f" else False
+        d = self._data
+        return bool(backend.array_module(d).isnan(d).any()) if d.dtype.kind == "f" else False
 
     def has_inf(self):
         """True if any element is +-inf."""
-        return bool(xp.isinf(self._data).any()) if self._data.dtype.kind == "f" else False
+        d = self._data
+        return bool(backend.array_module(d).isinf(d).any()) if d.dtype.kind == "f" else False
 
     # -- conversion ---------------------------------------------------------------------
     def numpy(self, force=False):
         """The array behind this tensor. It shares memory; it is read-only when the tensor
-        takes part in a graph, so writes can't silently corrupt gradients."""
+        takes part in a graph, so writes can't silently corrupt gradients. A tensor on a
+        GPU raises TypeError (as in PyTorch): copy it with ``.cpu()`` first, or pass
+        ``force=True`` for a host copy."""
         _value_read("numpy")
         arr = self._data
+        if type(arr) is not ndarray and self.device.type != "cpu":
+            if not force:
+                raise TypeError(f"can't convert {self.device} device type tensor to numpy. "
+                                f"Use Tensor.cpu() to copy the tensor to host memory first.")
+            return backend.to_host(arr)
         if self.node is not None:
             arr = arr.view()
             arr.flags.writeable = False
         return arr.copy() if force else arr
+
+    def _host(self):
+        """The values as a NumPy array (a copy when the tensor is on a GPU)."""
+        d = self._data
+        return d if type(d) is ndarray else backend.to_host(d)
 
     def __array__(self, dtype=None, copy=None):
         _value_read("__array__")
@@ -319,11 +360,11 @@ class Tensor:
         if self._data.size != 1:
             raise ValueError(f"a Tensor with {self._data.size} elements cannot be converted "
                              f"to a Python scalar")
-        return self._data.reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
         _value_read("tolist")
-        return self._data.tolist()
+        return self._host().tolist()
 
     def __float__(self):
         _value_read("__float__")
@@ -338,7 +379,7 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is "
                                f"ambiguous; use .any() or .all()")
-        return bool(self._data.reshape(()).item())
+        return bool(self._host().reshape(()).item())
 
     def __index__(self):
         _value_read("__index__")
@@ -359,9 +400,11 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self):
-        body = xp.array2string(self._data, separator=", ", prefix="tensor(",
+        body = xp.array2string(self._host(), separator=", ", prefix="tensor(",
                                precision=4, threshold=1000)
         extra = [f"dtype={self._data.dtype}"]
+        if type(self._data) is not ndarray and self.device.type != "cpu":
+            extra.insert(0, f"device='{self.device}'")
         n = self.node
         if n is not None and not n.is_leaf:
             extra.append(f"grad_fn=<{n.name}>")
@@ -386,7 +429,9 @@ class Tensor:
 
     def __reduce_ex__(self, protocol):
         self.__deepcopy__({})  # same graph check as deepcopy
-        return (_rebuild, (self._data, self.requires_grad))
+        dev = self.device
+        return (_rebuild, (self._host(), self.requires_grad) + (() if dev.type == "cpu"
+                                                                 else (str(dev),)))
 
     # -- in-place updates ---------------------------------------------------------------
     def _check_inplace(self, opname):
@@ -414,10 +459,10 @@ class Tensor:
                                                              "same_kind"):
             raise RuntimeError(f"{opname}: result type {arr.dtype} can't be cast to the "
                                f"desired output type {self._data.dtype}")
-        if not self._data.flags.writeable:
+        if not backend.is_writeable(self._data):
             raise RuntimeError(f"{opname}: this tensor's memory is read-only (an expanded or "
                                f"broadcast view, or a read-only NumPy array); clone() it first")
-        xp.copyto(self._data, arr, casting="same_kind")
+        backend.array_module(self._data).copyto(self._data, arr, casting="same_kind")
         self._vc[0] += 1
         if STATE.special and STATE.trace is not None:
             STATE.trace.write(self, arr)
@@ -511,8 +556,9 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
-def _rebuild(data, requires_grad):
-    t = Tensor(data)
+def _rebuild(data, requires_grad, device=None):
+    t = Tensor(data if device is None else backend.to_device(data, backend.devices.resolve(
+        device)))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -522,24 +568,58 @@ Variable = Tensor
 _function.Tensor, _function._make = Tensor, _make
 
 
-def to(self, *args, dtype=None, **kwargs):
-    """Convert to a dtype (``t.to(tg.float64)``); a device argument 'cpu' is accepted."""
+def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False,
+       memory_format=None):
+    """This tensor on another device and/or as another dtype, as PyTorch's ``to``:
+    ``t.to("cuda")``, ``t.to(tg.float64)``, ``t.to(device, dtype)``, ``t.to(other)`` (other's
+    device and dtype). Differentiable: gradients flow back to this tensor's device and dtype.
+    Returns ``self`` when nothing changes (unless ``copy=True``)."""
     for a in args:
         if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif not (a is None or isinstance(a, str) and a == "cpu"):  # (dtype == None is True)
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, (backend.device, int)) and not isinstance(a, bool) or \
+                isinstance(a, str) and _is_device_string(a):
+            device = a
+        elif a is not None:
             dtype = a
     dtype = backend.as_dtype(dtype)
-    if dtype is None or dtype == self._data.dtype:
-        return self
-    return Cast.apply(self, dtype=dtype)
+    out = self
+    if device is not None:
+        dev = backend.devices.resolve(device)
+        if dev != self.device:
+            out = ToDevice.apply(self, device=dev)
+    if dtype is not None and dtype != out._data.dtype:
+        out = Cast.apply(out, dtype=dtype)
+    if copy and out is self:
+        out = OPS["clone"].fn(self)
+    return out
+
+
+def _is_device_string(s):
+    try:
+        backend.device(s)
+        return True
+    except (ValueError, RuntimeError):
+        return False
+
+
+def cuda(self, device=None, non_blocking=False):
+    """This tensor on a CUDA device (the current one by default)."""
+    return to(self, "cuda" if device is None else
+              backend.device("cuda", device) if isinstance(device, int) else device)
+
+
+def cpu(self):
+    """This tensor in host memory (``self`` when it is there already)."""
+    return to(self, backend.CPU)
 
 
 Tensor.to = to
+Tensor.cuda = cuda
+Tensor.cpu = cpu
 Tensor.type = lambda self, dtype=None: str(self.dtype) if dtype is None else to(self, dtype)
 for _name, _dt in (("float", backend.float32), ("double", backend.float64),
                    ("half", backend.float16), ("long", backend.int64), ("int", backend.int32),
                    ("short", backend.int16), ("bool", backend.bool_), ("byte", backend.uint8)):
     setattr(Tensor, _name, (lambda dt: lambda self: to(self, dt))(_dt))
-Tensor.cpu = lambda self: self
 Tensor.contiguous = lambda self: self

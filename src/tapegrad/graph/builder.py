@@ -17,7 +17,7 @@ is the same IR with the same passes as tg.compile.
 """
 from .. import backend
 from ..core.engine import grad as _grad
-from ..core.function import OPS
+from ..core.registry import OPS
 from ..core.modes import no_grad
 from ..core.tensor import Tensor, _make
 from .compiled import Compiled

@@ -3,7 +3,7 @@
 Every op registers itself once (in tapegrad/ops); this module only re-exports them, so
 ``F.relu is tg.relu``.
 """
-from ..core.function import OPS as _OPS
+from ..core.registry import OPS as _OPS
 from .. import ops as _ops  # noqa: F401  (registers every op)
 
 globals().update({_name: _info.fn for _name, _info in _OPS.items()})

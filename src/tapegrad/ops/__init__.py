@@ -1,5 +1,5 @@
 """Every op, each defined once. Importing this package binds the ops onto Tensor."""
-from ..core.function import OPS
+from ..core.registry import OPS
 from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # noqa: F401
                products, vector_norm, linalg, diag, solve, nn, activation, conv, pool, norm,
                loss, cross_entropy, nnfunc, inplace, sorting, extra, methods)

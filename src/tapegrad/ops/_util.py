@@ -1,6 +1,8 @@
-"""Helpers every op file uses: undoing broadcasting, dim arguments, test samples."""
+"""Helpers every op file uses: undoing broadcasting, dim arguments, the array module of
+inputs, test samples."""
 from .. import backend
-from ..core.function import Function, primitive, composite, linear_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, linear_jvp
 from ..core.modes import STATE
 
 
@@ -45,13 +47,30 @@ def pair(v, op, name):
     return v
 
 
+def xp_of(*xs):
+    """The array module of these tensors or arrays: NumPy on the CPU, CuPy on a GPU (for
+    composites and helpers; a Function's forward and vjp have it as ``ctx.xp``)."""
+    for x in xs:
+        d = getattr(x, "_data", x)
+        if type(d) is not backend.ndarray and backend.is_array(d):
+            return backend.array_module(d)
+    return backend.xp
+
+
+def const_like(data, like, dtype=None):
+    """A constant tensor (no graph) holding ``data`` on the device of tensor ``like``."""
+    from ..core.function import _make
+    arr = xp_of(like).asarray(data, dtype=dtype)
+    return _make(arr)
+
+
 def pad_hw(x, pad, value=0.0):
     """Array (N, C, H, W) padded by ((top, bottom), (left, right)) with ``value``."""
     (pt, pb), (pl, pr) = pad
     if not (pt or pb or pl or pr):
         return x
     n, c, h, w = x.shape
-    out = backend.xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out = xp_of(x).full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
     out[:, :, pt:pt + h, pl:pl + w] = x
     return out
 
@@ -198,7 +217,7 @@ def in_range_closed(a, lo, hi):
 
 def finite(a):
     """No NaN or infinity."""
-    return bool(backend.xp.isfinite(a).all())
+    return bool(xp_of(a).isfinite(a).all())
 
 
 def max_is(a, value):

@@ -19,7 +19,7 @@ import warnings
 
 from .. import backend
 from ..core.tensor import _make
-from ..core.function import composite
+from ..core.registry import composite
 from ._util import Sample, unary_samples, pick_dim, normalize_dims
 from .elementwise import where, clamp, Exp, Log, Tanh
 from .math import Expm1, Softplus

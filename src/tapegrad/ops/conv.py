@@ -12,7 +12,8 @@ transposing copy; every later op reads it through its strides).
 conv1d is conv2d with a unit height.
 """
 from .. import backend
-from ..core.function import Function, primitive, composite
+from ..core.function import Function
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor
 from ._util import Sample, pair, pad_hw
 from .reduce import sum

@@ -7,7 +7,8 @@ second-order gradients still work. Class-probability targets go through log_soft
 """
 import warnings
 from .. import backend
-from ..core.function import Function, primitive, composite
+from ..core.function import Function
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, guard, in_range
 from ..core.modes import no_grad

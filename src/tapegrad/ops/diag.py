@@ -4,7 +4,8 @@ import collections
 import string
 
 from .. import backend
-from ..core.function import Function, primitive, composite, linear_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
 from ._util import Sample, sum_to, broadcast_to
 from .shape import unsqueeze, squeeze, transpose

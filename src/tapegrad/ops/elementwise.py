@@ -1,7 +1,8 @@
 """Elementwise arithmetic and math. Binary ops broadcast, follow PyTorch's type promotion,
 and end their VJP with ``sum_to`` so each gradient has its input's shape."""
 from .. import backend
-from ..core.function import Function, primitive, composite, elementwise_jvp, linear_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, elementwise_jvp, linear_jvp
 from ..core.tensor import Tensor, _make
 from ._util import sum_to, unary_samples, binary_samples, Sample
 

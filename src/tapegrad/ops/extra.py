@@ -10,7 +10,8 @@ import collections
 import math as _m
 
 from .. import backend
-from ..core.function import Function, primitive, composite, promote_args
+from ..core.function import Function, promote_args
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, broadcast_to, binary_samples, unary_samples, \
     not_traceable

@@ -6,7 +6,8 @@ getitem per input), so they stay fast for many inputs. Everything else is a comp
 getitem (whose VJP scatters with ``np.add.at``, so repeated indices accumulate) and setitem.
 """
 from .. import backend
-from ..core.function import Function, primitive, composite
+from ..core.function import Function
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range
 from .shape import GetItem, IndexBackward, SetItem, reshape, narrow

@@ -5,7 +5,8 @@ PyTorch: regression targets and probability targets do; class weights never do.
 import warnings
 
 from .. import backend
-from ..core.function import Function, primitive, composite
+from ..core.function import Function
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, guard, in_range_closed
 from .activation import log_softmax

@@ -9,7 +9,8 @@ tapegrad ops, so every order of derivative works. The rest are composites.
 import math as _m
 
 from .. import backend
-from ..core.function import Function, primitive, composite, elementwise_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, elementwise_jvp
 from ..core.tensor import Tensor, _make
 from ._util import Sample, sum_to, unary_samples, binary_samples
 from .elementwise import as_float, where, clamp, log, Exp

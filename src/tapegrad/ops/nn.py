@@ -1,7 +1,8 @@
 """Activations as ops: relu and sigmoid are primitives for stability, softmax is a
 composite whose max-shift keeps it finite for any logits."""
 from .. import backend
-from ..core.function import Function, primitive, composite, elementwise_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, elementwise_jvp
 from ._util import Sample, unary_samples, pick_dim
 from .elementwise import as_float, OutputGrad
 from .reduce import amax, sum

@@ -1,6 +1,7 @@
 """Other neural-network ops: linear, bilinear, dropout, embedding, interpolate, cosine_similarity."""
 from .. import backend
-from ..core.function import Function, primitive, composite
+from ..core.function import Function
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ..random import rng as _rng, Generator as _Generator
 from ._util import Sample, sum_to

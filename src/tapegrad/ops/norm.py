@@ -5,7 +5,7 @@ biased variance, so gradients of every order come from the primitives. The per-c
 affine weight is folded into the (small) scale before it meets the (large) input.
 """
 from .. import backend
-from ..core.function import composite
+from ..core.registry import composite
 from ..core.modes import no_grad
 from ..core.tensor import Tensor, _make
 from ._util import Sample

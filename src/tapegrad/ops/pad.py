@@ -1,6 +1,7 @@
 """pad (constant, reflect, replicate, circular) and one_hot."""
 from .. import backend
-from ..core.function import Function, primitive, composite
+from ..core.function import Function
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range, max_is
 from .shape import GetItem, IndexBackward, SetItem, reshape, narrow

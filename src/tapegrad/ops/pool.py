@@ -7,7 +7,8 @@ linear pair), so gradients of every order work. Average pooling is a window sum 
 transpose) times a constant divisor map. 1-d pooling is 2-d pooling with a unit height.
 """
 from .. import backend
-from ..core.function import Function, primitive, composite, linear_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
 from ._util import Sample, pair, pad_hw
 from .shape import unsqueeze, squeeze

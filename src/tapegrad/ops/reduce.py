@@ -3,7 +3,8 @@ rest are composites over them."""
 import collections
 
 from .. import backend
-from ..core.function import Function, primitive, composite, linear_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, pick_dim, pick_keepdim, broadcast_to
 from .shape import reshape

@@ -1,7 +1,8 @@
 """Shape and indexing: reshape, permute, getitem/setitem, clone. All are linear, so each
 JVP is the op applied to the tangent, and each VJP is the op's transpose."""
 from .. import backend
-from ..core.function import Function, primitive, composite, linear_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, not_traceable
 

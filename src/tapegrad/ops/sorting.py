@@ -14,7 +14,8 @@ median(dim) indices), the stable order is returned.
 import collections
 
 from .. import backend
-from ..core.function import Function, primitive, composite
+from ..core.function import Function
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, guard, in_range_closed
 from .shape import reshape, movedim

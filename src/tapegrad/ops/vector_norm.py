@@ -1,6 +1,7 @@
 """Vector norms (and torch.norm): the gradient of an all-zero slice is 0, not NaN."""
 from .. import backend
-from ..core.function import Function, primitive, composite, linear_jvp
+from ..core.function import Function
+from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, pick_dim, pick_keepdim, broadcast_to
 from .shape import reshape
