@@ -11,6 +11,9 @@ file (``torch.save``, ``pickle.dump``) is refused outright: ``pickle`` is never 
 Writes are atomic: the archive goes to a temporary file in the target's directory, is
 flushed and fsync'ed, and then ``os.replace``-d over the target, so an interrupted save
 (Ctrl-C, disk full) leaves any previous checkpoint intact.
+
+Tensors on a GPU are written from host copies, with the device they were on; ``load``
+puts them back there, or where ``map_location`` says.
 """
 import io
 import json
@@ -38,9 +41,9 @@ def _encode(obj, arrays, path):
         return {"int": str(obj)} if abs(obj) >= 2 ** 53 else obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else {"float": repr(obj)}
-    if isinstance(obj, Tensor) or isinstance(obj, (backend.ndarray, backend.generic)):
+    if isinstance(obj, Tensor) or isinstance(obj, backend.generic) or backend.is_array(obj):
         is_tensor = isinstance(obj, Tensor)
-        arr = xp.asarray(obj._data if is_tensor else obj)
+        arr = backend.to_host(obj._data if is_tensor else obj)
         if arr.dtype.kind not in _ALLOWED_KINDS:
             raise TypeError(f"tg.save: {path} is an array of dtype {arr.dtype}; only bool, "
                             f"integer and floating point arrays can be saved")
@@ -53,6 +56,8 @@ def _encode(obj, arrays, path):
         if is_tensor:
             entry["tensor"] = True
             entry["requires_grad"] = bool(obj.requires_grad)
+            if obj.device.type != "cpu":
+                entry["device"] = str(obj.device)
         return entry
     if isinstance(obj, dict):
         items = []
@@ -116,7 +121,7 @@ class _Bad(ValueError):
     pass
 
 
-def _decode(node, npz, used):
+def _decode(node, npz, used, place):
     if node is None or isinstance(node, (bool, str, int, float)):
         return node
     if isinstance(node, list):
@@ -128,12 +133,12 @@ def _decode(node, npz, used):
         for item in node["dict"]:
             if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], (str, int)):
                 raise _Bad("malformed dict entry")
-            out[item[0]] = _decode(item[1], npz, used)
+            out[item[0]] = _decode(item[1], npz, used, place)
         return out
     if "list" in node:
-        return [_decode(v, npz, used) for v in node["list"]]
+        return [_decode(v, npz, used, place) for v in node["list"]]
     if "tuple" in node:
-        return tuple(_decode(v, npz, used) for v in node["tuple"])
+        return tuple(_decode(v, npz, used, place) for v in node["tuple"])
     if "int" in node:
         return int(node["int"])
     if "float" in node:
@@ -157,7 +162,7 @@ def _decode(node, npz, used):
         if arr.dtype.kind not in _ALLOWED_KINDS:
             raise _Bad(f"array '{key}' has unsupported dtype {arr.dtype}")
         if node.get("tensor"):
-            t = Tensor(arr)
+            t = Tensor(place(arr, node.get("device", "cpu")))
             if node.get("requires_grad") and arr.dtype.kind == "f":
                 t.requires_grad_(True)
             return t
@@ -172,10 +177,32 @@ def _dtype(name):
     return dt
 
 
+def _placer(map_location):
+    """``place(array, saved_device) -> array`` on the device ``map_location`` picks: None
+    (where it was saved), a device or string (there), or a dict {saved: target}."""
+    def place(arr, saved):
+        target = saved
+        if isinstance(map_location, dict):
+            target = map_location.get(saved, saved)
+        elif map_location is not None:
+            target = map_location
+        dev = backend.device(target)
+        if dev.type == "cuda" and map_location is None:
+            from .cuda import is_available
+            if not is_available():
+                raise _Bad(f"it holds a tensor saved on {saved}, but CUDA is not available "
+                           f"here; pass map_location='cpu' to load it into host memory")
+        return backend.to_device(arr, backend.devices.resolve(dev))
+    if map_location is not None and not isinstance(map_location, dict):
+        backend.devices.resolve(map_location)   # a bad or missing device: say so first
+    return place
+
+
 def load(path, map_location=None, weights_only=True):
-    """Load what ``tg.save`` wrote. Tensors come back as tensors (requires_grad as saved),
-    arrays as arrays. Never unpickles: a pickle file or a damaged archive raises
-    ValueError naming the file."""
+    """Load what ``tg.save`` wrote. Tensors come back as tensors (requires_grad as saved)
+    on the device they were saved from, or where ``map_location`` says ("cpu", "cuda",
+    a device, or a dict mapping saved devices to targets); arrays as arrays. Never
+    unpickles: a pickle file or a damaged archive raises ValueError naming the file."""
     path = os.fspath(path)
     if not weights_only:
         raise ValueError("tg.load never unpickles (weights_only=False is not supported); "
@@ -215,7 +242,7 @@ def load(path, map_location=None, weights_only=True):
                 raise _Bad(f"format version {index.get('version')!r} is not supported "
                            f"(this tapegrad reads version {VERSION})")
             used = set()
-            obj = _decode(index.get("obj"), npz, used)
+            obj = _decode(index.get("obj"), npz, used, _placer(map_location))
             extra = set(npz.files) - used - {INDEX}
             if extra:
                 raise _Bad(f"it holds arrays the index does not mention: {sorted(extra)[:5]}")

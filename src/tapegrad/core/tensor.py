@@ -574,6 +574,20 @@ def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False,
     ``t.to("cuda")``, ``t.to(tg.float64)``, ``t.to(device, dtype)``, ``t.to(other)`` (other's
     device and dtype). Differentiable: gradients flow back to this tensor's device and dtype.
     Returns ``self`` when nothing changes (unless ``copy=True``)."""
+    device, dtype = parse_to_args(args, device, dtype)
+    out = self
+    if device is not None and device != self.device:
+        out = ToDevice.apply(self, device=device)
+    if dtype is not None and dtype != out._data.dtype:
+        out = Cast.apply(out, dtype=dtype)
+    if copy and out is self:
+        out = OPS["clone"].fn(self)
+    return out
+
+
+def parse_to_args(args, device=None, dtype=None):
+    """(device resolved or None, dtype or None) from ``to``'s positional forms: a device or
+    device string, a dtype, a tensor (its device and dtype), or (device, dtype)."""
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
@@ -582,17 +596,8 @@ def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False,
             device = a
         elif a is not None:
             dtype = a
-    dtype = backend.as_dtype(dtype)
-    out = self
-    if device is not None:
-        dev = backend.devices.resolve(device)
-        if dev != self.device:
-            out = ToDevice.apply(self, device=dev)
-    if dtype is not None and dtype != out._data.dtype:
-        out = Cast.apply(out, dtype=dtype)
-    if copy and out is self:
-        out = OPS["clone"].fn(self)
-    return out
+    return (None if device is None else backend.devices.resolve(device),
+            backend.as_dtype(dtype))
 
 
 def _is_device_string(s):

@@ -78,7 +78,7 @@ class PReLU(Module):
     def __init__(self, num_parameters=1, init=0.25, dtype=None, device=None):
         super().__init__()
         self.num_parameters = num_parameters
-        self.weight = Parameter(full((num_parameters,), float(init), dtype=dtype))
+        self.weight = Parameter(full((num_parameters,), float(init), dtype=dtype, device=device))
 
     def forward(self, x):
         return F.prelu(x, self.weight)

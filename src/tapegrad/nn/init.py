@@ -11,7 +11,6 @@ from .. import backend
 from ..core.tensor import Tensor
 from ..random import rng
 
-xp = backend.xp
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_",
            "zeros_", "eye_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
@@ -24,6 +23,7 @@ def _fill(tensor, arr, name):
     data = tensor._data
     if data.dtype.kind != "f" and name not in ("constant_", "zeros_", "ones_"):
         raise TypeError(f"init.{name} needs a floating point tensor, got {data.dtype}")
+    xp = backend.array_module(data)
     xp.copyto(data, xp.asarray(arr), casting="unsafe")
     tensor._vc[0] += 1
     return tensor
@@ -72,19 +72,24 @@ def _fan(tensor, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _rng(generator, tensor):
+    """Where ``tensor``'s random values come from: ``generator``, else its device's."""
+    return rng(generator, tensor.device)
+
+
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with samples from U(a, b)."""
-    return _fill(tensor, rng(generator).uniform(a, b, tensor.shape), "uniform_")
+    return _fill(tensor, _rng(generator, tensor).uniform(a, b, tensor.shape), "uniform_")
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with samples from N(mean, std^2)."""
-    return _fill(tensor, rng(generator).normal(mean, std, tensor.shape), "normal_")
+    return _fill(tensor, _rng(generator, tensor).normal(mean, std, tensor.shape), "normal_")
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Fill with N(mean, std^2) samples redrawn until they lie in [a, b]."""
-    g = rng(generator)
+    g = _rng(generator, tensor)
     out = g.normal(mean, std, tensor.shape)
     bad = (out < a) | (out > b)
     while bad.any():
@@ -108,7 +113,7 @@ def zeros_(tensor):
 def eye_(tensor):
     if tensor.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got shape {list(tensor.shape)}")
-    return _fill(tensor, xp.eye(*tensor.shape), "eye_")
+    return _fill(tensor, backend.array_module(tensor._data).eye(*tensor.shape), "eye_")
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
@@ -152,9 +157,10 @@ def orthogonal_(tensor, gain=1, generator=None):
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = rng(generator).standard_normal((rows, cols))
+    flat = _rng(generator, tensor).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
+    xp = backend.array_module(flat)
     q, r = xp.linalg.qr(flat)
     q = q * xp.sign(xp.diag(r))
     if rows < cols:

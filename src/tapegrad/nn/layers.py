@@ -7,14 +7,12 @@ tapegrad's generator (``tg.manual_seed``) or the ``generator`` argument.
 """
 import math
 
-from .. import backend
 from ..creation import empty
 from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
 
-xp = backend.xp
 
 
 def _tuple(v, n):
@@ -25,8 +23,8 @@ def _tuple(v, n):
     return (v,) * n
 
 
-def _param(*shape, dtype=None):
-    return Parameter(empty(*shape, dtype=dtype))
+def _param(*shape, dtype=None, device=None):
+    return Parameter(empty(*shape, dtype=dtype, device=device))
 
 
 def _reset_weight_bias(weight, bias, generator=None, fan_in=None):
@@ -63,8 +61,8 @@ class Linear(Module):
             raise TypeError("Linear needs in_features and out_features (or input_size and "
                             "output_size)")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = _param(self.out_features, self.in_features, dtype=dtype)
-        self.bias = _param(self.out_features, dtype=dtype) if bias else None
+        self.weight = _param(self.out_features, self.in_features, dtype=dtype, device=device)
+        self.bias = _param(self.out_features, dtype=dtype, device=device) if bias else None
         if not bias:
             self.register_parameter("bias", None)
         self.reset_parameters(generator)
@@ -96,9 +94,10 @@ class Bilinear(Module):
         super().__init__()
         self.in1_features, self.in2_features = in1_features, in2_features
         self.out_features = out_features
-        self.weight = _param(out_features, in1_features, in2_features, dtype=dtype)
+        self.weight = _param(out_features, in1_features, in2_features, dtype=dtype,
+                             device=device)
         if bias:
-            self.bias = _param(out_features, dtype=dtype)
+            self.bias = _param(out_features, dtype=dtype, device=device)
         else:
             self.register_parameter("bias", None)
         bound = 1 / math.sqrt(in1_features)
@@ -141,9 +140,9 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:
             shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = _param(*shape, dtype=dtype)
+        self.weight = _param(*shape, dtype=dtype, device=device)
         if bias:
-            self.bias = _param(out_channels, dtype=dtype)
+            self.bias = _param(out_channels, dtype=dtype, device=device)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters(generator)
@@ -296,7 +295,7 @@ class Embedding(Module):
         if _weight is not None:
             self.weight = Parameter(_weight)
         else:
-            self.weight = _param(num_embeddings, embedding_dim, dtype=dtype)
+            self.weight = _param(num_embeddings, embedding_dim, dtype=dtype, device=device)
             init.normal_(self.weight, generator=generator)
             if padding_idx is not None:
                 self.weight._data[padding_idx] = 0

@@ -16,11 +16,10 @@ import itertools
 from collections import OrderedDict
 
 from .. import backend
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, parse_to_args
 from ..core.modes import STATE
 from .parameter import Parameter, Buffer
 
-xp = backend.xp
 
 class _Handle:
     """Returned by the ``register_*_hook`` methods; ``remove()`` unregisters the hook."""
@@ -313,28 +312,26 @@ class Module:
         fn(self)
         return self
 
-    def to(self, *args, dtype=None, **kwargs):
-        """Convert floating parameters and buffers in place to ``dtype`` ('cpu' is accepted
-        and ignored). Parameters stay the same objects, so optimizers keep working."""
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif not (a is None or (isinstance(a, str) and a == "cpu")):
-                dtype = a   # (np.dtype(x) == None is True for float64, so no `in` test)
-        dtype = backend.as_dtype(dtype)
-        if dtype is None:
-            return self
-        if dtype.kind != "f":
+    def to(self, *args, device=None, dtype=None, non_blocking=False, **kwargs):
+        """Move parameters and buffers in place to a device (``model.to("cuda")``) and/or
+        convert the floating ones to ``dtype``, as PyTorch's ``Module.to``. Parameters stay
+        the same objects (their gradients move with them), so an optimizer built before
+        keeps working; its state follows on its next step."""
+        device, dtype = parse_to_args(args, device, dtype)
+        if dtype is not None and dtype.kind != "f":
             raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
         for t in itertools.chain(self.parameters(), self.buffers()):
-            if t._data.dtype.kind == "f" and t._data.dtype != dtype:
-                t._data = t._data.astype(dtype)
-                t._vc[0] += 1
-                if t.node is not None and t.node.is_leaf:   # the leaf node records dtype
-                    t.node.dtype = dtype
-                if t._grad is not None:
-                    t._grad = Tensor(t._grad._data.astype(dtype))
+            _convert(t, device, dtype if t._data.dtype.kind == "f" else None)
         return self
+
+    def cuda(self, device=None):
+        """Move every parameter and buffer to a CUDA device (the current one by default)."""
+        return self.to(backend.device("cuda", device) if isinstance(device, int) else
+                       device or "cuda")
+
+    def cpu(self):
+        """Move every parameter and buffer to host memory."""
+        return self.to(backend.CPU)
 
     def float(self):
         return self.to(backend.float32)
@@ -344,9 +341,6 @@ class Module:
 
     def half(self):
         return self.to(backend.float16)
-
-    def cpu(self):
-        return self
 
     # -- state dict ----------------------------------------------------------------------
     def state_dict(self, destination=None, prefix="", keep_vars=False):
@@ -416,12 +410,31 @@ class Module:
         return main + ")"
 
 
+def _convert(t, device, dtype):
+    """Move (and cast) parameter or buffer ``t`` in place, with its gradient."""
+    arr = t._data
+    if device is not None and backend.device_of(arr) != device:
+        arr = backend.to_device(arr, device)
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+        if t.node is not None and t.node.is_leaf:   # the leaf node records dtype
+            t.node.dtype = dtype
+    if arr is t._data:
+        return
+    t._data = arr
+    t._vc[0] += 1
+    g = t._grad
+    if g is not None:
+        g = backend.to_device(g._data, device) if device is not None else g._data
+        t._grad = Tensor(g.astype(dtype) if dtype is not None else g)
+
+
 def zero_grad_in_place(p):
     """Zero ``p.grad`` in its own memory (a fresh array if that memory is read-only or
     borrowed from another array)."""
     g = p._grad
-    if g._data.flags.writeable and g._data.base is None:
+    if backend.is_writeable(g._data) and g._data.base is None:
         g._data[...] = 0
         g._vc[0] += 1
     else:
-        p._grad = Tensor(xp.zeros_like(g._data))
+        p._grad = Tensor(backend.array_module(g._data).zeros_like(g._data))

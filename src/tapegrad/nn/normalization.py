@@ -6,7 +6,6 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
-xp = backend.xp
 
 
 class _BatchNorm(Module):
@@ -27,19 +26,20 @@ class _BatchNorm(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         self.use_bias = bias
         if affine:
-            self.weight = Parameter(ones(num_features, dtype=dtype))
+            self.weight = Parameter(ones(num_features, dtype=dtype, device=device))
             if bias:
-                self.bias = Parameter(zeros(num_features, dtype=dtype))
+                self.bias = Parameter(zeros(num_features, dtype=dtype, device=device))
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var", ones(num_features, dtype=dtype))
+            self.register_buffer("running_mean",
+                                 zeros(num_features, dtype=dtype, device=device))
+            self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
             self.register_buffer("num_batches_tracked",
-                                 Tensor(xp.zeros((), dtype=backend.int64)))
+                                 zeros((), dtype=backend.int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -100,7 +100,7 @@ class LayerNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dtype)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dtype, device)
 
     def forward(self, x):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -110,10 +110,11 @@ class LayerNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
-def _affine_parameters(module, shape, affine, bias, dtype):
+def _affine_parameters(module, shape, affine, bias, dtype, device=None):
     """weight = ones and bias = zeros of ``shape`` (or None when switched off)."""
-    module.register_parameter("weight", Parameter(ones(*shape, dtype=dtype)) if affine else None)
-    module.register_parameter("bias", Parameter(zeros(*shape, dtype=dtype))
+    module.register_parameter("weight", Parameter(ones(*shape, dtype=dtype, device=device))
+                              if affine else None)
+    module.register_parameter("bias", Parameter(zeros(*shape, dtype=dtype, device=device))
                               if affine and bias else None)
 
 

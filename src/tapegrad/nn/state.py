@@ -30,7 +30,7 @@ def load_state_dict(module, state_dict, strict=True, assign=False):
             continue
         v = state_dict[k]
         arr = v._data if isinstance(v, Tensor) else v
-        if not isinstance(arr, (backend.ndarray, backend.generic)):
+        if not isinstance(arr, backend.generic) and not backend.is_array(arr):
             try:
                 arr = xp.asarray(arr)
             except Exception:   # noqa: BLE001 - reported as a problem below
@@ -62,10 +62,12 @@ def load_state_dict(module, state_dict, strict=True, assign=False):
                            f"(nothing was loaded):\n\t" + "\n\t".join(problems) + hint)
     with no_grad():
         for target, arr in writes:
-            if assign or not target._data.flags.writeable:
-                target._data = xp.array(arr)
-            else:
-                xp.copyto(target._data, arr)
+            if assign or not backend.is_writeable(target._data):   # (assign: arr's device)
+                target._data = backend.array_module(arr).array(arr)
+            else:   # into the module's memory, on its device
+                dst = target._data
+                backend.array_module(dst).copyto(dst, backend.to_device(
+                    backend.array_module(arr).asarray(arr), backend.device_of(dst)))
             target._vc[0] += 1
     return IncompatibleKeys(missing, unexpected)
 

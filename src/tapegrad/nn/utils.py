@@ -21,6 +21,11 @@ def _grads(parameters):
     return [p for p in parameters if p._grad is not None]
 
 
+def _finite(arr):
+    """No NaN or inf in ``arr`` (read from the array: a guard covers it under tg.compile)."""
+    return bool(backend.array_module(arr).isfinite(arr).all())
+
+
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False,
                     foreach=None):
     """Scale all gradients together so their total ``norm_type``-norm is at most
@@ -33,7 +38,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     with_grad = _grads(params)
     norm_type = float(norm_type)
     if not with_grad:
-        return Tensor(xp.asarray(0.0, dtype=backend.float32))
+        return Tensor(xp.asarray(0.0, dtype=backend.float32))   # (PyTorch: on the CPU too)
     # tensor ops throughout (no branch on values), so tg.compile records the clipping
     with no_grad():
         dtype = with_grad[0]._grad.dtype
@@ -46,11 +51,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         if error_if_nonfinite:
             guard(total._data, finite, what="the gradients' total norm was finite (clip_grad_norm_ with "
                        "error_if_nonfinite=True)")
-            if not xp.isfinite(total._data):
+            if not _finite(total._data):
                 bad = [f"#{i} {list(p.shape)}" + (f" '{p._tg_name}'" if hasattr(p, "_tg_name")
                                                   else "")
                        for i, p in enumerate(params)
-                       if p._grad is not None and not xp.isfinite(p._grad._data).all()]
+                       if p._grad is not None and not _finite(p._grad._data)]
                 raise RuntimeError(
                     f"the total norm of order {norm_type} for gradients from {len(with_grad)} "
                     f"parameters is non-finite ({float(total._data)}), so it cannot be clipped; "
@@ -59,7 +64,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                     f"tg.autograd.detect_anomaly(), or pass error_if_nonfinite=False.")
         # PyTorch's form: scale by min(coef, 1) always (x * 1.0 is x); a NaN total gives NaN
         coef = (float(max_norm) / (total + 1e-6)).clamp(max=1.0)
-        with xp.errstate(invalid="ignore"):
+        with backend.errstate(invalid="ignore"):
             for g in grads:
                 g.mul_(coef)
     return total
@@ -80,7 +85,8 @@ def parameters_to_vector(parameters):
     cat = getattr(ops, "cat", None) or getattr(ops, "concat", None)
     if cat is not None:
         return cat([p.reshape(-1) for p in params])
-    return Tensor(xp.concatenate([p._data.ravel() for p in params]))   # no cat op yet
+    return Tensor(backend.array_module(params[0]._data).concatenate(
+        [p._data.ravel() for p in params]))   # no cat op yet
 
 
 def vector_to_parameters(vec, parameters):
@@ -96,7 +102,8 @@ def vector_to_parameters(vec, parameters):
     i = 0
     for p in params:
         n = p.numel()
-        xp.copyto(p._data, vec._data[i:i + n].reshape(p.shape), casting="same_kind")
+        backend.array_module(p._data).copyto(p._data, vec._data[i:i + n].reshape(p.shape),
+                                             casting="same_kind")
         p._vc[0] += 1
         i += n
 

@@ -1,8 +1,6 @@
 """Adam (with amsgrad and L2 weight decay) and AdamW (decoupled weight decay)."""
-from .. import backend
-from .optimizer import Optimizer, resolve_lr, new_step, number, sqrt, maximum_, buffer
-
-xp = backend.xp
+from .optimizer import Optimizer, resolve_lr, new_step, number, sqrt, maximum_, buffer, \
+    zeros_like
 
 
 class Adam(Optimizer):
@@ -30,10 +28,10 @@ class Adam(Optimizer):
 
     def _init_state(self, p, state, group):
         state["step"] = new_step()
-        state["exp_avg"] = xp.zeros_like(p._data)
-        state["exp_avg_sq"] = xp.zeros_like(p._data)
+        state["exp_avg"] = zeros_like(p._data)
+        state["exp_avg_sq"] = zeros_like(p._data)
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = xp.zeros_like(p._data)
+            state["max_exp_avg_sq"] = zeros_like(p._data)
 
     def _update(self, w, g, state, group):
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \

@@ -26,6 +26,7 @@ from .. import backend
 from ..core.tensor import Tensor
 from ..core.modes import no_grad, enable_grad, STATE
 from ..core.tensor import _make
+from ..core import function as _function
 from ..nn.module import zero_grad_in_place
 
 xp = backend.xp
@@ -155,7 +156,7 @@ class Optimizer:
                 work.append((group, ps))
         if self.check_finite:
             bad = [f"'{self._name(p)}' {list(p.shape)}" for _, ps in work for p in ps
-                   if not xp.isfinite(p._grad._data).all()]
+                   if not _finite(p._grad._data)]
             if bad:
                 raise RuntimeError(
                     f"{type(self).__name__}.step(): non-finite (NaN/Inf) gradient in "
@@ -163,13 +164,17 @@ class Optimizer:
                     f"lower the learning rate or clip gradients (tg.nn.utils.clip_grad_norm_), "
                     f"and find the source with tg.autograd.detect_anomaly().")
         states, update, traced = self.state, self._update, STATE.trace is not None
+        devices_in_use = _function.DEVICES
         with no_grad():
             for group, ps in work:
                 for p in ps:
                     state = states.get(p)
                     if state is None:
                         state = states[p] = {}
-                        self._init_state(p, state, group)
+                        with backend.on_device(p.device):
+                            self._init_state(p, state, group)
+                    elif devices_in_use:
+                        _follow(state, p._data)
                     if traced:
                         _traced_update(self, p, state, group)
                         continue
@@ -209,7 +214,7 @@ class Optimizer:
                            "params": names})
             for p, name in zip(group["params"], names):
                 if p in self.state:
-                    state[name] = {k: Tensor(v) if isinstance(v, backend.ndarray) else v
+                    state[name] = {k: Tensor(v) if backend.is_array(v) else v
                                    for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
@@ -253,7 +258,7 @@ class Optimizer:
                 continue
             for k, v in st.items():
                 arr = v._data if isinstance(v, Tensor) else v
-                if isinstance(arr, backend.ndarray) and arr.ndim and arr.shape != p.shape:
+                if backend.is_array(arr) and arr.ndim and arr.shape != p.shape:
                     problems.append(f"state '{k}' of parameter '{name}' has shape "
                                     f"{list(arr.shape)}, but the parameter has shape "
                                     f"{list(p.shape)}")
@@ -270,12 +275,12 @@ class Optimizer:
             new = {}
             for k, v in st.items():
                 arr = v._data if isinstance(v, Tensor) else v
-                if k == "step" and isinstance(arr, (numbers.Real, backend.ndarray,
-                                                    backend.generic)):
+                if k == "step" and (isinstance(arr, (numbers.Real, backend.generic))
+                                    or backend.is_array(arr)):
                     new[k] = xp.array(float(arr))       # (older checkpoints: a number)
-                elif isinstance(arr, backend.ndarray):
+                elif backend.is_array(arr):             # on the parameter's device
                     dt = p.dtype if arr.dtype.kind == "f" else arr.dtype
-                    new[k] = xp.array(arr, dtype=dt)
+                    new[k] = backend.to_device(arr, p.device).astype(dt, copy=True)
                 elif isinstance(arr, backend.generic):
                     new[k] = arr.item()
                 else:
@@ -307,14 +312,21 @@ def number(x):
 
 def sqrt(x):
     """Square root of an array, a NumPy scalar or a tensor (updates run on either)."""
-    return x.sqrt() if isinstance(x, Tensor) else xp.sqrt(x)
+    return x.sqrt() if isinstance(x, Tensor) else backend.array_module(x).sqrt(x)
 
 
 def buffer(state, key, w):
-    """``state[key]``, made (zeros like ``w``) if a loaded state lacks it."""
+    """``state[key]``, made (zeros like ``w``, on its device) if a loaded state lacks it."""
     if key not in state:
-        state[key] = xp.zeros(w.shape, w.dtype)
+        state[key] = zeros_like(w)
     return state[key]
+
+
+def zeros_like(w):
+    """Zeros with the shape, dtype and device of array or tensor ``w`` (optimizer state)."""
+    if isinstance(w, Tensor):
+        return w.new_zeros(w.shape)
+    return backend.array_module(w).zeros_like(w)
 
 
 def maximum_(a, b):
@@ -322,7 +334,21 @@ def maximum_(a, b):
     if isinstance(a, Tensor):
         a.copy_(a.maximum(b))
     else:
-        xp.maximum(a, b, out=a)
+        backend.array_module(a).maximum(a, b, out=a)
+
+
+def _finite(arr):
+    return bool(backend.array_module(arr).isfinite(arr).all())
+
+
+def _follow(state, w):
+    """Move the state arrays of a parameter that changed device (``model.to``) after its
+    state was made, so the update meets them on one device (step counters stay on the
+    host)."""
+    dev = backend.device_of(w)
+    for k, v in state.items():
+        if backend.is_array(v) and v.ndim and backend.device_of(v) != dev:
+            state[k] = backend.to_device(v, dev)
 
 
 def _traced_update(opt, p, state, group):

@@ -1,8 +1,7 @@
 """RMSprop (with centering, momentum and weight decay) and Adagrad."""
 from .. import backend
-from .optimizer import Optimizer, resolve_lr, new_step, number, sqrt, buffer
-
-xp = backend.xp
+from .optimizer import Optimizer, resolve_lr, new_step, number, sqrt, buffer, \
+    zeros_like
 
 
 class RMSprop(Optimizer):
@@ -24,11 +23,11 @@ class RMSprop(Optimizer):
 
     def _init_state(self, p, state, group):
         state["step"] = new_step()
-        state["square_avg"] = xp.zeros_like(p._data)
+        state["square_avg"] = zeros_like(p._data)
         if group["momentum"] > 0:
-            state["momentum_buffer"] = xp.zeros_like(p._data)
+            state["momentum_buffer"] = zeros_like(p._data)
         if group["centered"]:
-            state["grad_avg"] = xp.zeros_like(p._data)
+            state["grad_avg"] = zeros_like(p._data)
 
     def _update(self, w, g, state, group):
         alpha, eps, wd, mom = group["alpha"], group["eps"], group["weight_decay"], \
@@ -77,7 +76,8 @@ class Adagrad(Optimizer):
 
     def _init_state(self, p, state, group):
         state["step"] = new_step()
-        state["sum"] = xp.full_like(p._data, group["initial_accumulator_value"])
+        state["sum"] = backend.array_module(p._data).full_like(
+            p._data, group["initial_accumulator_value"])
 
     def _update(self, w, g, state, group):
         if group["maximize"]:

@@ -87,8 +87,8 @@ def default_collate(batch):
     """Stack a list of samples: tensors/arrays are stacked along a new first dim, numbers
     become a 1-D tensor, tuples/lists/dicts are collated element-wise, strings listed."""
     first = batch[0]
-    if isinstance(first, Tensor):
-        return Tensor(xp.stack([b._data for b in batch]))
+    if isinstance(first, Tensor):   # (on the samples' device)
+        return Tensor(backend.array_module(first._data).stack([b._data for b in batch]))
     if isinstance(first, (backend.ndarray, backend.generic)):
         return Tensor(xp.stack([xp.asarray(b) for b in batch]))
     if isinstance(first, bool):
@@ -162,7 +162,9 @@ class DataLoader:
                 yield ds[idx] if self.collate_fn is None else self.collate_fn(ds[idx])
             elif fast:
                 arr = xp.asarray(idx, dtype=backend.int64)
-                yield [Tensor(t._data[arr]) for t in ds.tensors]
+                yield [Tensor(t._data[arr if type(t._data) is backend.ndarray else
+                                      backend.to_device(arr, t.device)])
+                       for t in ds.tensors]
             else:
                 yield (self.collate_fn or default_collate)([ds[i] for i in idx])
 
