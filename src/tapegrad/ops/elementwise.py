@@ -1,12 +1,12 @@
 """Elementwise arithmetic and math. Binary ops broadcast, follow PyTorch's type promotion,
 and end their VJP with ``sum_to`` so each gradient has its input's shape."""
+import operator
+
 from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp, linear_jvp
 from ..core.tensor import Tensor, _make
-from ._util import sum_to, unary_samples, binary_samples, Sample
-
-xp = backend.xp
+from ._util import sum_to, unary_samples, binary_samples, Sample, xp_of
 
 
 def as_float(x):
@@ -101,7 +101,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = xp.true_divide(a, b)
+        out = ctx.xp.true_divide(a, b)
         if out.dtype == backend.float64 and all(
                 getattr(v, "dtype", backend.int64).kind != "f" and not isinstance(v, float)
                 for v in (a, b)):
@@ -337,7 +337,7 @@ def _pow_grad_base(g, a, b, reduce=True):
 
 def _pow_grad_exp(g, a, b, y, reduce=True):
     if not isinstance(a, Tensor):
-        r = g * (y * float(xp.log(a)))
+        r = g * (y * float(backend.xp.log(a)))   # a Python number: its log on the host
     else:
         r = g * (y * log(a))
         if isinstance(b, Tensor):   # 0 where a == 0 and b >= 0, as nested selects (ops)
@@ -382,10 +382,14 @@ class Where(Function):
 def where(cond, a, b):
     """``a`` where ``cond`` is true, else ``b`` (broadcasting; gradients are selected)."""
     from ..core.function import promote_args
+    a, b = promote_args((a, b))
     if isinstance(cond, Tensor):
         cond = cond._data
-    a, b = promote_args((a, b))
-    return Where.apply(xp.asarray(cond, dtype=bool), a, b)
+        if cond.dtype != backend.bool_:
+            cond = cond.astype(backend.bool_)
+    else:   # Python data or an array: on the device of a and b
+        cond = xp_of(a, b).asarray(cond, dtype=backend.bool_)
+    return Where.apply(cond, a, b)
 
 
 def _clamp_samples(rng):
@@ -452,7 +456,8 @@ def clamp(x, min=None, max=None):
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         x, min, max = promote_args((x, min, max))
-        shape = xp.broadcast_shapes(*(t.shape for t in (x, min, max) if isinstance(t, Tensor)))
+        shape = xp_of(x).broadcast_shapes(*(t.shape for t in (x, min, max)
+                                            if isinstance(t, Tensor)))
         x = broadcast_to(x, shape)
     return Clamp.apply(x, min, max)
 
@@ -463,7 +468,7 @@ def square(x):
     return x * x
 
 
-def _cmp(name, dunder, npfn, doc):
+def _cmp(name, dunder, compare, doc):
     @primitive(name, method=True, dunders=(dunder,), samples=None)
     class Cmp(Function):
         promote = True
@@ -471,18 +476,18 @@ def _cmp(name, dunder, npfn, doc):
 
         @staticmethod
         def forward(ctx, a, b):
-            return npfn(a, b)
+            return compare(a, b)   # the arrays' own operator: any device
     Cmp.__doc__ = doc
     Cmp.__name__ = Cmp.__qualname__ = name.capitalize()
     return Cmp
 
 
-Eq = _cmp("eq", "__eq__", xp.equal, "a == b, elementwise (bool, no gradient).")
-Ne = _cmp("ne", "__ne__", xp.not_equal, "a != b, elementwise (bool, no gradient).")
-Lt = _cmp("lt", "__lt__", xp.less, "a < b, elementwise (bool, no gradient).")
-Le = _cmp("le", "__le__", xp.less_equal, "a <= b, elementwise (bool, no gradient).")
-Gt = _cmp("gt", "__gt__", xp.greater, "a > b, elementwise (bool, no gradient).")
-Ge = _cmp("ge", "__ge__", xp.greater_equal, "a >= b, elementwise (bool, no gradient).")
+Eq = _cmp("eq", "__eq__", operator.eq, "a == b, elementwise (bool, no gradient).")
+Ne = _cmp("ne", "__ne__", operator.ne, "a != b, elementwise (bool, no gradient).")
+Lt = _cmp("lt", "__lt__", operator.lt, "a < b, elementwise (bool, no gradient).")
+Le = _cmp("le", "__le__", operator.le, "a <= b, elementwise (bool, no gradient).")
+Gt = _cmp("gt", "__gt__", operator.gt, "a > b, elementwise (bool, no gradient).")
+Ge = _cmp("ge", "__ge__", operator.ge, "a >= b, elementwise (bool, no gradient).")
 
 
 def _maxmin_samples(rng):

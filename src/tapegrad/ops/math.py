@@ -12,10 +12,9 @@ from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
 from ..core.tensor import Tensor, _make
-from ._util import Sample, sum_to, unary_samples, binary_samples
+from ._util import Sample, sum_to, unary_samples, binary_samples, xp_of
 from .elementwise import as_float, where, clamp, log, Exp
 
-xp = backend.xp
 LN2, LN10 = _m.log(2.0), _m.log(10.0)
 TWO_OVER_SQRT_PI = 2.0 / _m.sqrt(_m.pi)
 INF = float("inf")
@@ -32,7 +31,7 @@ def _data(x):
 def _zero_grad(g):
     """A zero gradient that is still connected to ``g`` (so a second-order pass sees a zero,
     not a missing graph) and stays 0 where g is inf or NaN (it is selected, not g * 0)."""
-    return where(xp.zeros(g.shape, dtype=bool), g, 0.0)
+    return where(xp_of(g).zeros(g.shape, dtype=backend.bool_), g, 0.0)
 
 
 def _float_tensor(x):
@@ -44,8 +43,9 @@ def _float_tensor(x):
 
 # -- unary elementwise primitives ---------------------------------------------------------------
 def _unary(name, forward, derivative, uses="x", low=-2.0, high=2.0, aliases=(), doc=""):
-    """Register the primitive y = f(x) with dy/dx = ``derivative(v)``, a tapegrad expression
-    in v = x (``uses="x"``) or v = y (``uses="y"``), so the rule is differentiable again."""
+    """Register the primitive y = forward(xp, x) (xp: the input's array module) with
+    dy/dx = ``derivative(v)``, a tapegrad expression in v = x (``uses="x"``) or v = y
+    (``uses="y"``), so the rule is differentiable again."""
 
     class Unary(Function):
         save_inputs = uses == "x"
@@ -53,7 +53,7 @@ def _unary(name, forward, derivative, uses="x", low=-2.0, high=2.0, aliases=(), 
 
         @staticmethod
         def forward(ctx, x):
-            return forward(as_float(x))
+            return forward(ctx.xp, as_float(x))
 
         @staticmethod
         def vjp(ctx, g):
@@ -68,33 +68,33 @@ def _unary(name, forward, derivative, uses="x", low=-2.0, high=2.0, aliases=(), 
                      samples=unary_samples(low, high))(Unary)
 
 
-Exp2 = _unary("exp2", xp.exp2, lambda y: y * LN2, uses="y",
+Exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda y: y * LN2, uses="y",
               doc="y = 2**x;  dy/dx = y * ln 2. Primitive: exact at integers, unlike exp(x ln 2).")
-Expm1 = _unary("expm1", xp.expm1, lambda y: y + 1, uses="y",
+Expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda y: y + 1, uses="y",
                doc="y = exp(x) - 1;  dy/dx = y + 1. Primitive: accurate near 0.")
-Log2 = _unary("log2", xp.log2, lambda x: 1 / (x * LN2), low=0.2, high=3.0,
+Log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda x: 1 / (x * LN2), low=0.2, high=3.0,
               doc="y = log2(x);  dy/dx = 1 / (x ln 2) (inf at 0, IEEE).")
-Log10 = _unary("log10", xp.log10, lambda x: 1 / (x * LN10), low=0.2, high=3.0,
+Log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda x: 1 / (x * LN10), low=0.2, high=3.0,
                doc="y = log10(x);  dy/dx = 1 / (x ln 10) (inf at 0, IEEE).")
-Log1p = _unary("log1p", xp.log1p, lambda x: 1 / (1 + x), low=-0.8, high=2.0,
+Log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda x: 1 / (1 + x), low=-0.8, high=2.0,
                doc="y = log(1 + x);  dy/dx = 1 / (1 + x). Primitive: accurate near 0.")
-Sin = _unary("sin", xp.sin, lambda x: cos(x), doc="y = sin(x);  dy/dx = cos(x).")
-Cos = _unary("cos", xp.cos, lambda x: -sin(x), doc="y = cos(x);  dy/dx = -sin(x).")
-Tan = _unary("tan", xp.tan, lambda y: 1 + y * y, uses="y", low=-1.2, high=1.2,
+Sin = _unary("sin", lambda xp, x: xp.sin(x), lambda x: cos(x), doc="y = sin(x);  dy/dx = cos(x).")
+Cos = _unary("cos", lambda xp, x: xp.cos(x), lambda x: -sin(x), doc="y = cos(x);  dy/dx = -sin(x).")
+Tan = _unary("tan", lambda xp, x: xp.tan(x), lambda y: 1 + y * y, uses="y", low=-1.2, high=1.2,
              doc="y = tan(x);  dy/dx = 1 + y**2.")
-Asin = _unary("asin", xp.arcsin, lambda x: rsqrt(1 - x * x), low=-0.9, high=0.9,
+Asin = _unary("asin", lambda xp, x: xp.arcsin(x), lambda x: rsqrt(1 - x * x), low=-0.9, high=0.9,
               aliases=("arcsin",), doc="y = asin(x);  dy/dx = 1 / sqrt(1 - x**2).")
-Acos = _unary("acos", xp.arccos, lambda x: -rsqrt(1 - x * x), low=-0.9, high=0.9,
+Acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda x: -rsqrt(1 - x * x), low=-0.9, high=0.9,
               aliases=("arccos",), doc="y = acos(x);  dy/dx = -1 / sqrt(1 - x**2).")
-Atan = _unary("atan", xp.arctan, lambda x: 1 / (1 + x * x), aliases=("arctan",),
+Atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda x: 1 / (1 + x * x), aliases=("arctan",),
               doc="y = atan(x);  dy/dx = 1 / (1 + x**2).")
-Sinh = _unary("sinh", xp.sinh, lambda x: cosh(x), doc="y = sinh(x);  dy/dx = cosh(x).")
-Cosh = _unary("cosh", xp.cosh, lambda x: sinh(x), doc="y = cosh(x);  dy/dx = sinh(x).")
-Asinh = _unary("asinh", xp.arcsinh, lambda x: rsqrt(x * x + 1), aliases=("arcsinh",),
+Sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda x: cosh(x), doc="y = sinh(x);  dy/dx = cosh(x).")
+Cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda x: sinh(x), doc="y = cosh(x);  dy/dx = sinh(x).")
+Asinh = _unary("asinh", lambda xp, x: xp.arcsinh(x), lambda x: rsqrt(x * x + 1), aliases=("arcsinh",),
                doc="y = asinh(x);  dy/dx = 1 / sqrt(x**2 + 1).")
-Acosh = _unary("acosh", xp.arccosh, lambda x: rsqrt(x * x - 1), low=1.2, high=3.0,
+Acosh = _unary("acosh", lambda xp, x: xp.arccosh(x), lambda x: rsqrt(x * x - 1), low=1.2, high=3.0,
                aliases=("arccosh",), doc="y = acosh(x);  dy/dx = 1 / sqrt(x**2 - 1).")
-Atanh = _unary("atanh", xp.arctanh, lambda x: 1 / (1 - x * x), low=-0.9, high=0.9,
+Atanh = _unary("atanh", lambda xp, x: xp.arctanh(x), lambda x: 1 / (1 - x * x), low=-0.9, high=0.9,
                aliases=("arctanh",), doc="y = atanh(x);  dy/dx = 1 / (1 - x**2).")
 
 
@@ -141,7 +141,7 @@ def _rounding(name, fn, doc, aliases=(), half=False):
         def forward(ctx, x, *args, **params):
             if x.dtype.kind != "f":
                 return x.copy()  # integers are already whole (the dtype is kept, as PyTorch)
-            return fn(x, *args, **params)
+            return fn(ctx.xp, x, *args, **params)
 
         @staticmethod
         def vjp(ctx, g):
@@ -158,10 +158,11 @@ def _rounding(name, fn, doc, aliases=(), half=False):
 
 
 _ZERO = "; piecewise constant, so dy/dx = 0 (a recorded zero, not an error, as PyTorch)."
-Floor = _rounding("floor", xp.floor, "y = floor(x)" + _ZERO)
-Ceil = _rounding("ceil", xp.ceil, "y = ceil(x)" + _ZERO)
-Trunc = _rounding("trunc", xp.trunc, "y = trunc(x) (toward 0)" + _ZERO, aliases=("fix",))
-Round = _rounding("round", lambda x, decimals=0: xp.round(x, int(decimals)),
+Floor = _rounding("floor", lambda xp, x: xp.floor(x), "y = floor(x)" + _ZERO)
+Ceil = _rounding("ceil", lambda xp, x: xp.ceil(x), "y = ceil(x)" + _ZERO)
+Trunc = _rounding("trunc", lambda xp, x: xp.trunc(x), "y = trunc(x) (toward 0)" + _ZERO,
+                  aliases=("fix",))
+Round = _rounding("round", lambda xp, x, decimals=0: xp.round(x, int(decimals)),
                   "y = x rounded half to even (at ``decimals`` places)" + _ZERO, half=True)
 
 
@@ -172,21 +173,24 @@ def _predicate(name, fn, doc):
 
         @staticmethod
         def forward(ctx, x):
-            return fn(x)
+            return fn(ctx.xp, x)
 
     Predicate.__doc__ = doc
     Predicate.__name__ = Predicate.__qualname__ = name.capitalize()
     return primitive(name, method=True)(Predicate)
 
 
-IsNan = _predicate("isnan", xp.isnan, "True where x is NaN (bool, no gradient).")
-IsInf = _predicate("isinf", xp.isinf, "True where x is +-inf (bool, no gradient).")
-IsFinite = _predicate("isfinite", xp.isfinite, "True where x is neither NaN nor inf (bool).")
+IsNan = _predicate("isnan", lambda xp, x: xp.isnan(x),
+                   "True where x is NaN (bool, no gradient).")
+IsInf = _predicate("isinf", lambda xp, x: xp.isinf(x),
+                   "True where x is +-inf (bool, no gradient).")
+IsFinite = _predicate("isfinite", lambda xp, x: xp.isfinite(x),
+                      "True where x is neither NaN nor inf (bool).")
 
 
 def _nan_to_num_samples(rng):
     x = rng.uniform(-2, 2, (2, 3))
-    x[0, 0], x[0, 1], x[1, 2] = xp.nan, xp.inf, -xp.inf
+    x[0, 0], x[0, 1], x[1, 2] = float("nan"), INF, -INF
     return [Sample([rng.uniform(-2, 2, (2, 3))]), Sample([x]),
             Sample([x], {"nan": 1.0, "posinf": 5.0, "neginf": -5.0})]
 
@@ -200,7 +204,7 @@ class NanToNum(Function):
 
     @staticmethod
     def forward(ctx, x, nan=0.0, posinf=None, neginf=None):
-        return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+        return ctx.xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
     @staticmethod
     def vjp(ctx, g):
@@ -210,7 +214,7 @@ class NanToNum(Function):
 
 
 # -- binary ops -----------------------------------------------------------------------------
-def _check_broadcast(name, a, b):
+def _check_broadcast(xp, name, a, b):
     """PyTorch's RuntimeError (naming the op, the sizes and the shapes) instead of NumPy's
     ValueError when the inputs don't broadcast."""
     sa, sb = _shape(a), _shape(b)
@@ -226,7 +230,7 @@ def _check_broadcast(name, a, b):
         raise
 
 
-def _int_zero_check(name, a, b):
+def _int_zero_check(xp, name, a, b):
     if all(getattr(v, "dtype", backend.int64).kind in "iub" and not isinstance(v, float)
            for v in (a, b)) and xp.any(xp.asarray(b) == 0):
         raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
@@ -241,9 +245,10 @@ class FloorDivide(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("floor_divide", a, b)
-        _int_zero_check("floor_divide", a, b)
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        xp = ctx.xp
+        _check_broadcast(xp, "floor_divide", a, b)
+        _int_zero_check(xp, "floor_divide", a, b)
+        with backend.errstate(divide="ignore", invalid="ignore"):
             return xp.floor_divide(a, b)
 
     @staticmethod
@@ -259,7 +264,7 @@ def _mod_samples(rng):
     """a = b * (k + f) with f in [0.2, 0.8], away from the jumps of remainder/fmod."""
     def pair(sa, sb):
         b = rng.uniform(0.5, 2.0, sb) * rng.choice([-1.0, 1.0], sb)
-        q = rng.integers(-3, 3, xp.broadcast_shapes(sa, sb)) + rng.uniform(0.2, 0.8, sa)
+        q = rng.integers(-3, 3, xp_of(b).broadcast_shapes(sa, sb)) + rng.uniform(0.2, 0.8, sa)
         return [q * b, b]
     out = [Sample(pair(sa, sb)) for sa, sb in [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3))]]
     out.append(Sample([2.5 * (rng.integers(-3, 3, (2, 3)) + rng.uniform(0.2, 0.8, (2, 3))),
@@ -275,10 +280,11 @@ class _Mod(Function):
 
     @classmethod
     def forward(cls, ctx, a, b):
-        _check_broadcast(cls.name, a, b)
-        _int_zero_check(cls.name, a, b)
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            return cls.mod(a, b)
+        xp = ctx.xp
+        _check_broadcast(xp, cls.name, a, b)
+        _int_zero_check(xp, cls.name, a, b)
+        with backend.errstate(divide="ignore", invalid="ignore"):
+            return cls.mod(xp, a, b)
 
     @classmethod
     def _quotient(cls, ctx, dt):
@@ -308,7 +314,7 @@ class _Mod(Function):
 class Remainder(_Mod):
     """y = a - floor(a/b) * b (Python's %, the sign of b);  dy/da = 1, dy/db = -floor(a/b)."""
 
-    mod = staticmethod(xp.remainder)
+    mod = staticmethod(lambda xp, a, b: xp.remainder(a, b))
     quot = staticmethod(lambda a, b: FloorDivide.apply(a, b))
 
 
@@ -316,13 +322,13 @@ class Remainder(_Mod):
 class Fmod(_Mod):
     """y = a - trunc(a/b) * b (C's fmod, the sign of a);  dy/da = 1, dy/db = -trunc(a/b)."""
 
-    mod = staticmethod(xp.fmod)
+    mod = staticmethod(lambda xp, a, b: xp.fmod(a, b))
     quot = staticmethod(lambda a, b: Trunc.apply(a / b))
 
 
 def _floats(a, b):
     """After promotion, integer-only inputs become float32 (PyTorch's rule for float math)."""
-    return tuple(as_float(v) if isinstance(v, backend.ndarray) else v for v in (a, b))
+    return tuple(as_float(v) if backend.is_array(v) else v for v in (a, b))
 
 
 class _FloatBinary(Function):
@@ -337,8 +343,8 @@ class Atan2(_FloatBinary):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("atan2", a, b)
-        return xp.arctan2(*_floats(a, b))
+        _check_broadcast(ctx.xp, "atan2", a, b)
+        return ctx.xp.arctan2(*_floats(a, b))
 
     @staticmethod
     def vjp(ctx, g):
@@ -367,9 +373,10 @@ class LogAddExp(_FloatBinary):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("logaddexp", a, b)
+        xp = ctx.xp
+        _check_broadcast(xp, "logaddexp", a, b)
         a, b = _floats(a, b)
-        with xp.errstate(invalid="ignore"):
+        with backend.errstate(invalid="ignore"):
             m = xp.maximum(a, b)
             out = m + xp.log1p(xp.exp(-xp.abs(a - b)))
             # equal infinities: a - b is NaN, but the answer is that infinity
@@ -411,6 +418,7 @@ class Softplus(Function):
 
     @staticmethod
     def forward(ctx, x, beta=1.0, threshold=20.0):
+        xp = ctx.xp
         x = as_float(x)
         z = x * beta
         out = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / beta
@@ -436,7 +444,7 @@ def softplus(x, beta=1.0, threshold=20.0):
 @composite("logit", method=True, samples=lambda rng: [
     Sample([rng.uniform(0.1, 0.9, s)]) for s in [(), (2, 3)]] + [
     Sample([rng.uniform(0.2, 0.8, (2, 3))], {"eps": 0.1}),
-    Sample([xp.array([0.05, 0.3, 0.7, 0.97])], {"eps": 0.1}, name="clamped")])
+    Sample([backend.asarray([0.05, 0.3, 0.7, 0.97])], {"eps": 0.1}, name="clamped")])
 def logit(x, eps=None):
     """y = log(x / (1 - x)) = log(x) - log1p(-x);  dy/dx = 1 / (x (1 - x)). With ``eps``, x is
     first clamped to [eps, 1 - eps] (gradient 0 outside, and at the bounds: tapegrad's clamp
@@ -461,7 +469,7 @@ def lerp(input, end, weight):
     dy/dweight = end - input."""
     shapes = [_shape(v) for v in (input, end, weight)]
     try:
-        xp.broadcast_shapes(*shapes)
+        xp_of(input, end, weight).broadcast_shapes(*shapes)
     except ValueError:
         raise RuntimeError(f"lerp: shapes {[list(s) for s in shapes]} (input, end, weight) "
                            f"are not broadcastable") from None

@@ -8,11 +8,9 @@ from .. import backend
 from ..core.registry import composite
 from ..core.modes import no_grad
 from ..core.tensor import Tensor, _make
-from ._util import Sample
+from ._util import Sample, xp_of
 from .reduce import mean
 from .shape import reshape
-
-xp = backend.xp
 
 
 def _normalize(x, dims, eps):
@@ -30,12 +28,19 @@ def _affine(y_c, inv, weight, bias, shape):
     return y if bias is None else y + reshape(bias, shape)
 
 
-def _as_stat(t, dtype):
-    if t is None:
-        return None
-    if not isinstance(t, Tensor):
-        t = _make(xp.asarray(t))
-    return t
+def _as_stat(t, x):
+    """(a running statistic as the tensor its update is written to, the same read on x's
+    device). A raw array is wrapped, not copied, so the update reaches it, and one on another
+    device is read through a copy on x's (a tensor is taken as it is: there the op raises)."""
+    if t is None or isinstance(t, Tensor):
+        return t, t
+    t = _make(t if backend.is_array(t) else xp_of(x).asarray(t))
+    return t, t.to(x.device)
+
+
+def _store(buf, new):
+    """Write the updated statistic ``new`` into ``buf``, on buf's device."""
+    buf._write(new.to(buf.device)._data, "batch_norm")
 
 
 def _bn_samples(rng):
@@ -71,8 +76,8 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
         if t is not None and tuple(t.shape) != (c,):
             raise RuntimeError(f"batch_norm: {name} should have shape [{c}] for input of shape "
                                f"{list(x.shape)}, got {list(t.shape)}")
-    running_mean = _as_stat(running_mean, x.dtype)
-    running_var = _as_stat(running_var, x.dtype)
+    mean_buf, running_mean = _as_stat(running_mean, x)
+    var_buf, running_var = _as_stat(running_var, x)
     if training or running_mean is None or running_var is None:
         n = x.numel() // c if c else 0
         if training and n <= 1:
@@ -87,11 +92,11 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
                 m = float(momentum)
                 if running_mean is not None:
                     new = (1 - m) * running_mean.detach() + m * reshape(mu.detach(), (c,))
-                    running_mean._write(new._data, "batch_norm")
+                    _store(mean_buf, new)
                 if running_var is not None:
                     unbiased = reshape(var.detach(), (c,)) * (n / max(n - 1, 1))
                     new = (1 - m) * running_var.detach() + m * unbiased
-                    running_var._write(new._data, "batch_norm")
+                    _store(var_buf, new)
         return _affine(xc, inv, weight, bias, shape)
     with no_grad():   # the running statistics are constants here (as in PyTorch)
         rm = reshape(_cast(running_mean.detach(), x.dtype), shape)

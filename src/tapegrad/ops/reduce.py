@@ -9,8 +9,6 @@ from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, pick_dim, pick_keepdim, broadcast_to
 from .shape import reshape
 
-xp = backend.xp
-
 
 def _kept_shape(shape, dims):
     """``shape`` with the reduced dims kept as size 1."""
@@ -66,7 +64,7 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
         raise TypeError(f"mean(): could not infer output dtype. Input dtype must be floating "
                         f"point, got {x.dtype}; use x.float().mean()")
     dims = _dims(x, pick_dim(dim, axis), "mean")
-    n = x.numel() if dims is None else int(xp.prod([x.shape[d] for d in dims]))
+    n = _count(x, dims)
     s = Sum.apply(x, dims=dims, keepdim=pick_keepdim(keepdim, keepdims))
     return s / n if n else s * float("nan")
 
@@ -76,7 +74,7 @@ class _Extreme(Function):
 
     @classmethod
     def forward(cls, ctx, x, dims, keepdim):
-        out = cls.reduce(x, axis=dims, keepdims=True)
+        out = cls.reduce(ctx.xp, x, dims)
         if ctx.recording:
             hit = (x == out)
             ctx.weights = hit / hit.sum(axis=dims, keepdims=True)
@@ -124,17 +122,18 @@ def _squeezed(shape, dims):
 @primitive("amax", public=False)
 class Amax(_Extreme):
     """y = max of x over dims;  dy/dx = 1/k at each of the k places holding the max."""
-    reduce = staticmethod(xp.max)
+    reduce = staticmethod(lambda xp, x, dims: xp.max(x, axis=dims, keepdims=True))
 
 
 @primitive("amin", public=False)
 class Amin(_Extreme):
     """y = min of x over dims;  dy/dx = 1/k at each of the k places holding the min."""
-    reduce = staticmethod(xp.min)
+    reduce = staticmethod(lambda xp, x, dims: xp.min(x, axis=dims, keepdims=True))
 
 
 def _extreme_samples(rng):
-    return _reduce_samples(rng)[:4] + [Sample([xp.ones((2, 3))], {"dim": 1}, name="ties", kink=True)]
+    ones = backend.asarray([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    return _reduce_samples(rng)[:4] + [Sample([ones], {"dim": 1}, name="ties", kink=True)]
 
 
 @composite("amax", method=True, samples=_extreme_samples)
@@ -156,7 +155,7 @@ def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
 
 
-def _arg_extreme(name, npfn):
+def _arg_extreme(name, find):
     @primitive(name, public=False)
     class ArgExtreme(Function):
         differentiable = False
@@ -164,9 +163,9 @@ def _arg_extreme(name, npfn):
         @staticmethod
         def forward(ctx, x, dim, keepdim):
             if dim is None:
-                out = npfn(x)
+                out = find(ctx.xp, x)
                 return out.reshape((1,) * x.ndim) if keepdim else out
-            return npfn(x, axis=dim, keepdims=keepdim)
+            return find(ctx.xp, x, axis=dim, keepdims=keepdim)
 
     def public(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
         dim = pick_dim(dim, axis)
@@ -180,8 +179,8 @@ def _arg_extreme(name, npfn):
     return composite(name, method=True)(public)
 
 
-argmax = _arg_extreme("argmax", xp.argmax)
-argmin = _arg_extreme("argmin", xp.argmin)
+argmax = _arg_extreme("argmax", lambda xp, x, **kw: xp.argmax(x, **kw))
+argmin = _arg_extreme("argmin", lambda xp, x, **kw: xp.argmin(x, **kw))
 
 
 def _max_min(name, extreme, arg, binary):
@@ -301,7 +300,10 @@ class MaxShift(Function):
 
     @staticmethod
     def forward(ctx, x, dims):
-        m = xp.max(x, axis=dims, keepdims=True, initial=-xp.inf)
+        xp = ctx.xp
+        if x.size == 0:   # empty slices shift by 0 (CuPy's max takes no ``initial``)
+            return xp.zeros(_kept_shape(x.shape, dims), x.dtype)
+        m = xp.max(x, axis=dims, keepdims=True)
         return xp.where(xp.isfinite(m), m, 0).astype(x.dtype)
 
 
@@ -321,14 +323,14 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 # -- logical reductions (no gradient) -------------------------------------------------------
-def _logical(name, npfn):
+def _logical(name, test):
     @primitive(name, public=False)
     class Logical(Function):
         differentiable = False
 
         @staticmethod
         def forward(ctx, x, dims, keepdim):
-            return npfn(x, axis=dims, keepdims=keepdim)
+            return test(ctx.xp, x, axis=dims, keepdims=keepdim)
 
     def public(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
         dims = _dims(x, pick_dim(dim, axis), name)
@@ -338,8 +340,8 @@ def _logical(name, npfn):
     return composite(name, method=True)(public)
 
 
-all = _logical("all", xp.all)
-any = _logical("any", xp.any)
+all = _logical("all", lambda xp, x, **kw: xp.all(x, **kw))
+any = _logical("any", lambda xp, x, **kw: xp.any(x, **kw))
 
 
 @primitive("count_nonzero", public=False)

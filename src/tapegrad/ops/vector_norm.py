@@ -3,11 +3,9 @@ from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, pick_dim, pick_keepdim, broadcast_to
+from ._util import Sample, normalize_dims, pick_dim, pick_keepdim, broadcast_to, xp_of
 from .shape import reshape
 from .reduce import Amax, Amin, Sum, sum, _check_nonempty, _dims, _kept_shape
-
-xp = backend.xp
 
 
 def _norm_weights(x, n, p):
@@ -72,7 +70,7 @@ def _vector_norm_samples(rng):
             Sample([r((2, 3))], {"ord": -float("inf")}), Sample([r((2, 3))], {"ord": 3}),
             Sample([rng.uniform(0.5, 2, (3,))], {"ord": 0.5}), Sample([r(())]),
             Sample([r((2, 3))], {"ord": -2, "dim": 0}),
-            Sample([xp.array([[0.0, 0.0, 0.0], [0.3, -1.2, 0.5]])], {"dim": 1},
+            Sample([backend.asarray([[0.0, 0.0, 0.0], [0.3, -1.2, 0.5]])], {"dim": 1},
                    name="zero row", kink=True)]
 
 
@@ -99,7 +97,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, axis=None, kee
     if ord == 0:  # the count of nonzeros: piecewise constant, gradient 0 (still connected)
         from .elementwise import where
         count = Sum.apply((x != 0).to(x.dtype), dims=dims, keepdim=kd)
-        return where(xp.zeros(count.shape, bool), Sum.apply(x, dims=dims, keepdim=kd), count)
+        never = xp_of(x).zeros(count.shape, backend.bool_)
+        return where(never, Sum.apply(x, dims=dims, keepdim=kd), count)
     return VectorNorm.apply(x, p=ord, dims=dims, keepdim=kd)
 
 
