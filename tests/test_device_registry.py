@@ -44,7 +44,7 @@ def _derivatives(fn, args, seed):
     """Forward, VJP along a random cotangent, and the VJP of <VJP, v> (second order)."""
     out = fn(*args)
     wrt = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
-    if not wrt or not out.requires_grad:
+    if not wrt or not isinstance(out, Tensor) or not out.requires_grad:
         return out, [], []
     rng = np.random.default_rng(seed)
     u = tg.tensor(rng.standard_normal(out.shape), dtype=out.dtype).to(out.device)
@@ -64,7 +64,7 @@ def test_op_on_second_device(gpu, name, i, sample):
     fn = call(name, sample)
     ref = _derivatives(fn, args, 0)
     got = _derivatives(fn, _moved(args), 0)
-    for a, b in zip(_flat(ref[0]), _flat(got[0])):
+    for b in _flat(got[0]):
         if isinstance(b, Tensor):
             assert b.device == CUDA, f"{name}: a result on {b.device}"
     for what, r, g in zip(("forward", "vjp", "second-order vjp"), ref, got):
@@ -74,6 +74,7 @@ def test_op_on_second_device(gpu, name, i, sample):
             assert (x is None) == (y is None), what
             if y is None:
                 continue
-            assert y.device == CUDA, f"{name} {what}: on {y.device}"
+            if isinstance(y, Tensor):
+                assert y.device == CUDA, f"{name} {what}: on {y.device}"
             np.testing.assert_allclose(_host(y), _host(x), rtol=1e-9, atol=1e-12,
                                        err_msg=f"{name} {what}")

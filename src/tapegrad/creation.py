@@ -116,8 +116,9 @@ def randint(low, high=None, size=(), dtype=None, generator=None, device=None):
     """Integers in [low, high) (``randint(high, size)`` also works)."""
     if high is None:
         low, high = 0, low
-    return Tensor(_draw(generator, device).integers(
-        low, high, _shape((size,)), dtype=backend.as_dtype(dtype) or backend.int64))
+    out = _draw(generator, device).integers(low, high, _shape((size,)), dtype=backend.int64)
+    dtype = backend.as_dtype(dtype) or backend.int64
+    return Tensor(out if dtype == backend.int64 else out.astype(dtype))   # (floats too)
 
 
 def randperm(n, dtype=None, generator=None, device=None):

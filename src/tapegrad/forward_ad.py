@@ -15,7 +15,7 @@ import collections
 import itertools
 
 from . import backend
-from .core.function import Function
+from .core.function import Function, zeros_like
 from .core.registry import primitive, linear_jvp
 from .core.modes import STATE
 from .core.tensor import Tensor, _make
@@ -116,7 +116,7 @@ class DualTensor:
     def __init__(self, value, tangent=None):
         self._value = value if isinstance(value, Tensor) else Tensor(value)
         if tangent is None:
-            tangent = _make(backend.xp.zeros(self._value.shape, self._value.dtype))
+            tangent = zeros_like(self._value)
         self._tangent = tangent if isinstance(tangent, Tensor) else Tensor(tangent)
 
     def value(self):

@@ -7,11 +7,11 @@ from . import backend
 from .core.engine import grad as _grad
 from .core.modes import STATE, enable_grad
 from .core.tensor import Tensor, _make
+from .core.function import zeros_like
 from . import forward_ad as fwAD
 from .forward_ad import Alias
 from .vmap import vmap, BatchedTensor, batched
 
-xp = backend.xp
 
 
 # -- pytrees ------------------------------------------------------------------------------------
@@ -75,7 +75,8 @@ def _as_input(leaf, argnum, what="grad"):
         new._fw = p._fw
         return batched(new)
     if STATE.vmap:  # an unbatched input inside vmap: differentiate per example
-        data = xp.broadcast_to(leaf._data, (STATE.vmap,) + tuple(leaf.shape)).copy()
+        data = backend.array_module(leaf._data).broadcast_to(
+            leaf._data, (STATE.vmap,) + tuple(leaf.shape)).copy()
         return batched(Tensor(data).requires_grad_(True))
     if leaf.requires_grad:
         return Alias.apply(leaf)
@@ -114,8 +115,8 @@ def _prepare(args, nums, what):
 
 def _zeros_like(t):
     if isinstance(t, BatchedTensor):
-        return batched(_make(xp.zeros(t._data.shape, t.dtype)))
-    return _make(xp.zeros(t.shape, t.dtype))
+        return batched(_make(backend.array_module(t._data).zeros(t._data.shape, t.dtype)))
+    return zeros_like(t)
 
 
 def _reverse(out, leaves, cotangent, nested):
@@ -127,7 +128,7 @@ def _reverse(out, leaves, cotangent, nested):
     else:
         o = out.physical() if isinstance(out, BatchedTensor) else out
         if cotangent is None and isinstance(out, BatchedTensor):
-            cotangent = _make(xp.ones(o.shape, o.dtype))
+            cotangent = _make(backend.array_module(o._data).ones(o.shape, o.dtype))
         elif isinstance(cotangent, BatchedTensor):
             cotangent = cotangent.physical()
         grads = _grad(o, phys, cotangent, retain_graph=True, create_graph=nested,
@@ -248,7 +249,7 @@ def jvp(f, primals, tangents, has_aux=False):
 # -- Jacobians and Hessians ---------------------------------------------------------------------
 def _basis(t):
     n = t.numel()
-    eye = xp.eye(n, dtype=t.dtype)
+    eye = backend.array_module(t._data).eye(n, dtype=t.dtype)
     return [_make(eye[k].reshape(t.shape)) for k in range(n)]
 
 
@@ -304,7 +305,7 @@ def jacfwd(f, argnums=0):
 def _stack(tensors, shape):
     from .core.registry import OPS
     if not tensors:
-        return _make(xp.zeros(shape))
+        return _make(backend.xp.zeros(shape))
     flat = [t.reshape(-1) for t in tensors]
     return OPS["stack"].fn(flat, 0).reshape(shape)
 

@@ -12,16 +12,16 @@
 All of them run the one engine behind ``Tensor.backward`` and ``tg.grad``.
 """
 import collections
+import math
 import warnings
 
 from . import backend
 from .core import engine
-from .core.function import next_seq
+from .core.function import next_seq, zeros_like
 from .core.modes import STATE
 from .core.node import LeafNode
 from .core.tensor import Tensor, _make
 
-xp = backend.xp
 TapeEntry = collections.namedtuple("TapeEntry", ["index", "op", "shape", "dtype", "inputs"])
 LAST_TAPE = [None]
 
@@ -172,7 +172,7 @@ class GradientTape:
             g = got.get(n)
             if g is None:
                 if unconnected_gradients == "zero":
-                    g = _make(xp.zeros(s.shape, s.dtype))
+                    g = zeros_like(s)
                 elif unconnected_gradients != "none":
                     raise RuntimeError(
                         f"source {i} (shape {list(s.shape)}) is not connected to the target: no "
@@ -195,13 +195,14 @@ class GradientTape:
         node = self._node_of(source, 0)
         rows = []
         n = target.numel()
+        xp = backend.array_module(target._data)
         for k in range(n):
             seed = xp.zeros(target.shape, target.dtype)
             seed.reshape(-1)[k] = 1
             got = engine.run_backward(engine._roots([target], [_make(seed)], ""), True,
                                       self.persistent, targets={node}, accumulate=False)
             g = got.get(node)
-            rows.append(xp.zeros(source.shape, source.dtype) if g is None else g._data)
+            rows.append(zeros_like(source)._data if g is None else g._data)
         if not self.persistent:
             self._drop()
         self._used = True
@@ -216,11 +217,14 @@ class GradientTape:
             if not self._nodes:
                 raise RuntimeError("tape.backward(): nothing was recorded on this tape")
             node = self._nodes[-1]
-            if int(xp.prod(node.shape)) != 1:
+            if math.prod(node.shape) != 1:
                 raise RuntimeError(f"tape.backward() starts from the last recorded output, which "
                                    f"has shape {list(node.shape)}; gradients can be implicitly "
                                    f"created only for scalar outputs. Pass the loss explicitly.")
-            roots = [(node, _make(xp.ones(node.shape, node.dtype)))]
+            dev = node.device or backend.CPU     # (where the output is)
+            with backend.on_device(dev):
+                seed = backend.module_for(dev).ones(node.shape, node.dtype)
+            roots = [(node, _make(seed))]
         else:
             roots = engine._roots([loss], [None], "tape.backward")
         pairs = list(self._seen.values()) + list(self._watched.values())

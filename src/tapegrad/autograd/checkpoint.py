@@ -7,6 +7,7 @@ each node back what it saved. Because the graph itself was recorded, gradients r
 tensor ``fn`` uses, closed-over parameters included, and higher orders work.
 """
 from ..core.modes import STATE, enable_grad
+from ..core.tensor import Tensor
 from .. import random as _random
 
 
@@ -32,8 +33,8 @@ class _Segment:
         collector = _Segment(None, (), {}, None)
         prev_ckpt, state = STATE.ckpt, None
         if self.rng_state is not None:
-            state = _random.get_rng_state()
-            _random.set_rng_state(self.rng_state)
+            state = _random.get_all_states()
+            _random.set_all_states(self.rng_state)
         STATE.ckpt = collector
         try:
             with enable_grad():
@@ -41,7 +42,7 @@ class _Segment:
         finally:
             STATE.ckpt = prev_ckpt
             if state is not None:
-                _random.set_rng_state(state)
+                _random.set_all_states(state)
         new = collector.nodes
         if len(new) != len(self.nodes) or any(a.fn is not b.fn for a, b in zip(self.nodes, new)):
             raise RuntimeError(
@@ -58,11 +59,15 @@ class _Segment:
 def checkpoint(function, *args, preserve_rng_state=True, use_reentrant=None, **kwargs):
     """Run ``function(*args, **kwargs)`` keeping only its inputs for backward; its internals
     are recomputed when gradients are needed. Gradients equal the plain run bit for bit,
-    dropout included (tapegrad's random state is restored for the recomputation; a generator
-    you pass explicitly to dropout is not). Nested checkpoints run as plain code."""
+    dropout included (the random state of every device's generator is restored for the
+    recomputation; a generator you pass explicitly to dropout is not). Nested checkpoints run as plain code."""
     if not STATE.grad_enabled or STATE.ckpt is not None:
         return function(*args, **kwargs)
-    rng_state = _random.get_rng_state() if preserve_rng_state else None
+    if preserve_rng_state:   # the generators of the inputs' devices exist before the snapshot
+        for a in args:
+            if isinstance(a, Tensor) and a.device.type != "cpu":
+                _random.device_generator(a.device)
+    rng_state = _random.get_all_states() if preserve_rng_state else None
     segment = _Segment(function, args, kwargs, rng_state)
     STATE.ckpt = segment
     try:

@@ -18,9 +18,15 @@ class FunctionCtx(Node):
     """The ``ctx`` of a user Function: save_for_backward, saved_tensors, needs_input_grad,
     mark_dirty (this op changed an input in place), mark_non_differentiable."""
 
+    __slots__ = ("device", "xp")
     dirty = ()
     non_differentiable = ()
     packed = None   # several outputs: [(slice in the packed output or None, shape, dtype)]
+
+    def __init__(self, fn, next_nodes, seq):
+        Node.__init__(self, fn, next_nodes, seq)
+        self.device = None      # the output's device once known (None: the CPU)
+        self.xp = backend.xp
 
     def mark_dirty(self, *tensors):
         self.dirty = tensors
@@ -61,7 +67,7 @@ def _call_backward(ctx, g):
     grads = []
     for i, shape, dtype in ctx.packed:
         if i is None:  # a non-differentiable output: a zero gradient, as PyTorch
-            grads.append(_make(xp.zeros(shape, dtype)))
+            grads.append(_make(ctx.xp.zeros(shape, dtype)))
         else:
             grads.append(g[i].reshape(shape).to(dtype))
     return ctx.fn.backward(ctx, *grads)
@@ -90,12 +96,13 @@ def _apply(cls, args, kwargs):
     finally:
         STATE.grad_enabled, STATE.fw_levels = prev, prev_fw
     multi = isinstance(out, (tuple, list))
-    outs = [o if isinstance(o, Tensor) else _make(xp.asarray(o)) for o in (out if multi else [out])]
+    outs = [o if isinstance(o, Tensor) else _make(o if backend.is_array(o) else xp.asarray(o))
+            for o in (out if multi else [out])]
     _check_ctx_tensors(ctx, cls, anomaly)
     dirty = ctx.dirty
     for i, (a, b) in enumerate(zip(args, before)):
-        if b is not None and not any(a is d for d in dirty) and not xp.array_equal(
-                a._data, b, equal_nan=True):
+        if b is not None and not any(a is d for d in dirty) and not backend.array_module(
+                b).array_equal(a._data, b, equal_nan=True):
             raise RuntimeError(f"{cls.__name__}.forward changed input {i} in place without "
                                f"declaring it; call ctx.mark_dirty(input) in forward")
     for d in dirty:
@@ -116,6 +123,9 @@ def _apply(cls, args, kwargs):
         else:
             packed = results = _make(packed._data, ctx if record else None)
     ctx.params = kwargs
+    dev = packed.device
+    if dev.type != "cpu":       # where the gradient it receives must be
+        ctx.device, ctx.xp = dev, backend.module_for(dev)
     if record:
         if anomaly:
             ctx.where = core.caller_location()
@@ -136,7 +146,8 @@ def _pack(ctx, outs, diff, record):
     dtype = outs[diff[0]].dtype
     for k in diff:
         dtype = backend.promote_types(dtype, outs[k].dtype)
-    flat = xp.concatenate([outs[k]._data.reshape(-1).astype(dtype) for k in diff])
+    flat = backend.array_module(outs[diff[0]]._data).concatenate(
+        [outs[k]._data.reshape(-1).astype(dtype) for k in diff])
     ctx.shape, ctx.dtype = flat.shape, flat.dtype
     packed = _make(flat, ctx if record else None)
     return _unpack(ctx, packed, outs, diff)

@@ -1,5 +1,6 @@
 """Numerical gradient checks: analytical VJPs against central finite differences, in
-float64 (float32 inputs are upcast: finite differences are meaningless in float32)."""
+float64 (float32 inputs are upcast: finite differences are meaningless in float32). Inputs
+may be on any device; the Jacobians are compared in host memory."""
 import warnings
 
 from .. import backend
@@ -33,9 +34,15 @@ def _as_f64(inputs):
     return xs, diff
 
 
+def _host(t):
+    """A host copy of tensor ``t``'s values."""
+    d = t._data
+    return d.copy() if type(d) is backend.ndarray else backend.to_host(d)
+
+
 def _numerical(fn, xs, diff, eps):
     """Jacobian columns by central differences: J[k][out][:, j] for input k element j."""
-    base = [o._data.copy() for o in _flatten_outputs(fn(*xs))]
+    base = [_host(o) for o in _flatten_outputs(fn(*xs))]
     jac = {}
     for k in diff:
         arr = xs[k]._data
@@ -44,9 +51,9 @@ def _numerical(fn, xs, diff, eps):
         for j in range(arr.size):
             old = flat[j]
             flat[j] = old + eps
-            plus = [o._data.copy() for o in _flatten_outputs(fn(*xs))]
+            plus = [_host(o) for o in _flatten_outputs(fn(*xs))]
             flat[j] = old - eps
-            minus = [o._data.copy() for o in _flatten_outputs(fn(*xs))]
+            minus = [_host(o) for o in _flatten_outputs(fn(*xs))]
             flat[j] = old
             for c, p, m in zip(cols, plus, minus):
                 c[:, j] = ((p - m) / (2 * eps)).reshape(-1)
@@ -61,13 +68,13 @@ def _analytical(fn, xs, diff):
         if o.node is None:
             continue  # an output that depends on no input: a zero Jacobian
         for r in range(o.numel()):
-            seed = xp.zeros(o.shape, o.dtype)
+            seed = backend.array_module(o._data).zeros(o.shape, o.dtype)
             seed.reshape(-1)[r] = 1
             gs = grad([o], [xs[k] for k in diff], [_make(seed)], retain_graph=True,
                       allow_unused=True)
             for k, g in zip(diff, gs):
                 if g is not None:
-                    jac[k][oi][r, :] = g._data.reshape(-1)
+                    jac[k][oi][r, :] = _host(g).reshape(-1)
     return jac
 
 
@@ -109,10 +116,11 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     outs = _flatten_outputs(fn(*xs))
     rng = xp.random.default_rng(seed)
     if grad_outputs is None:
-        vs = [Tensor(rng.standard_normal(o.shape)).requires_grad_(True) for o in outs]
+        vs = [rng.standard_normal(o.shape) for o in outs]
     else:
-        vs = [Tensor(xp.asarray(getattr(v, "_data", v), dtype=backend.float64))
-              .requires_grad_(True) for v in grad_outputs]
+        vs = [backend.to_host(getattr(v, "_data", v)).astype(backend.float64)
+              for v in grad_outputs]
+    vs = [Tensor(backend.to_device(v, o.device)).requires_grad_(True) for v, o in zip(vs, outs)]
     n = len(xs)
 
     def vjp_fn(*args):

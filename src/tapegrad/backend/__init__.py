@@ -108,6 +108,13 @@ def on_device(dev):
     return devices.device_type(dev.type).use(dev.index)
 
 
+def data_ptr(arr):
+    """The address of ``arr``'s first element (views of one buffer share addresses)."""
+    if type(arr) is ndarray or devices.type_of_array(arr).name == "cpu":
+        return arr.__array_interface__["data"][0]
+    return arr.data.ptr
+
+
 def is_writeable(arr):
     """Whether ``arr``'s memory may be written (CuPy arrays always may)."""
     flags = arr.flags

@@ -47,6 +47,14 @@ class FakeArray(np.ndarray):
     def __repr__(self):
         return f"fake_cuda{self._index}_" + repr(self.view(np.ndarray))
 
+    @property
+    def __array_interface__(self):    # CuPy arrays have none: backend.data_ptr must be used
+        raise AttributeError("fake CUDA arrays have no __array_interface__ (CuPy's neither)")
+
+    @property
+    def data(self):                   # CuPy's: a memory pointer object with .ptr
+        return types.SimpleNamespace(ptr=self.view(np.ndarray).__array_interface__["data"][0])
+
     def __reduce__(self):
         raise TypeError("fake CUDA arrays can't be pickled; copy them to the host first")
 

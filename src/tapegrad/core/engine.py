@@ -157,7 +157,7 @@ def _conform(node, nxt, out, n, gi, anomaly):
     if not isinstance(gi, Tensor):
         gi = _make(_as_array(gi))
     want, got = _device_of_node(n), backend.device_of(gi._data)
-    if got != want:
+    if want is not None and got != want:
         raise RuntimeError(
             f"function '{node.name}' returned an invalid gradient at index {i} - expected "
             f"device {want} but got {got}")
@@ -180,10 +180,11 @@ def _as_array(a):
 
 
 def _device_of_node(n):
-    """Where gradients for node ``n`` must arrive: its op's device, or its leaf's."""
+    """Where gradients for node ``n`` must arrive: its op's device, or its leaf's (None for
+    a leaf no longer alive: nothing to check)."""
     if n.is_leaf:
         t = n.ref()
-        return backend.CPU if t is None else backend.device_of(t._data)
+        return None if t is None else backend.device_of(t._data)
     return n.device or backend.CPU
 
 

@@ -153,8 +153,17 @@ def _finish(ctx, fn, t, out, args, fw):
 
 
 def _apply_special(fn, args, params, promoted, st):
-    """apply() while a rare mode is active: tracing, vmap, GradientTapes, forward mode,
-    anomaly detection, checkpointing or the profiler."""
+    """apply() while a rare mode is active: an accelerator, tracing, vmap, GradientTapes,
+    forward mode, anomaly detection, checkpointing or the profiler."""
+    dev = CPU
+    if DEVICES and not fn.moves:
+        if any(not isinstance(a, Tensor) and backend.is_array(a) for a in args):
+            args = _wrap_arrays(args)
+        dev, scalars = _device_of_args(fn, args)
+        if scalars:   # 0-d CPU tensors meet another device's: moved there (differentiably,
+            #           and as ops a trace records)
+            args = tuple(ToDevice.apply(a, device=dev) if isinstance(a, Tensor) and
+                         type(a._data) is ndarray and not a._data.ndim else a for a in args)
     if st.trace is not None:   # the tracer runs the op (through here) and records it
         return st.trace.apply(fn, args, params, promoted)
     if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
@@ -163,7 +172,6 @@ def _apply_special(fn, args, params, promoted, st):
         args = _wrap_arrays(args)
     if fn.promote and not promoted and _must_promote(args):
         args = promote_args(args)
-    dev = _device_of_args(fn, args)
     nodes = [a.node if isinstance(a, Tensor) else None for a in args]
     enabled = st.grad_enabled
     record = enabled and fn.differentiable
@@ -237,19 +245,29 @@ def _wrap_arrays(args):
 
 
 def _device_of_args(fn, args):
-    """The device every tensor argument is on (the CPU when there are none); tensors on two
-    devices are an error naming the op and both devices."""
+    """(The device the op runs on, whether 0-d CPU tensors must move there). Tensors on two
+    devices are an error naming the op and both devices, except that a 0-d CPU tensor goes
+    with any device's tensors, as a Python number does (PyTorch's rule)."""
     dev = None
+    scalars = False
     for a in args:
         if isinstance(a, Tensor):
             d = a._data
-            d = CPU if type(d) is ndarray else backend.device_of(d)
+            if type(d) is ndarray:
+                if not d.ndim:
+                    scalars = True
+                    continue
+                d = CPU
+            else:
+                d = backend.device_of(d)
             if dev is None:
                 dev = d
             elif d != dev:
                 raise RuntimeError(f"{fn.name}: expected all tensors to be on the same device, "
                                    f"but found at least two devices, {dev} and {d}")
-    return CPU if dev is None or dev == CPU else dev
+    if dev is None or dev == CPU:
+        return CPU, False
+    return dev, scalars
 
 
 class DeviceNode(Node):

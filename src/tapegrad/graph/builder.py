@@ -61,11 +61,14 @@ Node.__getitem__ = lambda self, key: self.graph._op("__getitem__", (self, key), 
 
 
 class Graph:
-    """A static graph: placeholders fed per run, variables that persist, ops, gradients."""
+    """A static graph: placeholders fed per run, variables that persist, ops, gradients.
+    ``Graph(device="cuda")`` keeps its variables and constants on that device and moves
+    what is fed there (a replay runs on one device)."""
 
-    def __init__(self):
+    def __init__(self, device=None):
         self.nodes = []
         self._compiled = {}
+        self.device = backend.devices.resolve(device)
 
     # -- building -----------------------------------------------------------------------
     def _add(self, node):
@@ -81,7 +84,10 @@ class Graph:
         """A trainable tensor owned by the graph (a copy of ``value``), updated by assign or
         an optimizer's apply_gradients. ``.value`` reads it."""
         t = value.detach() if isinstance(value, Tensor) else Tensor(value, dtype=dtype)
-        t = Tensor(t._data.copy() if dtype is None else t._data.astype(dtype))
+        arr = backend.to_device(t._data, self.device)
+        t = Tensor(arr.copy() if dtype is None or arr is not t._data else arr)
+        if dtype is not None:
+            t = Tensor(t._data.astype(dtype))
         if t.dtype.kind == "f":
             t.requires_grad_(True)
         return self._add(Node(self, "variable", name=name, shape=t.shape, dtype=t.dtype,
@@ -89,6 +95,7 @@ class Graph:
 
     def constant(self, value):
         t = value if isinstance(value, Tensor) else Tensor(value)
+        t = Tensor(backend.to_device(t._data, self.device))
         return self._add(Node(self, "constant", shape=t.shape, dtype=t.dtype, index=t))
 
     def _op(self, op, args, kwargs):
@@ -206,9 +213,12 @@ class Graph:
             if v is _MISSING:
                 raise ValueError(f"Graph.run: placeholder '{h.name}' {_shape(h.shape)} is needed "
                                  f"by the fetches but was not fed; pass feed={{{h.name}: array}}")
-            arr = v._data if isinstance(v, Tensor) else backend.xp.asarray(v)
-            if not isinstance(v, (Tensor, backend.ndarray)) and arr.dtype.kind == h.dtype.kind:
+            arr = v._data if isinstance(v, Tensor) else \
+                v if backend.is_array(v) else backend.xp.asarray(v)
+            if not isinstance(v, Tensor) and not backend.is_array(v) and \
+                    arr.dtype.kind == h.dtype.kind:
                 arr = arr.astype(h.dtype)
+            arr = backend.to_device(arr, self.device)
             if arr.dtype != h.dtype:
                 raise TypeError(f"Graph.run: placeholder '{h.name}' has dtype {h.dtype}, but "
                                 f"the array fed for it has dtype {arr.dtype}; convert it "
@@ -250,8 +260,8 @@ class Graph:
         elif k == "assign":
             var, val = n.args[0].index, self._eval(n.args[1], env)
             with no_grad():
-                var._write(val._data if isinstance(val, Tensor) else backend.xp.asarray(val),
-                           "assign")
+                var._write(val._data if isinstance(val, Tensor) else backend.to_device(
+                    backend.xp.asarray(val), self.device), "assign")
             r = None
         elif k == "update":
             opt, items = n.op, n.args

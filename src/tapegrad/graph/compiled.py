@@ -42,7 +42,7 @@ class Compiled:
     """A compiled function: call it like the original. ``.graph`` is the program traced
     for the latest signature (printable); ``.graphs`` all of them by signature."""
 
-    def __init__(self, fn, fallback="error", optimize=True, fuse=True):
+    def __init__(self, fn, fallback="error", optimize=True, fuse=None):
         if fallback not in ("error", "eager"):
             raise ValueError(f"tg.compile: fallback must be 'error' or 'eager', got {fallback!r}")
         self.fn = fn
@@ -105,8 +105,13 @@ class Compiled:
             e.eager = True
             return result
         prog = tracer.finish(result, tensors)
+        if self.fuse and prog.device.type != "cpu":
+            raise TraceError(f"tg.compile(fuse=True): elementwise fusion runs numba kernels on "
+                             f"the CPU, and this function computes on {prog.device}, where "
+                             f"tapegrad has no fused kernels (CuPy runs each op as one kernel). "
+                             f"Leave fuse unset, or pass fuse=False.")
         if e.progs and _agree(e.progs[-1], prog):
-            e.prog = optimize(prog, fuse=self.fuse) if self.optimize else prog
+            e.prog = optimize(prog, fuse=self.fuse is not False) if self.optimize else prog
             e.run = build(e.prog)
             e.progs = []
         else:
@@ -180,8 +185,8 @@ def _signature(args, kwargs):
     def visit(x):
         if isinstance(x, Tensor):
             tensors.append(x)
-            return ("T", x.shape, x.dtype.str, x.requires_grad)
-        if isinstance(x, backend.ndarray):
+            return ("T", x.shape, x.dtype.str, x.requires_grad, str(x.device))
+        if backend.is_array(x):
             raise TypeError("tg.compile: pass tensors, not NumPy arrays (wrap them with "
                             "tg.tensor or tg.from_numpy)")
         if isinstance(x, (list, tuple)):
@@ -258,13 +263,15 @@ def _stale_message(prog, v):
             f"run this function eagerly.")
 
 
-def compile(fn=None, *, fallback="error", optimize=True, fuse=True):
+def compile(fn=None, *, fallback="error", optimize=True, fuse=None):
     """Compile a function of tensors (a whole training step included): ``tg.compile(fn)``
     or ``@tg.compile`` / ``@tg.compile(fallback="eager")``. See tapegrad.graph.compile.
 
     ``fuse``: replay long elementwise chains on small arrays as one numba kernel call when
     numba is installed (graph/fusion.py; exp, log, tanh and sigmoid may then differ from
-    eager in the last bit). ``fuse=False``: results bit for bit eager's."""
+    eager in the last bit). ``fuse=False``: results bit for bit eager's. The default
+    (None) fuses where tapegrad can: on the CPU. A program on a GPU replays its ops on
+    CuPy arrays unfused; ``fuse=True`` there is refused with a TraceError."""
     if fn is None:
         return lambda f: Compiled(f, fallback=fallback, optimize=optimize, fuse=fuse)
     return Compiled(fn, fallback=fallback, optimize=optimize, fuse=fuse)

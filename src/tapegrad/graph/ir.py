@@ -21,6 +21,7 @@ while tracing that never changes: folded results, ``ones`` seeds), or the result
 
 No op is defined here: replay calls the same ``forward`` the eager path runs.
 """
+from .. import backend
 
 
 class Lit:
@@ -88,6 +89,12 @@ class Program:
         self.grads = []       # [(("arg", k) or ("leaf", weakref), value number)]: .grad results
         self.bindings = []    # [(dict, key, 0-d state array)]: refreshed from dict[key] per call
         self.watched = []     # [(dict, key, value)]: Python values the trace assumed
+        self.device = None    # where its arrays live (set when the trace is finished)
+
+    @property
+    def xp(self):
+        """The array module of the program's device (NumPy, CuPy)."""
+        return backend.module_for(self.device or backend.CPU)
 
     def new_value(self, arr, kind, label=None):
         v = Value(len(self.values), tuple(arr.shape), arr.dtype, kind, label)

@@ -36,10 +36,12 @@ UNARY_FLOAT = {"tanh": xp.tanh, "exp": xp.exp}
 
 
 def optimize(prog, fuse=True):
+    """The passes; fusion (numba's kernels) on the CPU only."""
     dce(prog)
     fold(prog)
     cse(prog)
     dce(prog)
+    fuse = fuse and (prog.device is None or prog.device.type == "cpu")
     if fuse:
         fusion.fuse(prog)
     prog.plan = plan_buffers(prog, kernels=fusion.kernel() if fuse else None)
@@ -64,7 +66,7 @@ def dce(prog):
 
 
 def _freeze(x):
-    if isinstance(x, backend.ndarray):
+    if backend.is_array(x):
         return ("array", id(x))
     if isinstance(x, (list, tuple)):
         return (type(x).__name__,) + tuple(_freeze(i) for i in x)
@@ -141,10 +143,11 @@ def fold(prog):
         if op.kind == "call" and not op.fn.random and all(type(a) is not int or a in prog.consts for a in op.args) \
                 and all(v in prog.consts for _, v in op.dyn) and \
                 any(type(a) is int for a in op.args):
-            ctx = Ctx(op.recording, op.params)
+            ctx = Ctx(op.recording, op.params, prog.xp)
             args = [prog.consts[a] if type(a) is int else a.value for a in op.args]
             params = bind(op.params, [k for k, _ in op.dyn], [prog.consts[v] for _, v in op.dyn])
-            out = xp.asarray(op.fn.forward(ctx, *args, **params))
+            out = op.fn.forward(ctx, *args, **params)
+            out = out if backend.is_array(out) else prog.xp.asarray(out)
             prog.consts[op.out] = out
             prog.values[op.out].kind = "const"
             for attr, idx, v in op.side:

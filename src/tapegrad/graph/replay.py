@@ -14,18 +14,20 @@ xp = backend.xp
 
 
 class Ctx:
-    """What a forward gets as ``ctx`` at replay: somewhere to store attributes."""
-    xp = backend.xp
+    """What a forward gets as ``ctx`` at replay: somewhere to store attributes, and the
+    array module of the program's device."""
 
-    def __init__(self, recording, params):
+    def __init__(self, recording, params, xp=backend.xp):
         self.recording = recording
         self.params = params
+        self.xp = xp
 
 
 def codegen(prog, plan=None):
     """Python source and namespace of ``run(*inputs) -> (outputs..., grads...)``."""
     plan = plan or {}
-    ns = {"_copyto": xp.copyto, "_asarray": xp.asarray, "_nd": backend.ndarray, "_bind": bind}
+    m = prog.xp      # the device's array module
+    ns = {"_copyto": m.copyto, "_asarray": m.asarray, "_nd": m.ndarray, "_bind": bind}
     body = []
     names = {}
 
@@ -72,9 +74,10 @@ def codegen(prog, plan=None):
         lowered = plan.get(i)
         if lowered is not None:             # a ufunc writing into a reused buffer
             ufunc, buf = lowered
-            ns[f"U{i}"] = ufunc
+            ns[f"U{i}"] = ufunc if m is xp else getattr(m, ufunc.__name__)
             if type(buf) is tuple:            # a buffer kept across calls
-                ns[f"B{i}"] = xp.empty(buf[1], buf[2])
+                with backend.on_device(prog.device):
+                    ns[f"B{i}"] = m.empty(buf[1], buf[2])
                 body.append(f"v{op.out} = U{i}({', '.join(args)}, B{i})")
                 continue
             target = name(op.out)
@@ -84,7 +87,7 @@ def codegen(prog, plan=None):
                 body.append(f"{target} = U{i}({', '.join(args)}, {name(buf)})")
             continue
         ns[f"F{i}"] = op.fn.forward
-        ns[f"C{i}"] = Ctx(op.recording, op.params)
+        ns[f"C{i}"] = Ctx(op.recording, op.params, m)
         top = [(k, v) for k, v in op.dyn if type(k) is not tuple]
         inner = [(k, v) for k, v in op.dyn if type(k) is tuple]
         static = {k: p for k, p in op.params.items() if k not in dict(top)}

@@ -11,13 +11,11 @@ import weakref
 
 from .. import backend
 from ..core import function as core
-from ..core.function import promote_args
+from ..core.function import promote_args, DeviceNode
 from ..core.modes import STATE
 from ..core.node import Node
 from ..core.tensor import Tensor
 from .ir import Program, Op, Lit, arrays_in
-
-ndarray = backend.ndarray
 
 
 class TraceError(RuntimeError):
@@ -121,7 +119,7 @@ class Tracer:
             if a.node is not None and a.node.is_leaf and not a.node.watch:
                 self.leaves[id(a)] = a
             return self.ref(a._data)
-        if isinstance(a, ndarray):
+        if backend.is_array(a):
             return self.ref(a)
         if isinstance(a, backend.generic):
             a = a.item()
@@ -142,19 +140,19 @@ class Tracer:
             STATE.trace = self
         arr = out._data
         node = out.node
-        recording = type(node) is Node and node.fn is fn
+        recording = type(node) in (Node, DeviceNode) and node.fn is fn
         op = Op("call", fn, refs, None, params, dyn, recording=recording)
         op.out = self._define(arr, "op")
         if recording:
             for k, val in node.__dict__.items():
                 if k in ("_out", "_saved", "_versions", "_out_vc", "_out_v", "_out_fw"):
                     continue
-                if isinstance(val, ndarray):
+                if backend.is_array(val):
                     if id(val) not in self.ids:
                         op.side.append((k, None, self._define(val, "op")))
                 elif isinstance(val, (tuple, list)):
                     for i, item in enumerate(val):
-                        if isinstance(item, ndarray) and id(item) not in self.ids:
+                        if backend.is_array(item) and id(item) not in self.ids:
                             op.side.append((k, i, self._define(item, "op")))
         self.prog.ops.append(op)
         return out
@@ -175,7 +173,7 @@ class Tracer:
         """A condition on an array's values that the traced computation assumed (see
         ops._util.guard): recorded as a ``guard`` op that the replay evaluates."""
         base = arr.base     # a reshape of a known array holds the same values: guard that
-        while isinstance(base, ndarray) and base.size == arr.size and id(base) in self.ids:
+        while backend.is_array(base) and base.size == arr.size and id(base) in self.ids:
             arr, base = base, base.base
         self.prog.ops.append(Op("guard", None, [self.ref(arr)], None,
                                 params={"check": check, "args": tuple(args), "what": what}))
@@ -207,7 +205,7 @@ class Tracer:
         bases = set()
         for arr in self.arrays.values():
             b = arr
-            while b.base is not None and isinstance(b.base, ndarray):
+            while b.base is not None and backend.is_array(b.base):
                 b = b.base
             if b is not arr:
                 bases.add(id(b))
@@ -219,12 +217,13 @@ class Tracer:
             prog.values[vid].own = arr.base is None and id(arr) not in bases and \
                 count[id(arr)] == 1
             b = arr
-            while b.base is not None and isinstance(b.base, ndarray):
+            while b.base is not None and backend.is_array(b.base):
                 b = b.base
             prog.values[vid].root = roots.setdefault(id(b), vid)
         for op in prog.ops:       # a write's result is the memory it wrote into
             if op.kind == "write":
                 prog.values[op.out].root = prog.values[op.args[0]].root
+        prog.device = _device(self.arrays.values())
         arg_pos = {id(a): k for k, a in enumerate(args)}
         for a in args:   # an argument no op read can still get a .grad (backward on it)
             if a.node is not None and a.node.is_leaf and not a.node.watch:
@@ -240,8 +239,21 @@ class Tracer:
 
 
 def _is_array(x):
-    return isinstance(x, ndarray)
+    return backend.is_array(x)
 
 
 def _key(arr):
-    return (arr.__array_interface__["data"][0], arr.nbytes, arr.dtype.str)
+    return (backend.data_ptr(arr), arr.nbytes, arr.dtype.str)
+
+
+def _device(arrays):
+    """The one device of a program's arrays (a replay runs on one array module); several
+    devices are refused."""
+    devs = {backend.device_of(a) for a in arrays
+            if type(a) is not backend.ndarray or a.ndim}   # (0-d CPU values: moved by ops)
+    if len(devs) > 1:
+        raise TraceError(f"tg.compile: the traced function computes on several devices "
+                         f"({', '.join(sorted(map(str, devs)))}); a compiled function runs on "
+                         f"one. Move everything to one device first (model.to(device), "
+                         f"x.to(device)), or compile the parts per device.")
+    return devs.pop() if devs else backend.CPU
