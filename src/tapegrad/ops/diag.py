@@ -1,16 +1,9 @@
 """Diagonals and triangles: diagonal, diag_embed, diag, trace, triu/tril."""
 import builtins
-import collections
-import string
 
-from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, linear_jvp
-from ..core.tensor import Tensor, _make
-from ._util import Sample, sum_to, broadcast_to
-from .shape import unsqueeze, squeeze, transpose
-
-xp = backend.xp
+from ._util import Sample
 
 
 @primitive("diagonal", public=False)

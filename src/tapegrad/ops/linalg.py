@@ -2,16 +2,15 @@
 vector a unit dimension so one rule covers every case."""
 import builtins
 import collections
+import math
 import string
 
 from .. import backend
 from ..core.function import Function
-from ..core.registry import primitive, composite, linear_jvp
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, sum_to, broadcast_to
 from .shape import unsqueeze, squeeze, transpose
-
-xp = backend.xp
 
 
 def _matmul_samples(rng):
@@ -189,7 +188,7 @@ def _parse_einsum(eq, shapes):
     return tuple(full), out
 
 
-def _einsum_gemm(xp_, a, b, ta, tb, out):
+def _einsum_gemm(a, b, ta, tb, out):
     """A two-operand einsum as one batched GEMM (NumPy's einsum does not use BLAS when
     there are batch subscripts): sum away private subscripts, permute to (batch, kept,
     contracted), reshape, matmul, and permute back. None when a subscript repeats."""
@@ -207,7 +206,7 @@ def _einsum_gemm(xp_, a, b, ta, tb, out):
         a, ta = a.sum(axis=sa), "".join(c for i, c in enumerate(ta) if i not in sa)
     if sb:
         b, tb = b.sum(axis=sb), "".join(c for i, c in enumerate(tb) if i not in sb)
-    prod_ = lambda cs: int(xp_.prod([size[c] for c in cs])) if cs else 1  # noqa: E731
+    prod_ = lambda cs: math.prod(size[c] for c in cs)  # noqa: E731
     a2 = a.transpose([ta.index(c) for c in batch + ka + con]).reshape(
         prod_(batch), prod_(ka), prod_(con))
     b2 = b.transpose([tb.index(c) for c in batch + con + kb]).reshape(
@@ -229,13 +228,14 @@ class Einsum(Function):
     @staticmethod
     def forward(ctx, *arrays, terms, out):
         if len(arrays) == 2:
-            r = _einsum_gemm(ctx.xp, *arrays, *terms, out)
+            r = _einsum_gemm(*arrays, *terms, out)
             if r is not None:
                 return r
         return ctx.xp.einsum(",".join(terms) + "->" + out, *arrays, optimize=len(arrays) > 1)
 
     @staticmethod
     def vjp(ctx, g):
+        xp = ctx.xp
         xs = ctx.inputs
         terms, out = ctx.params["terms"], ctx.params["out"]
         grads = []

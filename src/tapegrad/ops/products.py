@@ -2,12 +2,10 @@
 from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, linear_jvp
-from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, pick_dim, pick_keepdim, broadcast_to
+from ..core.tensor import _make
+from ._util import Sample, normalize_dims, pick_dim, pick_keepdim, xp_of
 from .shape import reshape
-from .reduce import Sum, sum, _dims, _kept_shape, _reduce_samples
-
-xp = backend.xp
+from .reduce import Sum, _dims, _kept_shape, _reduce_samples
 
 
 def _first_true(mask, dims):
@@ -18,8 +16,8 @@ def _first_true(mask, dims):
     perm = keep + list(dims)
     m = mask.transpose(perm)
     flat = m.reshape(m.shape[:len(keep)] + (-1,))
-    first = flat & (xp.cumsum(flat, axis=-1) == 1)
-    return first.reshape(m.shape).transpose(xp.argsort(perm))
+    first = flat & (flat.cumsum(axis=-1) == 1)
+    return first.reshape(m.shape).transpose(sorted(range(nd), key=perm.__getitem__))
 
 
 def _grad_mode():
@@ -47,10 +45,11 @@ def _prod_others(x, dims, depth=0):
     if not zero.any():
         return Prod.apply(x, dims=dims, keepdim=True) / x
     if not _grad_mode() or depth >= EXACT_ORDER:
+        xp = xp_of(xd)
         cnt = zero.sum(axis=dims, keepdims=True)
-        others = xp.prod(xp.where(zero, 1, xd), axis=dims, keepdims=True)
-        full = xp.divide(xp.prod(xd, axis=dims, keepdims=True), xd, where=~zero,
-                         out=xp.zeros_like(xd))
+        nonzero = xp.where(zero, 1, xd)
+        others = nonzero.prod(axis=dims, keepdims=True)
+        full = xd.prod(axis=dims, keepdims=True) / nonzero  # used where the slice has no 0
         return _make(xp.where(cnt == 0, full, xp.where(zero & (cnt == 1), others, 0)))
     first = _first_true(zero, dims)
     has = first.any(axis=dims, keepdims=True)
@@ -102,7 +101,8 @@ def _prod_samples(rng):
         Sample([_zeros_sample(rng, (2, 3), 1)], {"dim": 1}, name="one zero"),
         Sample([_zeros_sample(rng, (4,), 2)], name="two zeros"),
         Sample([_zeros_sample(rng, (2, 3), 3)], name="three zeros"),
-        Sample([xp.array([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]])], {"dim": 0}, name="zeros per col"),
+        Sample([backend.asarray([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]])], {"dim": 0},
+               name="zeros per col"),
         Sample([rng.standard_normal((0, 3))], {"dim": 0})]
 
 
@@ -172,7 +172,7 @@ def _rcumsum(x, dim):
 
 def _before_first(zero, dim):
     """(positions strictly before the first zero, the first zero) along ``dim``."""
-    c = xp.cumsum(zero, axis=dim)
+    c = zero.cumsum(axis=dim)
     return c == 0, zero & (c == 1)
 
 
@@ -246,8 +246,8 @@ class Cumprod(Function):
 def _cumprod_samples(rng):
     return _cum_samples(rng) + [
         Sample([_zeros_sample(rng, (2, 3), 1)], {"dim": 1}, name="one zero"),
-        Sample([xp.array([1.5, 0.0, -0.7, 0.0, 1.2])], {"dim": 0}, name="two zeros"),
-        Sample([xp.array([[0.0, 0.0, 1.3], [0.8, 0.0, 0.0]])], {"dim": 1}, name="zeros")]
+        Sample([backend.asarray([1.5, 0.0, -0.7, 0.0, 1.2])], {"dim": 0}, name="two zeros"),
+        Sample([backend.asarray([[0.0, 0.0, 1.3], [0.8, 0.0, 0.0]])], {"dim": 1}, name="zeros")]
 
 
 @composite("cumprod", method=True, samples=_cumprod_samples)

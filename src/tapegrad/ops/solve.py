@@ -1,18 +1,14 @@
 """Inverse, determinant (exact cofactor gradients at singular matrices), solve, matrix
 norms."""
-import builtins
 import collections
-import string
 
 from .. import backend
 from ..core.function import Function
-from ..core.registry import primitive, composite, linear_jvp
+from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, sum_to, broadcast_to
+from ._util import Sample, sum_to, broadcast_to, xp_of
 from .shape import unsqueeze, squeeze, transpose
-from .diag import _axis, diag
-
-xp = backend.xp
+from .diag import _axis
 
 
 def _square(x, op):
@@ -30,6 +26,15 @@ def _singular(op, shape):
                         f"operation could not be completed")
 
 
+def _failed(xp, out, a):
+    """Whether solving with ``a`` failed: NumPy raised LinAlgError (``out`` is None), or,
+    as CuPy reports no singular matrices, a device gave a non-finite result for finite
+    ``a`` (a sync, as PyTorch's check on CUDA)."""
+    if out is None:
+        return True
+    return xp is not backend.xp and not xp.isfinite(out).all() and bool(xp.isfinite(a).all())
+
+
 @primitive("inverse", public=False)
 class Inverse(Function):
     """Y = A^-1 (batched);  dY = -Y dA Y, so the VJP is -Y^T g Y^T."""
@@ -39,9 +44,12 @@ class Inverse(Function):
     @staticmethod
     def forward(ctx, a):
         try:
-            return ctx.xp.linalg.inv(a)
+            out = ctx.xp.linalg.inv(a)
         except ctx.xp.linalg.LinAlgError:
-            raise _singular("linalg.inv", a.shape) from None
+            out = None
+        if _failed(ctx.xp, out, a):
+            raise _singular("linalg.inv", a.shape)
+        return out
 
     @staticmethod
     def vjp(ctx, g):
@@ -58,9 +66,14 @@ def _as_float(x):
     return x if x.dtype.kind == "f" else x.to(backend.DEFAULT_FLOAT)
 
 
+def _eye(n):
+    """The n x n identity as a host array (test samples)."""
+    return backend.asarray([[float(i == j) for j in range(n)] for i in range(n)])
+
+
 def _mat_samples(rng, shapes=((3, 3), (2, 2, 2), (1, 1))):
     # well-conditioned: identity plus a small random part
-    return [Sample([xp.eye(s[-1]) * 2 + 0.5 * rng.standard_normal(s)]) for s in shapes]
+    return [Sample([_eye(s[-1]) * 2 + 0.5 * rng.standard_normal(s)]) for s in shapes]
 
 
 @composite("inverse", method=True, samples=_mat_samples)
@@ -79,6 +92,7 @@ def _cofactor_svd(ad):
     """Cofactor matrix of (nearly) singular arrays from A = U S V^T:
     adj(A) = det(U) det(V^T) V diag(prod_{j!=i} s_j) U^T. A constant: the first-order
     gradient of det is right, higher orders at large singular matrices are not."""
+    xp = xp_of(ad)
     u, sv, vh = xp.linalg.svd(ad)
     ones = xp.ones(sv.shape[:-1] + (1,), sv.dtype)
     left = xp.cumprod(xp.concatenate([ones, sv[..., :-1]], -1), -1)
@@ -95,6 +109,7 @@ def _cofactor(a):
     gradient of det is right (and differentiable again) at singular matrices too."""
     n = a.shape[-1]
     ad = a._data
+    xp = xp_of(ad)
     if n == 0:
         return _make(xp.zeros(ad.shape, ad.dtype))
     if n == 1:
@@ -106,7 +121,7 @@ def _cofactor(a):
     if n > _MINORS_MAX_N:
         return _make(_cofactor_svd(ad))
     idx = xp.arange(n)
-    keep = xp.array([[j for j in range(n) if j != i] for i in idx])  # (n, n-1)
+    keep = xp.asarray([[j for j in range(n) if j != i] for i in range(n)])  # (n, n-1)
     minors = a[..., keep[:, None, :, None], keep[None, :, None, :]]  # (..., n, n, n-1, n-1)
     sign = _make(((-1.0) ** (idx[:, None] + idx[None, :])).astype(ad.dtype))
     return sign * Det.apply(minors)
@@ -138,8 +153,8 @@ class Det(Function):
 
 def _det_samples(rng):
     return _mat_samples(rng) + [
-        Sample([xp.array([[1.0, 2.0], [2.0, 4.0]])], name="singular"),
-        Sample([xp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])],
+        Sample([backend.asarray([[1.0, 2.0], [2.0, 4.0]])], name="singular"),
+        Sample([backend.asarray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])],
                name="singular 3x3"),
         Sample([rng.standard_normal((0, 3, 3))])]
 
@@ -195,7 +210,7 @@ def slogdet(a):
     sign = SlogDetSign.apply(a)
     lad = LogAbsDet.apply(a)
     # sign is piecewise constant: gradient 0, but part of the graph as in PyTorch
-    return SlogDet(where(xp.zeros(sign.shape, bool), lad, sign), lad)
+    return SlogDet(where(xp_of(a).zeros(sign.shape, dtype=backend.bool_), lad, sign), lad)
 
 
 @composite("logdet", method=True, samples=lambda rng: _mat_samples(rng))
@@ -220,10 +235,13 @@ class Solve(Function):
     @staticmethod
     def forward(ctx, a, b):
         try:
-            return ctx.xp.linalg.solve(a, b)
+            out = ctx.xp.linalg.solve(a, b)
         except ctx.xp.linalg.LinAlgError:
+            out = None
+        if _failed(ctx.xp, out, a):
             raise RuntimeError(f"linalg.solve: The solver failed because the input matrix is "
-                               f"singular (A shape {list(a.shape)})") from None
+                               f"singular (A shape {list(a.shape)})")
+        return out
 
     @staticmethod
     def vjp(ctx, g):
@@ -240,16 +258,16 @@ class Solve(Function):
         if ta is not None:
             rhs = rhs - ta @ x
         return Solve.apply(a, broadcast_to(rhs, x.shape) if isinstance(rhs, Tensor) else
-                           _make(xp.zeros(x.shape, x.dtype)))
+                           _make(ctx.xp.zeros(x.shape, x.dtype)))
 
 
 def _solve_samples(rng):
     a = _mat_samples(rng)[0].args[0]
     r = rng.standard_normal
     return [Sample([a, r((3,))]), Sample([a, r((3, 2))]),
-            Sample([xp.eye(2) * 2 + 0.4 * r((2, 2, 2)), r((2, 2))], name="batched vectors"),
+            Sample([_eye(2) * 2 + 0.4 * r((2, 2, 2)), r((2, 2))], name="batched vectors"),
             Sample([a, r((2, 3, 1))], name="broadcast B"),
-            Sample([xp.eye(2) * 2 + 0.4 * r((2, 1, 2, 2)), r((3, 2, 1))], name="broadcast A")]
+            Sample([_eye(2) * 2 + 0.4 * r((2, 1, 2, 2)), r((3, 2, 1))], name="broadcast A")]
 
 
 def solve(A, B, *, left=True):
