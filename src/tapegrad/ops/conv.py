@@ -19,9 +19,6 @@ from ._util import Sample, pair, pad_hw
 from .reduce import sum
 from .shape import reshape, unsqueeze, squeeze
 
-xp = backend.xp
-_as_strided = xp.lib.stride_tricks.as_strided
-
 
 # -- array helpers --------------------------------------------------------------------------
 def _out_hw(hp, wp, kh, kw, stride, dilation):
@@ -37,19 +34,21 @@ def _cols(x, kh, kw, stride, pad, dilation, groups):
     ho, wo = _out_hw(hp, wp, kh, kw, stride, dilation)
     cg = c // groups
     sn, sc, sh, sw = xpd.strides
-    v = _as_strided(xpd, (groups, cg, kh, kw, n, ho, wo),
-                    (cg * sc, sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0],
-                     sw * stride[1]), writeable=False)
+    v = backend.as_strided(xpd, (groups, cg, kh, kw, n, ho, wo),
+                           (cg * sc, sc, sh * dilation[0], sw * dilation[1], sn,
+                            sh * stride[0], sw * stride[1]))
     return v.reshape(groups, cg * kh * kw, n * ho * wo), ho, wo
 
 
 _BLOCK = 4096  # GEMM column block: OpenBLAS is 2-3x slower on one very wide, skinny product
 
 
-def _mm(a, b):
+# ``xp`` below is the forward's ctx.xp. The column blocking is for the CPU's caches; on a
+# GPU each block would be one more kernel launch, so there the products are one call.
+def _mm(xp, a, b):
     """a (G, M, K) @ b (G, K, L), per group; in column blocks of b when K is small (cache
     blocking pays there, e.g. 3x3 kernels on one input channel, and costs elsewhere)."""
-    if a.shape[2] > 12:
+    if a.shape[2] > 12 or xp is not backend.xp:
         if a.shape[0] == 1:
             return backend.matmul(a[0], b[0])[None]
         return xp.matmul(a, b)
@@ -60,8 +59,10 @@ def _mm(a, b):
     return out
 
 
-def _mm_nt(a, b):
+def _mm_nt(xp, a, b):
     """a (G, M, L) @ b (G, N, L)^T, per group, summed over column blocks of L."""
+    if xp is not backend.xp:
+        return xp.matmul(a, b.transpose(0, 2, 1))
     out = xp.zeros((a.shape[0], a.shape[1], b.shape[1]), dtype=xp.result_type(a, b))
     for gi in range(a.shape[0]):
         for i in range(0, a.shape[2], _BLOCK):
@@ -76,23 +77,23 @@ def _gmat(g, groups):
     return g.transpose(1, 0, 2, 3).reshape(groups, o // groups, n * ho * wo)
 
 
-def _conv_fwd(x, w, b, stride, pad, dilation, groups):
+def _conv_fwd(xp, x, w, b, stride, pad, dilation, groups):
     """One GEMM per group, W (Og, K) @ cols (K, N*L); the result is returned as an
     (N, O, Ho, Wo) view of the channel-major (O, N, Ho, Wo) buffer."""
     o, cg, kh, kw = w.shape
     cols, ho, wo = _cols(x, kh, kw, stride, pad, dilation, groups)
-    y = _mm(w.reshape(groups, o // groups, cg * kh * kw), cols)        # (G, Og, N*L)
+    y = _mm(xp, w.reshape(groups, o // groups, cg * kh * kw), cols)    # (G, Og, N*L)
     if b is not None:
         y += b.reshape(groups, o // groups, 1)
     return y.reshape(o, x.shape[0], ho, wo).transpose(1, 0, 2, 3), cols
 
 
-def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
+def _conv_input_grad(xp, g, w, x_shape, stride, pad, dilation, groups):
     """col2im of W^T @ g, into a channel-major (C, N, Hp, Wp) buffer, one slice-add per
     kernel offset. With stride 1 the columns are computed on the whole padded grid
     (g zero-filled to (Hp, Wp)), so each offset's add is ONE contiguous run per channel,
     shifted by a*dh*Wp + b*dw; the zero columns add nothing and no window crosses into
-    the next image's plane."""
+    the next image's plane. (On a GPU the general path: it launches far fewer kernels.)"""
     o, cg, kh, kw = w.shape
     n, c, h, wd = x_shape
     (pt, pb), (pl, pr) = pad
@@ -100,7 +101,7 @@ def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
     ho, wo = g.shape[2:]
     wm = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
     dh, dw = dilation
-    if stride == (1, 1):
+    if stride == (1, 1) and xp is backend.xp:
         plane = hp * wp
         run = n * plane
         gp = xp.zeros((groups, o // groups, run), dtype=g.dtype)
@@ -118,7 +119,7 @@ def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
                         flat[gi, :, off:off + blk.shape[1]] += cols[:, a, bb]
         out = flat[:, :, :run].reshape(c, n, hp, wp)
     else:
-        dcols = _mm(wm, _gmat(g, groups)).reshape(c, kh, kw, n, ho, wo)
+        dcols = _mm(xp, wm, _gmat(g, groups)).reshape(c, kh, kw, n, ho, wo)
         out = xp.zeros((c, n, hp, wp), dtype=dcols.dtype)
         sh, sw = stride
         for a in range(kh):
@@ -130,11 +131,11 @@ def _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups):
     return out.transpose(1, 0, 2, 3)[:, :, pt:pt + h, pl:pl + wd]
 
 
-def _conv_weight_grad(x, g, w_shape, stride, pad, dilation, groups, cols=None):
+def _conv_weight_grad(xp, x, g, w_shape, stride, pad, dilation, groups, cols=None):
     o, cg, kh, kw = w_shape
     if cols is None:
         cols = _cols(x, kh, kw, stride, pad, dilation, groups)[0]
-    gw_t = _mm_nt(cols, _gmat(g, groups))                              # (G, K, Og)
+    gw_t = _mm_nt(xp, cols, _gmat(g, groups))                          # (G, K, Og)
     return gw_t.transpose(0, 2, 1).reshape(o, cg, kh, kw)
 
 
@@ -155,7 +156,7 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, pad, dilation, groups):
-        y, cols = _conv_fwd(x, w, b, stride, pad, dilation, groups)
+        y, cols = _conv_fwd(ctx.xp, x, w, b, stride, pad, dilation, groups)
         if ctx.recording:
             ctx.cols = cols  # the weight gradient reuses the columns
         return y
@@ -193,7 +194,7 @@ class ConvInputGrad(Function):
 
     @staticmethod
     def forward(ctx, g, w, x_shape, stride, pad, dilation, groups):
-        return _conv_input_grad(g, w, x_shape, stride, pad, dilation, groups)
+        return _conv_input_grad(ctx.xp, g, w, x_shape, stride, pad, dilation, groups)
 
     @staticmethod
     def vjp(ctx, v):
@@ -225,7 +226,7 @@ class ConvWeightGrad(Function):
 
     @staticmethod
     def forward(ctx, x, g, w_shape, stride, pad, dilation, groups, cols=None):
-        return _conv_weight_grad(x, g, w_shape, stride, pad, dilation, groups, cols)
+        return _conv_weight_grad(ctx.xp, x, g, w_shape, stride, pad, dilation, groups, cols)
 
     @staticmethod
     def vjp(ctx, u):

@@ -10,7 +10,7 @@ from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, guard, in_range
+from ._util import Sample, guard, in_range, xp_of, const_like
 from ..core.modes import no_grad
 from .activation import log_softmax
 from .elementwise import where
@@ -19,8 +19,6 @@ from .nn import softmax, Relu
 from .reduce import sum, mean
 from .shape import reshape, permute
 from .loss import _const, _reduce, _reduction
-
-xp = backend.xp
 
 
 def _ce_params(ctx):
@@ -35,13 +33,13 @@ def _qsum(a, b, v):
     return a if b is None else a + b * v.sum()
 
 
-def _unit(a, m, dtype):
+def _unit(xp, a, m, dtype):
     return xp.ones(m, dtype=dtype) if a is None else a
 
 
-def _qdense(t, a, b, v, shape, dtype):
+def _qdense(xp, t, a, b, v, shape, dtype):
     q = xp.zeros(shape, dtype=dtype)
-    q[xp.arange(shape[0]), t] = _unit(a, shape[0], dtype)
+    q[xp.arange(shape[0]), t] = _unit(xp, a, shape[0], dtype)
     if b is not None:
         q += b[:, None] * v
     return q
@@ -57,13 +55,14 @@ def _shifted_cols(x):
     """z = x - max(x) per row, returned class-major as (C, M). A row whose max is not finite
     (+inf, all -inf, NaN) becomes NaN, so its loss and gradient are NaN, as PyTorch's."""
     if x.shape[1] > _CLASS_MAJOR:
-        return x.T - x.max(axis=1, initial=-xp.inf)
+        return x.T - x.max(axis=1)
     z = x.T.copy()
-    z -= z.max(axis=0, initial=-xp.inf)
+    if len(z):  # no classes: nothing to shift (a max over them would raise)
+        z -= z.max(axis=0)
     return z
 
 
-def _softmax_rows(x):
+def _softmax_rows(xp, x):
     """softmax(x) along dim 1 of (M, C) x (a transposed view of a class-major buffer)."""
     e = xp.exp(_shifted_cols(x))
     e /= e.sum(axis=0)
@@ -84,6 +83,7 @@ class SoftmaxCrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, t, a, b, v, scale):
+        xp = ctx.xp
         z = _shifted_cols(x)                              # (C, M)
         e = xp.exp(z)
         s = e.sum(axis=0)
@@ -112,7 +112,7 @@ class SoftmaxCrossEntropy(Function):
     def jvp(ctx, tx):
         x = ctx.inputs[0]
         prm = _ce_params(ctx)
-        one = xp.ones(() if prm["scale"] is not None else (x.shape[0],), dtype=x.dtype)
+        one = xp_of(x).ones(() if prm["scale"] is not None else (x.shape[0],), dtype=x.dtype)
         d = CrossEntropyGrad.apply(x, _make(one), **prm) * tx
         return sum(d) if prm["scale"] is not None else sum(d, dim=1)
 
@@ -128,8 +128,8 @@ class CrossEntropyGrad(Function):
     @staticmethod
     def forward(ctx, x, g, t, a, b, v, scale, p=None):
         if p is None:
-            p = _softmax_rows(x)
-        rows = xp.arange(x.shape[0])
+            p = _softmax_rows(ctx.xp, x)
+        rows = ctx.xp.arange(x.shape[0])
         G = g * scale if scale is not None else g
         Gc = G if scale is not None else g[:, None]
         if a is None:  # unit weights, no smoothing: u = G (p - onehot)
@@ -147,7 +147,7 @@ class CrossEntropyGrad(Function):
     def _parts(ctx, x, g):
         p = ctx.params
         P = softmax(x, dim=1)
-        a = _unit(p["a"], x.shape[0], x.dtype)
+        a = _unit(xp_of(x), p["a"], x.shape[0], x.dtype)
         Q = _make(_qsum(a, p["b"], p["v"])[:, None])
         G = g * p["scale"] if p["scale"] is not None else reshape(g, (-1, 1))
         return P, Q, G
@@ -160,7 +160,7 @@ class CrossEntropyGrad(Function):
         P, Q, G = CrossEntropyGrad._parts(ctx, x, g)
         gx = gg = None
         if ng:
-            q = _make(_qdense(p["t"], p["a"], p["b"], p["v"], x.shape, x.dtype))
+            q = _make(_qdense(xp_of(x), p["t"], p["a"], p["b"], p["v"], x.shape, x.dtype))
             h = sum(w * (P * Q - q), dim=1)
             gg = sum(h) * p["scale"] if p["scale"] is not None else h
         if nx:
@@ -195,7 +195,7 @@ def _class_rows(op, x, target, weight, ignore_index):
     if weight is not None and tuple(weight.shape) != (c,):
         raise RuntimeError(f"{op}: weight tensor should be defined either for all {c} classes "
                            f"or no classes but got weight tensor of shape: {list(weight.shape)}")
-    t = target._data if isinstance(target, Tensor) else xp.asarray(target)
+    t = target._data if isinstance(target, Tensor) else xp_of(x).asarray(target)
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"{op}: expected class-index targets of an integer dtype (or "
                            f"float class probabilities of the input's shape), got {t.dtype} "
@@ -258,18 +258,19 @@ def _mean_scale(wt, rows):
 
 def _ce_samples(rng):
     r = rng.standard_normal
-    t = xp.array([0, 2, 1, 2])
+    t = backend.asarray([0, 2, 1, 2])
+    w = backend.asarray([0.5, 2.0, 1.0])
     return [Sample([r((4, 3)), t]),
             Sample([r((4, 3)), t], {"reduction": "sum", "label_smoothing": 0.2}),
-            Sample([r((4, 3)), t], {"reduction": "none", "weight": _make(xp.array([0.5, 2.0, 1.0])),
-                                    "ignore_index": 1}, name="none weight ignore"),
-            Sample([r((4, 3)), t], {"weight": _make(xp.array([0.5, 2.0, 1.0])),
-                                    "label_smoothing": 0.1}, name="weight smoothing"),
-            Sample([r((2, 3, 2)), xp.array([[0, 2], [1, 1]])], name="N-d"),
-            Sample([r((3,)), xp.array(1)], name="unbatched"),
-            Sample([r((2, 3)), rng.dirichlet(xp.ones(3), 2)], {"label_smoothing": 0.1},
+            Sample([r((4, 3)), t], {"reduction": "none", "weight": _make(w), "ignore_index": 1},
+                   name="none weight ignore"),
+            Sample([r((4, 3)), t], {"weight": _make(w), "label_smoothing": 0.1},
+                   name="weight smoothing"),
+            Sample([r((2, 3, 2)), backend.asarray([[0, 2], [1, 1]])], name="N-d"),
+            Sample([r((3,)), backend.asarray(1)], name="unbatched"),
+            Sample([r((2, 3)), rng.dirichlet([1.0, 1.0, 1.0], 2)], {"label_smoothing": 0.1},
                    name="probabilities"),
-            Sample([r((0, 3)), xp.zeros(0, dtype=backend.int64)], {"reduction": "sum"},
+            Sample([r((0, 3)), backend.asarray([], backend.int64)], {"reduction": "sum"},
                    name="empty")]
 
 
@@ -284,8 +285,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
                          f"{label_smoothing}")
-    weight = _const(weight)
-    tdt = target.dtype if isinstance(target, Tensor) else xp.asarray(target).dtype
+    weight = _const(weight, input)
+    tdt = target.dtype if isinstance(target, Tensor) else xp_of(input).asarray(target).dtype
     if tdt.kind == "f":
         return _ce_probabilities(input, target, weight, reduction, label_smoothing)
     x2, ts, wt, valid, tshape, c = _class_rows("cross_entropy", input, target, weight,
@@ -297,6 +298,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if wt is not None:
             a = wt
         if label_smoothing:
+            xp = xp_of(x2)
             if wt is None:
                 wt, valid = _make(xp.ones(m, dtype=dt)), _make(xp.ones(m, dtype=bool))
             a = wt * (1.0 - label_smoothing)
@@ -314,7 +316,7 @@ def _ce_probabilities(x, target, weight, reduction, label_smoothing):
                            f"shape {list(x.shape)}, got {list(target.shape)}")
     cdim = 1 if x.ndim >= 2 else 0
     c = x.shape[cdim]
-    y = target if isinstance(target, Tensor) else _make(xp.asarray(target))
+    y = target if isinstance(target, Tensor) else const_like(target, x)
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + label_smoothing / c
     prod = log_softmax(x, dim=cdim) * y
@@ -329,11 +331,11 @@ def _ce_probabilities(x, target, weight, reduction, label_smoothing):
 
 
 def _nll_samples(rng):
-    t = xp.array([0, 2, 1, 2])
+    t = backend.asarray([0, 2, 1, 2])
     return [Sample([rng.standard_normal((4, 3)), t]),
             Sample([rng.standard_normal((4, 3)), t],
-                   {"weight": _make(xp.array([0.5, 2.0, 1.0])), "ignore_index": 2}),
-            Sample([rng.standard_normal((2, 3, 2)), xp.array([[0, 2], [1, 1]])],
+                   {"weight": _make(backend.asarray([0.5, 2.0, 1.0])), "ignore_index": 2}),
+            Sample([rng.standard_normal((2, 3, 2)), backend.asarray([[0, 2], [1, 1]])],
                    {"reduction": "none"}, name="N-d")]
 
 
@@ -343,9 +345,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """-weight[t] * input[t] for log-probability input (class dim 1); 'mean' divides by
     the summed weight of the rows not equal to ``ignore_index``."""
     reduction = _reduction("nll_loss", reduction, size_average, reduce)
-    weight = _const(weight)
+    weight = _const(weight, input)
     x2, ts, wt, _, tshape, c = _class_rows("nll_loss", input, target, weight, ignore_index)
-    picked = x2[xp.arange(x2.shape[0]), ts]
+    picked = x2[xp_of(x2).arange(x2.shape[0]), ts]
     loss = -picked if wt is None else picked * -wt
     if reduction == "none":
         return reshape(loss, tshape)

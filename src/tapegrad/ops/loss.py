@@ -8,15 +8,13 @@ from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, guard, in_range_closed
+from ._util import Sample, guard, in_range_closed, xp_of, const_like
 from .activation import log_softmax
 from .elementwise import where
 from .math import Softplus
 from .nn import softmax, Relu
 from .reduce import sum, mean
 from .shape import reshape, permute
-
-xp = backend.xp
 
 
 # -- reductions -----------------------------------------------------------------------------
@@ -38,14 +36,15 @@ def _reduce(loss, reduction):
     return loss
 
 
-def _const(t, dtype=None):
-    """A class weight / pos_weight: used as a constant, as PyTorch never differentiates it."""
+def _const(t, like, dtype=None):
+    """A class weight / pos_weight: used as a constant, as PyTorch never differentiates it
+    (given as data, it is put on tensor ``like``'s device)."""
     if t is None:
         return None
     if isinstance(t, Tensor):   # a cast op, not a raw astype, so tg.compile records it
         t = t.detach()
         return t if dtype is None or t.dtype == dtype else t.to(dtype)
-    arr = xp.asarray(t)
+    arr = xp_of(like).asarray(t)
     return _make(arr if dtype is None else arr.astype(dtype, copy=False))
 
 
@@ -159,8 +158,8 @@ class ClampedLog(Function):
 
     @staticmethod
     def forward(ctx, x):
-        with xp.errstate(divide="ignore"):
-            return xp.maximum(xp.log(x), -100.0).astype(x.dtype, copy=False)
+        with backend.errstate(divide="ignore"):
+            return ctx.xp.maximum(ctx.xp.log(x), -100.0).astype(x.dtype, copy=False)
 
     @staticmethod
     def vjp(ctx, g):
@@ -199,15 +198,15 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     y = target
     loss = -(y * ClampedLog.apply(input) + (1 - y) * ClampedLog.apply(1 - input))
     if weight is not None:
-        loss = loss * _const(weight, input.dtype)
+        loss = loss * _const(weight, input, input.dtype)
     return _reduce(loss, reduction)
 
 
 def _bcel_samples(rng):
     x, y = rng.standard_normal((2, 3)), rng.uniform(0, 1, (2, 3))
     return [Sample([x, y]),
-            Sample([x, y], {"pos_weight": _make(xp.array([0.5, 2.0, 3.0])), "reduction": "sum"},
-                   name="pos_weight"),
+            Sample([x, y], {"pos_weight": _make(backend.asarray([0.5, 2.0, 3.0])),
+                            "reduction": "sum"}, name="pos_weight"),
             Sample([x, y], {"weight": _make(rng.uniform(0.5, 2, (2, 1))), "reduction": "none"},
                    name="weight"),
             Sample([x[0, 0], y[0, 0]], name="0-d")]
@@ -227,10 +226,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     y = target
     sp = Softplus.apply(-input, beta=1.0, threshold=float("inf"))
     if pos_weight is not None:
-        sp = sp * ((_const(pos_weight, input.dtype) - 1) * y + 1)
+        sp = sp * ((_const(pos_weight, input, input.dtype) - 1) * y + 1)
     loss = (1 - y) * input + sp
     if weight is not None:
-        loss = loss * _const(weight, input.dtype)
+        loss = loss * _const(weight, input, input.dtype)
     return _reduce(loss, reduction)
 
 
@@ -268,10 +267,10 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 def _cel_samples(rng):
     r = rng.standard_normal
-    return [Sample([r((3, 4)), r((3, 4)), xp.array([1, -1, 1])]),
-            Sample([r((3, 4)), r((3, 4)), xp.array([-1, -1, 1])], {"margin": -0.5,
-                                                                   "reduction": "none"}),
-            Sample([r((4,)), r((4,)), xp.array(1)], name="1-d")]
+    return [Sample([r((3, 4)), r((3, 4)), backend.asarray([1, -1, 1])]),
+            Sample([r((3, 4)), r((3, 4)), backend.asarray([-1, -1, 1])],
+                   {"margin": -0.5, "reduction": "none"}),
+            Sample([r((4,)), r((4,)), backend.asarray(1)], name="1-d")]
 
 
 @composite("cosine_embedding_loss", samples=_cel_samples)
@@ -285,7 +284,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
         raise RuntimeError(f"cosine_embedding_loss: expected 1-d or 2-d inputs of the same "
                            f"shape, got {list(input1.shape)} and {list(input2.shape)}")
     d = input1.ndim - 1
-    t = target if isinstance(target, Tensor) else _make(xp.asarray(target))
+    t = target if isinstance(target, Tensor) else const_like(target, input1)
     if t.shape != input1.shape[:d]:
         raise RuntimeError(f"cosine_embedding_loss: expected target of shape "
                            f"{list(input1.shape[:d])}, got {list(t.shape)}")
@@ -302,8 +301,8 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
 def _mrl_samples(rng):
     a, b = rng.standard_normal((4,)), rng.standard_normal((4,))
     b = b + 0.4 * (abs(a - b) < 0.2)
-    return [Sample([a, b, xp.array([1.0, -1.0, 1.0, -1.0])]),
-            Sample([a, b, xp.array([1, 1, -1, -1])], {"margin": 0.3, "reduction": "none"},
+    return [Sample([a, b, backend.asarray([1.0, -1.0, 1.0, -1.0])]),
+            Sample([a, b, backend.asarray([1, 1, -1, -1])], {"margin": 0.3, "reduction": "none"},
                    name="margin")]
 
 
@@ -317,7 +316,7 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
                            f"got input1 {list(input1.shape)}, input2 {list(input2.shape)}, "
                            f"target {list(target.shape)}")
     if not isinstance(target, Tensor):
-        target = _make(xp.asarray(target))
+        target = const_like(target, input1)
     if target.dtype.kind != "f":
         target = target.to(input1.dtype)
     return _reduce(Relu.apply(-target * (input1 - input2) + margin), reduction)

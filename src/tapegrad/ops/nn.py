@@ -1,13 +1,10 @@
 """Activations as ops: relu and sigmoid are primitives for stability, softmax is a
 composite whose max-shift keeps it finite for any logits."""
-from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
 from ._util import Sample, unary_samples, pick_dim
 from .elementwise import as_float, OutputGrad
 from .reduce import amax, sum
-
-xp = backend.xp
 
 
 @primitive("relu", method=True, samples=unary_samples(avoid=(0.0,)))

@@ -3,8 +3,8 @@ from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ..random import rng as _rng, Generator as _Generator
-from ._util import Sample, sum_to
+from ..random import rng as _rng
+from ._util import Sample, sum_to, xp_of
 from ..core.modes import no_grad
 from .elementwise import where, Maximum
 from .reduce import sum
@@ -12,8 +12,6 @@ from .shape import reshape, getitem, setitem, unsqueeze
 from .vector_norm import vector_norm
 from .linalg import Matmul
 from .reduce import Sum
-
-xp = backend.xp
 
 
 def _check_float_same(op, *ts):
@@ -143,15 +141,15 @@ def bilinear(input1, input2, weight, bias=None):
 
 
 # -- dropout --------------------------------------------------------------------------------
-class _ReplayGenerator(_Generator):
-    """A generator that replays the same stream on every call (so samples are repeatable)."""
+class _ReplayGenerator:
+    """A stream, as a NumPy Generator is, that replays the same numbers on every draw (so
+    samples are repeatable); they are drawn on the host, so every device gets the same."""
 
     def __init__(self, seed):
         self.seed = seed
 
-    @property
-    def rng(self):
-        return backend.default_rng(self.seed)
+    def random(self, shape):
+        return backend.default_rng(self.seed).random(shape)
 
 
 def _dropout_samples(rng):
@@ -188,7 +186,10 @@ class Dropout(Function):
 
     @staticmethod
     def forward(ctx, x, p, generator):
-        keep = _rng(generator).random(x.shape) >= p
+        dev = backend.device_of(x)
+        keep = _rng(generator, dev).random(x.shape) >= p
+        if type(keep) is not type(x):   # a host stream's draw (a NumPy Generator's)
+            keep = backend.to_device(keep, dev)
         ctx.mask = keep * ctx.xp.asarray(1.0 / (1.0 - p), dtype=x.dtype)
         return x * ctx.mask
 
@@ -203,10 +204,10 @@ class Dropout(Function):
 
 # -- embedding ------------------------------------------------------------------------------
 def _embedding_samples(rng):
-    idx = xp.array([[0, 2], [3, 2]])
+    idx = backend.asarray([[0, 2], [3, 2]])
     return [Sample([idx, rng.standard_normal((4, 3))]),
             Sample([idx, rng.standard_normal((4, 3))], {"padding_idx": 2}, name="padding", kink=True),
-            Sample([xp.array(1), rng.standard_normal((4, 3))], name="0-d")]
+            Sample([backend.asarray(1), rng.standard_normal((4, 3))], name="0-d")]
 
 
 @composite("embedding", samples=_embedding_samples)
@@ -216,7 +217,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     indices, and the ``padding_idx`` row gets none. ``max_norm`` renormalises the looked-up
     rows of weight in place first; ``scale_grad_by_freq`` divides each row's gradient by its
     count in ``input`` (both as PyTorch). ``sparse`` is accepted; gradients are dense."""
-    idx = input._data if isinstance(input, Tensor) else xp.asarray(input)
+    idx = input._data if isinstance(input, Tensor) else xp_of(weight).asarray(input)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"embedding: expected indices of an integer dtype, got {idx.dtype}")
     n = weight.shape[0]
@@ -255,7 +256,7 @@ class IndexCounts(Function):
 
     @staticmethod
     def forward(ctx, idx, dtype):
-        _, inv, counts = xp.unique(idx, return_inverse=True, return_counts=True)
+        _, inv, counts = ctx.xp.unique(idx, return_inverse=True, return_counts=True)
         return counts[inv.reshape(idx.shape)].astype(dtype)
 
 
@@ -288,7 +289,7 @@ def _interp_samples(rng):
             Sample([r((1, 1, 4, 4))], {"size": 2, "mode": "nearest"})]
 
 
-def _src_index(n_in, n_out, scale, align_corners, mode):
+def _src_index(xp, n_in, n_out, scale, align_corners, mode):
     """Source coordinate of each output position along one axis (PyTorch's formulas)."""
     d = xp.arange(n_out, dtype=backend.float64)
     if mode == "nearest":
@@ -333,8 +334,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         size = (int(h * sf[0]), int(w * sf[1]))
         scales = (None, None) if recompute_scale_factor else tuple(float(s) for s in sf)
     out = input
+    xp = xp_of(input)
     for axis, (n_in, n_out, sc) in enumerate(zip((h, w), size, scales)):
-        i0, i1, lam = _src_index(n_in, n_out, sc, bool(align_corners), mode)
+        i0, i1, lam = _src_index(xp, n_in, n_out, sc, bool(align_corners), mode)
         key = (slice(None), slice(None)) + ((i0,) if axis == 0 else (slice(None), i0))
         a = getitem(out, key)
         if mode == "bilinear":

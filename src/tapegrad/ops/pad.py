@@ -3,11 +3,10 @@ from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range, max_is
+from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range, max_is, \
+    xp_of
 from .shape import GetItem, IndexBackward, SetItem, reshape, narrow
 from .index import IndexOutOfRangeError, cat, scatter
-
-xp = backend.xp
 
 
 @primitive("pad_constant", public=False)
@@ -134,7 +133,7 @@ class OneHot(Function):
 def one_hot(x, num_classes=-1):
     """One-hot encoding of an integer tensor as int64 with a new last dim of size
     ``num_classes`` (-1: max(x) + 1)."""
-    arr = x._data if isinstance(x, Tensor) else xp.asarray(x)
+    arr = x._data if isinstance(x, Tensor) else xp_of(x).asarray(x)
     if arr.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot(): is only applicable to index tensor of integer type, "
                            f"got {arr.dtype}")
