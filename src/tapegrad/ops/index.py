@@ -3,16 +3,14 @@ scatter/scatter_add, masked_fill, take_along_dim (pad and one_hot are in pad.py)
 
 cat and stack are primitives whose VJP hands each input its slice of the gradient (one
 getitem per input), so they stay fast for many inputs. Everything else is a composite of
-getitem (whose VJP scatters with ``np.add.at``, so repeated indices accumulate) and setitem.
+getitem (whose VJP scatter-adds, so repeated indices accumulate) and setitem.
 """
 from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range
+from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range, xp_of
 from .shape import GetItem, IndexBackward, SetItem, reshape, narrow
-
-xp = backend.xp
 
 
 class IndexOutOfRangeError(IndexError, RuntimeError):
@@ -23,17 +21,22 @@ class IndexOutOfRangeError(IndexError, RuntimeError):
 
 def _tensors(tensors, rest, op):
     """Accept ``op([a, b], dim)`` as in PyTorch, and ``op(a, b, dim=...)``."""
-    if isinstance(tensors, (Tensor, backend.ndarray)):
-        items = [tensors] + [r for r in rest if isinstance(r, (Tensor, backend.ndarray))]
-        rest = [r for r in rest if not isinstance(r, (Tensor, backend.ndarray))]
+    if _is_data(tensors):
+        items = [tensors] + [r for r in rest if _is_data(r)]
+        rest = [r for r in rest if not _is_data(r)]
     else:
         items = list(tensors)
     if not items:
         raise ValueError(f"{op}(): expected a non-empty list of Tensors")
-    items = [t if isinstance(t, Tensor) else _make(xp.asarray(t)) for t in items]
+    items = [t if isinstance(t, Tensor) else _make(t if backend.is_array(t) else
+                                                    backend.asarray(t)) for t in items]
     if len(rest) > 1:
         raise TypeError(f"{op}(): too many positional arguments")
     return items, (rest[0] if rest else None)
+
+
+def _is_data(a):
+    return isinstance(a, Tensor) or backend.is_array(a)
 
 
 def _promoted(items):
@@ -68,7 +71,7 @@ class Cat(Function):
         out, start = [], 0
         for n, need in zip(ctx.sizes, ctx.needs_input_grad):
             if n is None:  # a skipped legacy empty input
-                out.append(_make(xp.zeros((0,), g.dtype)) if need else None)
+                out.append(_make(ctx.xp.zeros((0,), g.dtype)) if need else None)
                 continue
             out.append(GetItem.apply(g, key=(slice(None),) * dim + (slice(start, start + n),))
                        if need else None)
@@ -77,7 +80,7 @@ class Cat(Function):
 
     @staticmethod
     def jvp(ctx, *tangents):
-        ts = [_make(xp.zeros(s, ctx.dtype)) if t is None else t
+        ts = [_make(ctx.xp.zeros(s, ctx.dtype)) if t is None else t
               for t, s in zip(tangents, ctx.shapes)]
         return Cat.apply(*ts, dim=ctx.params["dim"])
 
@@ -87,7 +90,7 @@ def _cat_samples(rng):
             Sample([rng.standard_normal((2, 1)), rng.standard_normal((2, 3)),
                     rng.standard_normal((2, 2))], {"dim": -1}),
             Sample([rng.standard_normal((3,)), rng.standard_normal((0,))]),
-            Sample([rng.standard_normal((2, 3)), xp.ones((2, 2), dtype=xp.int64)], {"dim": 1},
+            Sample([rng.standard_normal((2, 3)), rng.integers(1, 2, (2, 2))], {"dim": 1},
                    name="int input")]
 
 
@@ -137,7 +140,7 @@ class Stack(Function):
 
     @staticmethod
     def jvp(ctx, *tangents):
-        ts = [_make(xp.zeros(s, ctx.dtype)) if t is None else t
+        ts = [_make(ctx.xp.zeros(s, ctx.dtype)) if t is None else t
               for t, s in zip(tangents, ctx.shapes)]
         return Stack.apply(*ts, dim=ctx.params["dim"])
 
@@ -237,11 +240,28 @@ def unbind(x, dim=0):
 
 
 # -- index checks ---------------------------------------------------------------------------
-def _index_array(index, op, name="index"):
-    arr = index._data if isinstance(index, Tensor) else xp.asarray(index)
+def _index_array(index, x, op, name="index"):
+    """The array of ``index``: a tensor's, on x's device, or data put there."""
+    arr = _checked_data(index, x, op, name) if isinstance(index, Tensor) else \
+        _array_on(index, x)
     if arr.dtype.kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int64 for {name}, got {arr.dtype}")
     return arr
+
+
+def _checked_data(t, x, op, name):
+    """The array of tensor ``t``, which must be on tensor x's device (as in PyTorch)."""
+    arr = t._data
+    if type(arr) is not type(x._data) and t.device != x.device:
+        raise RuntimeError(f"{op}(): expected all tensors to be on the same device, but "
+                           f"{name} is on {t.device} and the input on {x.device}")
+    return arr
+
+
+def _array_on(data, x):
+    """``data`` (an array or Python data) as an array on tensor x's device."""
+    arr = data if backend.is_array(data) else backend.asarray(data)
+    return backend.to_device(arr, x.device)
 
 
 def _check_range(idx, size, op, dim, negative=False):
@@ -251,7 +271,7 @@ def _check_range(idx, size, op, dim, negative=False):
     lo = -size if negative else 0
     bad = (idx < lo) | (idx >= size)
     if bad.any():
-        v = int(idx[bad].flat[0])
+        v = int(idx[bad].ravel()[0])
         raise IndexOutOfRangeError(f"{op}(): index {v} is out of bounds for dimension {dim} "
                                    f"with size {size}")
     if not negative:    # (a replay's NumPy indexing would take -1 as the last entry)
@@ -261,14 +281,16 @@ def _check_range(idx, size, op, dim, negative=False):
 def _along_key(idx, dim):
     """The advanced-indexing key picking x[..., idx[i, j, k], ...] at dim ``dim`` for every
     position of ``idx`` (aranges elsewhere, broadcast to idx's shape: take_along_axis)."""
+    xp = xp_of(idx)
     key = []
-    for d, n in enumerate(idx.shape):
-        if d == dim:
-            key.append(idx)
-        else:
-            shape = [1] * idx.ndim
-            shape[d] = n
-            key.append(xp.arange(n).reshape(shape))
+    with backend.on_device(backend.device_of(idx)):   # CuPy allocates on the current device
+        for d, n in enumerate(idx.shape):
+            if d == dim:
+                key.append(idx)
+            else:
+                shape = [1] * idx.ndim
+                shape[d] = n
+                key.append(xp.arange(n).reshape(shape))
     return tuple(key)
 
 
@@ -286,13 +308,13 @@ def _check_gather_shapes(x, idx, d, op, what="self"):
 
 # -- index_select / gather / take_along_dim -------------------------------------------------
 @composite("index_select", method=True, samples=lambda rng: [
-    Sample([rng.standard_normal((3, 4)), 0, xp.array([2, 0, 2])]),
-    Sample([rng.standard_normal((3, 4)), 1, xp.array([3, 1])]),
-    Sample([rng.standard_normal((3,)), 0, xp.array([], dtype=xp.int64)])])
+    Sample([rng.standard_normal((3, 4)), 0, backend.asarray([2, 0, 2])]),
+    Sample([rng.standard_normal((3, 4)), 1, backend.asarray([3, 1])]),
+    Sample([rng.standard_normal((3,)), 0, backend.asarray([], backend.int64)])])
 def index_select(x, dim, index):
     """The entries x[..., index, ...] along ``dim`` (index: 1-d integer tensor; repeated
     entries are allowed and their gradients add up)."""
-    idx = _index_array(index, "index_select")
+    idx = _index_array(index, x, "index_select")
     if idx.ndim > 1:
         raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
                          f"{list(idx.shape)}")
@@ -306,16 +328,16 @@ def index_select(x, dim, index):
 
 
 def _gather_samples(rng):
-    return [Sample([rng.standard_normal((2, 3)), 1, xp.array([[0, 2, 2], [1, 0, 1]])]),
-            Sample([rng.standard_normal((3, 4)), 0, xp.array([[2, 0], [1, 1]])]),
-            Sample([rng.standard_normal((2, 3)), -1, xp.zeros((2, 0), dtype=xp.int64)])]
+    return [Sample([rng.standard_normal((2, 3)), 1, backend.asarray([[0, 2, 2], [1, 0, 1]])]),
+            Sample([rng.standard_normal((3, 4)), 0, backend.asarray([[2, 0], [1, 1]])]),
+            Sample([rng.standard_normal((2, 3)), -1, backend.asarray([[], []], backend.int64)])]
 
 
 @composite("gather", method=True, samples=_gather_samples)
 def gather(x, dim, index):
     """out[i][j] = x[index[i][j]][j] (dim=0) or x[i][index[i][j]] (dim=1), and so on; index
     has x's number of dims and may be smaller elsewhere. The gradient scatter-adds back."""
-    idx = _index_array(index, "gather")
+    idx = _index_array(index, x, "gather")
     d = normalize_dims(dim, x.ndim, "gather")[0]
     _check_gather_shapes(x, idx, d, "gather")
     if x.ndim == 0:
@@ -326,13 +348,13 @@ def gather(x, dim, index):
 
 
 @composite("take_along_dim", method=True, samples=lambda rng: [
-    Sample([rng.standard_normal((2, 3)), xp.array([[0], [2]])], {"dim": 1}),
-    Sample([rng.standard_normal((2, 3)), xp.array([[1, 0, 1]])], {"dim": 0}),
-    Sample([rng.standard_normal((2, 3)), xp.array([5, 0, 5])])])
+    Sample([rng.standard_normal((2, 3)), backend.asarray([[0], [2]])], {"dim": 1}),
+    Sample([rng.standard_normal((2, 3)), backend.asarray([[1, 0, 1]])], {"dim": 0}),
+    Sample([rng.standard_normal((2, 3)), backend.asarray([5, 0, 5])])])
 def take_along_dim(x, indices, dim=None):
     """Pick values of x at ``indices`` along ``dim`` (x and indices broadcast in the other
     dims); with dim=None, x is flattened first. Negative indices count from the end."""
-    idx = _index_array(indices, "take_along_dim", "indices")
+    idx = _index_array(indices, x, "take_along_dim", "indices")
     # index arithmetic by ops on the index tensor, so tg.compile recomputes it per call
     it = indices if isinstance(indices, Tensor) else _make(idx)
     if dim is None:
@@ -348,8 +370,9 @@ def take_along_dim(x, indices, dim=None):
                                f"{list(x.shape)}, and {idx.ndim} dimensions for indices "
                                f"{list(idx.shape)}")
         try:
-            b = list(xp.broadcast_shapes(tuple(1 if j == d else s for j, s in enumerate(x.shape)),
-                                         tuple(1 if j == d else s for j, s in enumerate(idx.shape))))
+            b = list(xp_of(x).broadcast_shapes(
+                tuple(1 if j == d else s for j, s in enumerate(x.shape)),
+                tuple(1 if j == d else s for j, s in enumerate(idx.shape))))
         except ValueError:
             raise RuntimeError(f"take_along_dim(): input {list(x.shape)} and indices "
                                f"{list(idx.shape)} can't be broadcast apart from dim {d}") from None
@@ -362,7 +385,7 @@ def take_along_dim(x, indices, dim=None):
 
 # -- scatter / scatter_add ------------------------------------------------------------------
 def _scatter_key(x, dim, index, src, op):
-    idx = _index_array(index, op)
+    idx = _index_array(index, x, op)
     d = normalize_dims(dim, x.ndim, op)[0]
     _check_gather_shapes(x, idx, d, op)
     if isinstance(src, Tensor):
@@ -382,11 +405,12 @@ def _scatter_key(x, dim, index, src, op):
 
 
 def _scatter_samples(rng):
-    return [Sample([rng.standard_normal((2, 3)), 1, xp.array([[2, 0], [1, 2]]),
+    return [Sample([rng.standard_normal((2, 3)), 1, backend.asarray([[2, 0], [1, 2]]),
                     rng.standard_normal((2, 2))]),
-            Sample([rng.standard_normal((3, 2)), 0, xp.array([[1, 0]]),
+            Sample([rng.standard_normal((3, 2)), 0, backend.asarray([[1, 0]]),
                     rng.standard_normal((2, 3))], name="larger src"),
-            Sample([rng.standard_normal((2, 3)), 1, xp.array([[0], [2]]), 1.5], name="scalar")]
+            Sample([rng.standard_normal((2, 3)), 1, backend.asarray([[0], [2]]), 1.5],
+                   name="scalar")]
 
 
 @composite("scatter", method=True, samples=_scatter_samples)
@@ -408,7 +432,8 @@ def scatter(x, dim, index, src=None, *, value=None, reduce=None):
 
 
 @composite("scatter_add", method=True, samples=lambda rng: _scatter_samples(rng)[:2] + [
-    Sample([rng.standard_normal((3,)), 0, xp.array([1, 1, 1, 0]), rng.standard_normal((4,))],
+    Sample([rng.standard_normal((3,)), 0, backend.asarray([1, 1, 1, 0]),
+            rng.standard_normal((4,))],
            name="repeats")])
 def scatter_add(x, dim, index, src):
     """out = x, then out[i][index[i][j]] += src[i][j] (dim=1); repeated indices add up.
@@ -422,14 +447,16 @@ def scatter_add(x, dim, index, src):
 # -- masked_fill ----------------------------------------------------------------------------
 @composite("masked_fill", method=True, samples=lambda rng: [
     Sample([rng.standard_normal((2, 3)), rng.uniform(size=(2, 3)) > 0.5, 0.5]),
-    Sample([rng.standard_normal((2, 3)), xp.array([True, False, True]), rng.standard_normal(())],
-           name="tensor value"),
-    Sample([rng.standard_normal((3,)), xp.array([[True], [False]]), -1.0], name="broadcast")])
+    Sample([rng.standard_normal((2, 3)), backend.asarray([True, False, True]),
+            rng.standard_normal(())], name="tensor value"),
+    Sample([rng.standard_normal((3,)), backend.asarray([[True], [False]]), -1.0],
+           name="broadcast")])
 def masked_fill(x, mask, value):
     """x with ``value`` where ``mask`` is True (mask broadcasts; value is a number or a 0-d
     tensor, which then gets the sum of the selected gradient)."""
     from .elementwise import where
-    m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    m = _checked_data(mask, x, "masked_fill", "mask") if isinstance(mask, Tensor) else \
+        _array_on(mask, x)
     if m.dtype != backend.bool_:
         raise RuntimeError(f"masked_fill(): only supports boolean masks, but got mask with "
                            f"dtype {m.dtype}")
@@ -440,12 +467,12 @@ def masked_fill(x, mask, value):
         if value.dtype != x.dtype:
             value = value.to(x.dtype)
     try:
-        shape = xp.broadcast_shapes(x.shape, m.shape)
+        shape = xp_of(x).broadcast_shapes(x.shape, m.shape)
     except ValueError:
         raise RuntimeError(f"masked_fill(): the mask of shape {list(m.shape)} can't be broadcast "
                            f"with the tensor of shape {list(x.shape)}") from None
     if x.dtype.kind != "f" and not isinstance(value, Tensor):
-        value = _make(xp.asarray(value).astype(x.dtype))
+        value = _make(_array_on(value, x).astype(x.dtype))
     out = where(m, value, x)
     if out.shape != shape:  # a 0-d x with a 0-d value and a broadcast mask
         out = broadcast_to(out, shape)

@@ -1,13 +1,12 @@
 """Tensor methods that are not ops of their own (PyTorch's names): in-place ``clamp_`` and
 ``masked_fill_``, the ``new_*`` creation helpers, ``type_as``/``view_as``/``reshape_as``,
 ``is_contiguous``, ``Tensor.where``, and the random in-place fills (``uniform_``,
-``normal_``, ...) drawn from tapegrad's generator."""
-from .. import backend
+``normal_``, ...) drawn from the generator of the tensor's device."""
+from .. import backend, creation
 from ..core.tensor import Tensor, _make
+from ._util import xp_of
 from .elementwise import where, Clamp
 from .shape import reshape, setitem
-
-xp = backend.xp
 
 
 def clamp_(self, min=None, max=None):
@@ -19,7 +18,8 @@ def clamp_(self, min=None, max=None):
 
 def masked_fill_(self, mask, value):
     """In-place ``masked_fill``: ``value`` where ``mask`` (broadcast to this shape) is True."""
-    m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    m = mask._data if isinstance(mask, Tensor) else \
+        mask if backend.is_array(mask) else backend.asarray(mask)
     if m.dtype != backend.bool_:
         raise RuntimeError(f"masked_fill_(): only supports boolean masks, but got mask with "
                            f"dtype {m.dtype}")
@@ -27,7 +27,7 @@ def masked_fill_(self, mask, value):
         raise RuntimeError(f"masked_fill_(): only supports a 0-dimensional value tensor, but "
                            f"got tensor with {value.ndim} dimension(s).")
     try:
-        m = xp.broadcast_to(m, self.shape)
+        m = xp_of(m).broadcast_to(m, self.shape)
     except ValueError:
         raise RuntimeError(f"masked_fill_(): the mask of shape {list(m.shape)} can't be "
                            f"broadcast to the tensor of shape {list(self.shape)}") from None
@@ -36,41 +36,39 @@ def masked_fill_(self, mask, value):
 
 
 # -- creation helpers and views (methods only) -------------------------------------------------
-def _size(size):
-    if len(size) == 1 and not isinstance(size[0], int):
-        size = size[0]
-    return tuple(int(s) for s in size)
-
-
-def _new(self, arr, dtype, requires_grad):
-    t = Tensor(arr.astype(backend.as_dtype(dtype) or self.dtype, copy=False))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
+def _like(self, dtype, device):
+    """The factory arguments of a ``new_*`` method: this tensor's dtype and device unless
+    others are given."""
+    return {"dtype": backend.as_dtype(dtype) or self.dtype,
+            "device": self.device if device is None else device}
 
 
 def new_zeros(self, *size, dtype=None, device=None, requires_grad=False, **kw):
-    """Zeros of ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
-    return _new(self, xp.zeros(_size(size)), dtype, requires_grad)
+    """Zeros of ``size`` with this tensor's dtype and device (unless given)."""
+    return creation.zeros(*size, requires_grad=requires_grad, **_like(self, dtype, device))
 
 
 def new_ones(self, *size, dtype=None, device=None, requires_grad=False, **kw):
-    return _new(self, xp.ones(_size(size)), dtype, requires_grad)
+    return creation.ones(*size, requires_grad=requires_grad, **_like(self, dtype, device))
 
 
 def new_empty(self, *size, dtype=None, device=None, requires_grad=False, **kw):
     """Like PyTorch's uninitialised tensor, but zero-filled (deterministic)."""
-    return _new(self, xp.zeros(_size(size)), dtype, requires_grad)
+    return creation.zeros(*size, requires_grad=requires_grad, **_like(self, dtype, device))
 
 
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False, **kw):
-    return _new(self, xp.full(_size((size,)), fill_value), dtype, requires_grad)
+    """Filled in ``fill_value``'s own dtype, then cast (-1 wraps to 255 in uint8, as in
+    PyTorch, where NumPy refuses it)."""
+    like = _like(self, dtype, device)
+    t = creation.full(size, fill_value, dtype=backend.asarray(fill_value).dtype,
+                      device=like["device"]).to(like["dtype"])
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    """A copy of ``data`` with this tensor's dtype (unless ``dtype`` is given)."""
-    arr = data._data if isinstance(data, Tensor) else xp.asarray(data)
-    return _new(self, xp.array(arr, copy=True), dtype, requires_grad)
+    """A copy of ``data`` with this tensor's dtype and device (unless given)."""
+    return creation.tensor(data, requires_grad=requires_grad, **_like(self, dtype, device))
 
 
 def type_as(self, other):
@@ -99,34 +97,36 @@ def tensor_where(self, condition, other):
 # -- random in-place fills ---------------------------------------------------------------------
 def _fill(self, arr):
     """Overwrite this tensor with ``arr`` (recorded as a write of a constant when needed)."""
-    setitem(self, Ellipsis, _make(xp.asarray(arr).astype(self.dtype)))
+    setitem(self, Ellipsis, _make(xp_of(self).asarray(arr).astype(self.dtype)))
     return self
 
 
-def _rng(generator):
+def _rng(self, generator):
+    """What to draw from: ``generator``, else the default generator of this tensor's
+    device (so the numbers are made where the tensor is)."""
     from ..random import rng
-    return rng(generator)
+    return rng(generator, self.device)
 
 
 def uniform_(self, from_=0.0, to=1.0, *, generator=None, **kw):
     """Fill with U[from, to) draws from tapegrad's generator (``from`` may be passed as
     ``from_=`` since ``from`` is a Python keyword)."""
     lo = kw.pop("from", from_)
-    return _fill(self, _rng(generator).uniform(lo, to, self.shape))
+    return _fill(self, _rng(self, generator).uniform(lo, to, self.shape))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
-    return _fill(self, _rng(generator).normal(mean, std, self.shape))
+    return _fill(self, _rng(self, generator).normal(mean, std, self.shape))
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
     """Fill with 1 with probability ``p`` (a number or a tensor broadcast to this shape)."""
     p = p._data if isinstance(p, Tensor) else p
-    return _fill(self, _rng(generator).random(self.shape) < p)
+    return _fill(self, _rng(self, generator).random(self.shape) < p)
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
-    return _fill(self, _rng(generator).exponential(1.0 / lambd, self.shape))
+    return _fill(self, _rng(self, generator).exponential(1.0 / lambd, self.shape))
 
 
 def random_(self, from_=0, to=None, *, generator=None, **kw):
@@ -138,12 +138,12 @@ def random_(self, from_=0, to=None, *, generator=None, **kw):
     if to is None:
         dt = self.dtype
         if dt.kind == "f":
-            to = 2 ** (xp.finfo(dt).nmant + 1) + 1
+            to = 2 ** (xp_of(self).finfo(dt).nmant + 1) + 1
         elif dt.kind == "b":
             to = 2
         else:
-            to = int(xp.iinfo(dt).max)
-    return _fill(self, _rng(generator).integers(lo, to, self.shape))
+            to = int(xp_of(self).iinfo(dt).max)
+    return _fill(self, _rng(self, generator).integers(lo, to, self.shape))
 
 
 for _f in (new_zeros, new_ones, new_empty, new_full, new_tensor, type_as, view_as, reshape_as,

@@ -4,9 +4,7 @@ from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, not_traceable
-
-xp = backend.xp
+from ._util import Sample, normalize_dims, not_traceable, xp_of
 
 
 def _size_args(shape):
@@ -207,7 +205,7 @@ def expand(x, *sizes, **kw):
 
 
 @composite("expand_as", method=True, samples=lambda rng: [
-    Sample([rng.standard_normal((3, 1)), xp.zeros((2, 3, 4), dtype=xp.int64)])])
+    Sample([rng.standard_normal((3, 1)), rng.integers(0, 1, (2, 3, 4))])])
 def expand_as(x, other):
     """``x.expand(other.shape)``."""
     return expand(x, tuple(other.shape))
@@ -347,13 +345,18 @@ def movedim(x, source, destination):
 
 
 # -- indexing -------------------------------------------------------------------------------
+_PLAIN = (int, slice, type(None), type(Ellipsis))   # key entries that are not arrays
+
+
 def _basic(key):
     return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in key)
 
 
-def normalize_key(key):
+def normalize_key(key, like):
     """Index key as a tuple of ints, slices, None, Ellipsis and integer arrays (tensors and
-    lists become arrays; boolean masks become the integer arrays of their True places)."""
+    lists become arrays; boolean masks become the integer arrays of their True places).
+    Index arrays go to the device of array ``like`` (the indexed data): host indices serve
+    a GPU tensor, as in PyTorch, which refuses GPU indices for a CPU tensor, as here."""
     if not isinstance(key, tuple):
         key = (key,)
     out = []
@@ -361,23 +364,35 @@ def normalize_key(key):
         if isinstance(k, Tensor):
             k = k._data
         elif isinstance(k, list):
-            k = xp.asarray(k) if k else xp.zeros(0, backend.int64)  # [] indexes nothing
+            k = backend.asarray(k if k else [], None if k else backend.int64)  # [] indexes nothing
         elif isinstance(k, backend.generic) and k.dtype.kind in "iu":
             k = int(k)
-        if isinstance(k, backend.ndarray):
-            if k.dtype == bool:
-                if k.ndim == 0:  # x[True] adds a dim of size 1, x[False] one of size 0
-                    out.append(k)
-                else:
-                    not_traceable("the places a boolean mask selects (x[mask]: use "
-                                  "tg.where(mask, x, 0) or multiply by the mask instead)")
-                    out.extend(xp.nonzero(k))
-                continue
-            if k.dtype.kind not in "iu":
-                raise IndexError(f"tensors used as indices must be long, int or bool tensors, "
-                                 f"got {k.dtype}")
+        if type(k) in _PLAIN or not backend.is_array(k):
+            out.append(k)
+            continue
+        if type(k) is not type(like):
+            k = _move_index(k, like)
+        if k.dtype == backend.bool_:
+            if k.ndim == 0:  # x[True] adds a dim of size 1, x[False] one of size 0
+                out.append(k)
+            else:
+                not_traceable("the places a boolean mask selects (x[mask]: use "
+                              "tg.where(mask, x, 0) or multiply by the mask instead)")
+                out.extend(xp_of(k).nonzero(k))
+            continue
+        if k.dtype.kind not in "iu":
+            raise IndexError(f"tensors used as indices must be long, int or bool tensors, "
+                             f"got {k.dtype}")
         out.append(k)
     return tuple(out)
+
+
+def _move_index(k, like):
+    dev = backend.device_of(like)
+    if dev.type == "cpu":
+        raise RuntimeError(f"indexing: indices should be either on cpu or on the same device as "
+                           f"the indexed tensor (cpu); got indices on {backend.device_of(k)}")
+    return backend.to_device(k, dev)
 
 
 @primitive("getitem", public=False)
@@ -408,7 +423,7 @@ class IndexBackward(Function):
         if _basic(key):
             out[key] = g
         else:
-            ctx.xp.add.at(out, key, g)
+            backend.scatter_add(out, key, g)
         return out
 
     @staticmethod
@@ -419,7 +434,7 @@ class IndexBackward(Function):
 
 
 def getitem(x, key):
-    key = normalize_key(key)
+    key = normalize_key(key, x._data)
     try:
         return GetItem.apply(x, key=key)
     except IndexError as e:
@@ -456,22 +471,25 @@ class SetItem(Function):
     def jvp(ctx, tx, tv):
         # linear_jvp would pass the number 0 for a missing tangent; x needs an array
         if tx is None:
-            tx = _make(xp.zeros(ctx.shape, ctx.dtype))
+            tx = _make(ctx.xp.zeros(ctx.shape, ctx.dtype))
         return SetItem.apply(tx, 0.0 if tv is None else tv, key=ctx.params["key"])
 
 
 def setitem(x, key, value):
     """``x[key] = value``: writes into x's memory; recorded when a gradient must flow."""
     from ..core.modes import STATE
-    key = normalize_key(key)
+    key = normalize_key(key, x._data)
     x._check_inplace("setitem")
-    if isinstance(value, Tensor) and value.dtype != x.dtype:
-        value = value.to(x.dtype)
+    if isinstance(value, Tensor):
+        if type(value._data) is not type(x._data):    # a value of another device is copied over
+            value = value.to(x.device)
+        if value.dtype != x.dtype:
+            value = value.to(x.dtype)
     needs = STATE.grad_enabled and (x.node is not None or
                                     (isinstance(value, Tensor) and value.node is not None))
     tangents = STATE.fw_levels and (x._fw or (isinstance(value, Tensor) and value._fw))
     if not needs and not tangents and STATE.trace is None:  # (a tracer must see the write)
-        if not x._data.flags.writeable:
+        if not backend.is_writeable(x._data):
             raise RuntimeError("setitem: this tensor's memory is read-only (an expanded or "
                                "broadcast view); clone() it first")
         x._data[key] = value._data if isinstance(value, Tensor) else value

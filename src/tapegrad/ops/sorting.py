@@ -12,19 +12,35 @@ Where PyTorch leaves the tie order unspecified (sort with stable=False, topk, kt
 median(dim) indices), the stable order is returned.
 """
 import collections
+import itertools
 
 from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, guard, in_range_closed
+from ._util import Sample, normalize_dims, guard, in_range_closed, xp_of, const_like
 from .shape import reshape, movedim
 from .index import gather
 from .reduce import sum as _sum
 from .elementwise import where
 from .math import IsNan, lerp, Floor, Ceil, Round
 
-xp = backend.xp
+
+_NAN = float("nan")
+
+
+def _accumulate(xp, name, x, axis):
+    """``xp.<name>.accumulate(x, axis)`` for the binary ufunc ``name``. CuPy's ufuncs
+    accumulate only add and multiply, so other modules scan in log2(n) doubling steps
+    (Hillis-Steele: step s combines each entry with the one s before it)."""
+    if xp is backend.xp:
+        return getattr(xp, name).accumulate(x, axis=axis)
+    f, out = getattr(xp, name), x.copy()
+    pre, n, s = (slice(None),) * axis, x.shape[axis], 1
+    while s < n:
+        out[pre + (slice(s, n),)] = f(out[pre + (slice(s, n),)], out[pre + (slice(0, n - s),)])
+        s *= 2
+    return out
 
 
 def _result(name):
@@ -40,7 +56,7 @@ def _dim(x, dim, op):
     return normalize_dims(dim, x.ndim, op)[0]
 
 
-def _argsort(x, axis, descending):
+def _argsort(xp, x, axis, descending):
     """Stable argsort along ``axis``, NaN above everything; descending keeps ties in input
     order too (sort the reversed array ascending, reverse back, mirror the indices)."""
     if not descending:
@@ -50,7 +66,7 @@ def _argsort(x, axis, descending):
     return n - 1 - r
 
 
-def _nan_count(x, axis):
+def _nan_count(xp, x, axis):
     if x.dtype.kind not in "fc":
         return xp.zeros(x.shape[:axis] + (1,) + x.shape[axis + 1:], dtype=backend.int64)
     return xp.isnan(x).sum(axis=axis, keepdims=True)
@@ -64,7 +80,7 @@ class ArgSort(Function):
 
     @staticmethod
     def forward(ctx, x, dim, descending):
-        return _argsort(x, dim, descending).astype(backend.int64)
+        return _argsort(ctx.xp, x, dim, descending).astype(backend.int64)
 
 
 @primitive("select_index", public=False)
@@ -77,9 +93,10 @@ class SelectIndex(Function):
 
     @staticmethod
     def forward(ctx, x, dim, mode, k=0):
-        order = _argsort(x, dim, False)
+        xp = ctx.xp
+        order = _argsort(xp, x, dim, False)
         n = x.shape[dim]
-        nan = _nan_count(x, dim)
+        nan = _nan_count(xp, x, dim)
         if mode == "kth":
             pos = xp.full(nan.shape, k)
         elif mode == "median":  # stable order puts the first NaN at n - #NaN
@@ -195,10 +212,11 @@ class MedianAll(Function):
 
     @staticmethod
     def forward(ctx, x, ignore_nan):
+        xp = ctx.xp
         flat = x.reshape(-1)
         if flat.size == 0:
-            return xp.asarray(xp.nan, dtype=x.dtype)
-        i = SelectIndex.forward(None, flat, dim=0, mode="nanmedian" if ignore_nan else
+            return xp.asarray(_NAN, dtype=x.dtype)
+        i = SelectIndex.forward(ctx, flat, dim=0, mode="nanmedian" if ignore_nan else
                                 "median")
         out = flat[i[0]]
         if ctx.recording:
@@ -229,7 +247,7 @@ def _median_samples(rng):
             Sample([rng.standard_normal((2, 4))], {"dim": 1}),
             Sample([rng.standard_normal((3, 2))], {"dim": 0, "keepdim": True}),
             Sample([rng.standard_normal(())]),
-            Sample([xp.array([1.0, 2.0, 2.0, 3.0])], name="ties", kink=True)]
+            Sample([backend.asarray([1.0, 2.0, 2.0, 3.0])], name="ties", kink=True)]
 
 
 @composite("median", method=True, samples=_median_samples)
@@ -241,7 +259,7 @@ def median(x, dim=None, keepdim=False):
 
 
 @composite("nanmedian", method=True, samples=lambda rng: _median_samples(rng) + [
-    Sample([xp.array([[1.5, xp.nan, -0.5], [xp.nan, xp.nan, 0.7]])], {"dim": 1}, name="nan")])
+    Sample([backend.asarray([[1.5, _NAN, -0.5], [_NAN, _NAN, 0.7]])], {"dim": 1}, name="nan")])
 def nanmedian(x, dim=None, keepdim=False):
     """median ignoring NaNs (NaN only where a slice is all NaN)."""
     return _median(x, dim, keepdim, True, "nanmedian", NanmedianResult)
@@ -272,7 +290,7 @@ def _quantile(x, q, dim, keepdim, interpolation, ignore_nan, op):
         q = float(q)
         if not 0 <= q <= 1:
             raise RuntimeError(f"{op}() q must be in the range [0, 1] but got {q}")
-        q, scalar = _make(xp.asarray(q, dtype=x.dtype)), True
+        q, scalar = const_like(q, x, x.dtype), True
     if interpolation not in _MODES:
         raise RuntimeError(f"{op}() interpolation must be one of linear, lower, higher, "
                            f"midpoint or nearest, but got {interpolation}")
@@ -326,7 +344,7 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
 
 
 @composite("nanquantile", method=True, samples=lambda rng: _quantile_samples(rng) + [
-    Sample([xp.array([[1.5, xp.nan, -0.5, 0.2], [0.9, xp.nan, xp.nan, 0.7]]), 0.3],
+    Sample([backend.asarray([[1.5, _NAN, -0.5, 0.2], [0.9, _NAN, _NAN, 0.7]]), 0.3],
            {"dim": 1}, name="nan")])
 def nanquantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     """quantile ignoring NaNs (NaN only where a slice is all NaN)."""
@@ -344,14 +362,15 @@ class CumExtremeIndex(Function):
 
     @staticmethod
     def forward(ctx, x, dim, largest):
-        m = (xp.maximum if largest else xp.minimum).accumulate(x, axis=dim)
+        xp = ctx.xp
+        m = _accumulate(xp, "maximum" if largest else "minimum", x, dim)
         hit = x == m
         if x.dtype.kind in "fc":
             hit |= xp.isnan(x)
         shape = [1] * x.ndim
         shape[dim] = x.shape[dim]
         pos = xp.where(hit, xp.arange(x.shape[dim]).reshape(shape), 0)
-        return xp.maximum.accumulate(pos, axis=dim).astype(backend.int64)
+        return _accumulate(xp, "maximum", pos, dim).astype(backend.int64)
 
 
 def _cum_extreme(x, dim, largest, op, result):
@@ -386,7 +405,7 @@ def _scan_exp(v, pre, post, dim, reverse):
     """sum over the scan of v_i exp(pre_i), times exp(post_k), without overflow: the
     positive and negative parts of v go through logcumsumexp in log space (TensorFlow's and
     PyTorch's logcumsumexp_backward); log|v| is taken only where v != 0 (double where)."""
-    low = float(xp.finfo(v.dtype).min)
+    low = float(xp_of(v).finfo(v.dtype).min)
     out = 0.0
     for sign in (1.0, -1.0):
         part = v * sign
@@ -408,10 +427,10 @@ class LogCumSumExp(Function):
 
     @staticmethod
     def forward(ctx, x, dim, reverse):
-        acc = xp.logaddexp.accumulate
+        xp = ctx.xp
         if not reverse:
-            return acc(x, axis=dim)
-        return xp.flip(acc(xp.flip(x, dim), axis=dim), dim)
+            return _accumulate(xp, "logaddexp", x, dim)
+        return xp.flip(_accumulate(xp, "logaddexp", xp.flip(x, dim), dim), dim)
 
     @staticmethod
     def vjp(ctx, g):   # dx_i = sum_{k>=i} g_k exp(x_i - y_k)
@@ -428,7 +447,7 @@ class LogCumSumExp(Function):
     Sample([rng.standard_normal((2, 4)), 1]),
     Sample([rng.standard_normal((3, 2)), 0]),
     Sample([rng.standard_normal(()), 0]),
-    Sample([xp.array([-800.0, 1.0, -3.0, 700.0]), 0], name="wide range")])
+    Sample([backend.asarray([-800.0, 1.0, -3.0, 700.0]), 0], name="wide range")])
 def logcumsumexp(x, dim):
     """log(cumsum(exp(x))) along ``dim``, computed stably (see LogCumSumExp)."""
     if x.dtype.kind != "f":
@@ -449,28 +468,36 @@ class SearchSorted(Function):
 
     @staticmethod
     def forward(ctx, seq, v, side, out_int32):
+        xp = ctx.xp
         dt = backend.int32 if out_int32 else backend.int64
         if seq.ndim == 1:
             return xp.searchsorted(seq, v, side=side).astype(dt)
         out = xp.empty(v.shape, dtype=dt)
-        for row in xp.ndindex(*seq.shape[:-1]):
+        for row in itertools.product(*map(range, seq.shape[:-1])):
             out[row] = xp.searchsorted(seq[row], v[row], side=side)
         return out
 
 
-def _as_tensor(v):
+def _as_tensor(v, like):
+    """``v`` as a tensor; data goes to the device of tensor ``like``."""
     if isinstance(v, Tensor):
         return v
-    return _make(xp.asarray(v))
+    arr = v if backend.is_array(v) else backend.asarray(v)
+    return _make(backend.to_device(arr, like.device))
+
+
+def _sorted(a):
+    a.sort(axis=-1)
+    return a
 
 
 def _search_samples(rng):
-    seq = xp.sort(rng.integers(0, 10, (6,)))
+    seq = _sorted(rng.integers(0, 10, (6,)))
     return [Sample([seq, rng.integers(-1, 11, (2, 3))]),
             Sample([seq, rng.integers(-1, 11, (4,))], {"right": True}),
-            Sample([xp.sort(rng.integers(0, 10, (2, 5)), -1), rng.integers(-1, 11, (2, 3))],
+            Sample([_sorted(rng.integers(0, 10, (2, 5))), rng.integers(-1, 11, (2, 3))],
                    {"side": "right"}),
-            Sample([xp.sort(rng.standard_normal(5)), rng.standard_normal(3)], name="float",
+            Sample([_sorted(rng.standard_normal(5)), rng.standard_normal(3)], name="float",
                    kink=True)]
 
 
@@ -489,7 +516,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
             raise RuntimeError("torch.searchsorted(): side and right can't be set to "
                                "opposites, got side of left while right was True")
         right = side == "right"
-    v = _as_tensor(input)
+    v = _as_tensor(input, seq)
     if seq.ndim != 1 and (v.ndim != seq.ndim or v.shape[:-1] != seq.shape[:-1]):
         raise RuntimeError(f"torch.searchsorted(): boundaries tensor should be 1 dimension or "
                            f"the first N-1 dimensions of boundaries tensor and input value "
@@ -502,8 +529,8 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
 
 
 @composite("bucketize", samples=lambda rng: [
-    Sample([rng.integers(-1, 11, (2, 3)), xp.array([1, 3, 5, 7])]),
-    Sample([rng.integers(-1, 11, (4,)), xp.array([1, 3, 5, 7])], {"right": True})])
+    Sample([rng.integers(-1, 11, (2, 3)), backend.asarray([1, 3, 5, 7])]),
+    Sample([rng.integers(-1, 11, (4,)), backend.asarray([1, 3, 5, 7])], {"right": True})])
 def bucketize(input, boundaries, *, out_int32=False, right=False):
     """The bucket of each entry: i with boundaries[i-1] < v <= boundaries[i] (``right``:
     boundaries[i-1] <= v < boundaries[i]); boundaries is 1-d and sorted."""
