@@ -14,23 +14,22 @@ from ..core.function import Function, promote_args
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, broadcast_to, binary_samples, unary_samples, \
-    not_traceable
+    not_traceable, xp_of, const_like
 from .elementwise import where, clamp
 from .shape import reshape, transpose, flip, getitem, GetItem, SetItem, \
     IndexBackward
-from .index import cat, index_select, _index_array, _check_range
+from .index import cat, index_select, _index_array, _array_on, _check_range
 from .reduce import sum as _sum, amin, amax
 
-xp = backend.xp
 MinMax = collections.namedtuple("MinMax", ["min", "max"])
 
 
-def _t(x, like=None):
-    """A Python number or array as a tensor (in ``like``'s dtype when it is a float one)."""
+def _t(x, like):
+    """A Python number as a tensor on ``like``'s device (in its dtype when a float one)."""
     if isinstance(x, Tensor):
         return x
     dt = like.dtype if isinstance(like, Tensor) and like.dtype.kind == "f" else None
-    return _make(xp.asarray(x, dtype=dt))
+    return const_like(x, like, dt)
 
 
 def _dim(dim, x, op):
@@ -195,7 +194,7 @@ def addmm(x, mat1, mat2, *, beta=1, alpha=1):
 
 def _add_scaled(x, prod, beta, alpha, op):
     try:
-        xp.broadcast_shapes(x.shape, prod.shape)
+        xp_of(prod).broadcast_shapes(x.shape, prod.shape)
     except ValueError:
         raise RuntimeError(f"{op}(): the input of shape {list(x.shape)} can't be broadcast to "
                            f"the product's shape {list(prod.shape)}") from None
@@ -283,7 +282,7 @@ def cross(a, b, dim=None):
     first dim of size 3, as torch.cross does (torch.linalg.cross defaults to -1)."""
     a, b = promote_args((a, b))
     try:
-        shape = xp.broadcast_shapes(a.shape, b.shape)
+        shape = xp_of(a).broadcast_shapes(a.shape, b.shape)
     except ValueError:
         raise RuntimeError(f"cross(): the shapes {list(a.shape)} and {list(b.shape)} cannot be "
                            f"broadcast together") from None
@@ -352,7 +351,7 @@ def sgn(x):
 
 def _zero(x):
     """Zeros connected to x (selected, so inf or NaN in x does not leak into it)."""
-    return where(xp.zeros(x.shape, dtype=bool), x, 0.0)
+    return where(xp_of(x).zeros(x.shape, dtype=backend.bool_), x, 0.0)
 
 
 @composite("hypot", method=True, samples=binary_samples(0.3, 2.0))
@@ -389,12 +388,13 @@ def sinc(x):
 # -- repeats, splits and index ops -------------------------------------------------------------
 @composite("repeat_interleave", method=True, samples=lambda rng: [
     Sample([rng.standard_normal((2, 3)), 2]),
-    Sample([rng.standard_normal((2, 3)), xp.array([1, 0, 2])], {"dim": 1}),
+    Sample([rng.standard_normal((2, 3)), backend.asarray([1, 0, 2])], {"dim": 1}),
     Sample([rng.standard_normal((3,)), 3], {"dim": 0})])
 def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     """Repeat each entry ``repeats`` times (an int or one count per entry) along ``dim``
     (of the flattened x when dim is None). ``repeat_interleave(counts)`` alone gives
     ``arange(n)`` repeated by counts."""
+    xp = xp_of(x)
     if repeats is None:
         repeats, x, dim = x, _make(xp.arange(x.shape[0])), 0
     if dim is None:
@@ -402,7 +402,7 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     d = _dim(dim, x, "repeat_interleave")
     n = x.shape[d] if x.ndim else 1
     if isinstance(repeats, Tensor):
-        r = _index_array(repeats, "repeat_interleave", "repeats")
+        r = _index_array(repeats, x, "repeat_interleave", "repeats")
         if r.ndim > 1 or r.size not in (1, n):
             raise RuntimeError(f"repeat_interleave(): repeats must have the same size as input "
                                f"along dim, but got repeats.size(0) = {r.size} and "
@@ -451,10 +451,11 @@ def tensor_split(x, indices_or_sections, dim=0):
 
 @composite("masked_select", method=True, samples=lambda rng: [
     Sample([rng.standard_normal((2, 3)), rng.uniform(size=(2, 3)) > 0.5]),
-    Sample([rng.standard_normal((3,)), xp.array([[True], [False]])], name="broadcast")])
+    Sample([rng.standard_normal((3,)), backend.asarray([[True], [False]])], name="broadcast")])
 def masked_select(x, mask):
     """The entries of x (broadcast with mask) where mask is True, as a 1-d tensor."""
-    m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    xp = xp_of(x)
+    m = mask._data if isinstance(mask, Tensor) else _array_on(mask, x)
     if m.dtype != backend.bool_:
         raise RuntimeError(f"masked_select(): expected BoolTensor for mask, got {m.dtype}")
     try:
@@ -468,25 +469,26 @@ def masked_select(x, mask):
 
 def _index_key(x, dim, index, op):
     """(dim, key) picking x[..., index, ...] along dim for a 1-d (or 0-d) integer index."""
-    idx = _index_array(index, op)
+    idx = _index_array(index, x, op)
     if idx.ndim > 1:
         raise IndexError(f"{op}(): Index is supposed to be a vector, got shape "
                          f"{list(idx.shape)}")
     if idx.ndim == 0:
-        idx = (reshape(index, (1,)) if isinstance(index, Tensor) else _t(idx).reshape(1))._data
+        idx = reshape(index, (1,))._data if isinstance(index, Tensor) else idx.reshape(1)
     d = _dim(dim, x, op)
     _check_range(idx, x.shape[d] if x.ndim else 1, op, d)
     return d, (slice(None),) * d + (idx,) if x.ndim else (idx,)
 
 
 def _index_samples(rng):
-    return [Sample([rng.standard_normal((3, 4)), 0, xp.array([2, 0]), rng.standard_normal((2, 4))]),
-            Sample([rng.standard_normal((3, 4)), 1, xp.array([3, 1, 0]),
+    return [Sample([rng.standard_normal((3, 4)), 0, backend.asarray([2, 0]),
+                    rng.standard_normal((2, 4))]),
+            Sample([rng.standard_normal((3, 4)), 1, backend.asarray([3, 1, 0]),
                     rng.standard_normal((3, 3))])]
 
 
 @composite("index_add", method=True, samples=lambda rng: _index_samples(rng) + [
-    Sample([rng.standard_normal((3,)), 0, xp.array([1, 1]), rng.standard_normal((2,))],
+    Sample([rng.standard_normal((3,)), 0, backend.asarray([1, 1]), rng.standard_normal((2,))],
            {"alpha": 2.0}, name="repeats")])
 def index_add(x, dim, index, source, *, alpha=1):
     """out = x, then out[..., index[i], ...] += alpha * source[..., i, ...] along ``dim``
@@ -521,8 +523,8 @@ def index_copy(x, dim, index, source):
 
 
 @composite("index_fill", method=True, samples=lambda rng: [
-    Sample([rng.standard_normal((3, 4)), 1, xp.array([0, 2]), -1.5]),
-    Sample([rng.standard_normal((3, 4)), 0, xp.array([1]), rng.standard_normal(())],
+    Sample([rng.standard_normal((3, 4)), 1, backend.asarray([0, 2]), -1.5]),
+    Sample([rng.standard_normal((3, 4)), 0, backend.asarray([1]), rng.standard_normal(())],
            name="tensor value")])
 def index_fill(x, dim, index, value):
     """out = x with ``value`` (a number or a 0-d tensor) in every slice index[i] along dim."""
@@ -533,16 +535,16 @@ def index_fill(x, dim, index, value):
                                f"but got tensor with {value.ndim} dimension(s).")
         value = value.to(x.dtype)
     if x.ndim == 0:
-        return where(_make(xp.asarray(key[0].size > 0)), value, x)
+        return where(const_like(key[0].size > 0, x), value, x)
     return SetItem.apply(x, value, key=key)
 
 
 @composite("take", method=True, samples=lambda rng: [
-    Sample([rng.standard_normal((2, 3)), xp.array([[0, 5], [-1, 2]])]),
-    Sample([rng.standard_normal((4,)), xp.array([3, 3, 0])])])
+    Sample([rng.standard_normal((2, 3)), backend.asarray([[0, 5], [-1, 2]])]),
+    Sample([rng.standard_normal((4,)), backend.asarray([3, 3, 0])])])
 def take(x, index):
     """x flattened, indexed by ``index`` (any shape; negative entries count from the end)."""
-    idx = _index_array(index, "take")
+    idx = _index_array(index, x, "take")
     n = x.numel()
     _check_range(idx, n, "take", 0, negative=True)
     it = index if isinstance(index, Tensor) else _make(idx)
