@@ -32,6 +32,10 @@ def parser():
     ap.add_argument("--blas", choices=("auto", "mkl", "numpy"), default=None,
                     help="who computes tapegrad's large matrix products (TAPEGRAD_BLAS; default "
                          "auto: MKL when the mkl package is installed, else NumPy's BLAS)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu (default: the workloads above), or cuda: W3 at batch 4096 and W4 "
+                         "at batch 512 on the GPU against PyTorch CUDA, written to "
+                         "benchmarks/RESULTS-cuda.md (needs CuPy and a CUDA build of torch)")
     ap.add_argument("--no-write", action="store_true", help="do not write benchmarks/RESULTS.md")
     ap.add_argument("--write", action="store_true", help="write RESULTS.md even with --quick")
     ap.add_argument("--output", default=None, help="where to write the results (default "
@@ -66,6 +70,9 @@ def main(argv=None):
     policy = "" if args.omp_wait_policy.lower() in ("", "unset", "none") else args.omp_wait_policy
     args.env_settings = _env.configure(args.threads, policy, args.blas)
     _env.configure_torch(args.threads)
+    if args.device != "cpu":
+        from . import cuda
+        return cuda.main(args)
     from . import harness  # imports NumPy: only now that the environment is set
     return harness.main(args)
 

@@ -246,3 +246,20 @@ def test_bytecode_cli_prints_per_op_counts(capsys):
     assert lines[0].startswith("W2: ") and lines[0].endswith(" bytecodes per op")
     assert 100 < float(lines[0].split()[1].replace(",", "")) < 5000
     assert "apply (function.py:" in "\n".join(lines[1:])
+
+
+def test_cuda_benchmark_runs_on_the_fake_device_and_refuses_without_a_gpu():
+    """The GPU benchmark's code path on the fake CUDA (PyTorch on the CPU as the reference,
+    small batches); without a GPU, ``--device cuda`` says what is missing."""
+    pytest.importorskip("torch")
+    from benchmarks import cuda
+    from tapegrad.backend.fake import fake_cuda
+    with fake_cuda():
+        rows = cuda.run(repeats=1, log=lambda m: None, cases=(("W3", 32), ("W4", 8)),
+                        torch_device="cpu")
+    assert [(k, b) for k, b, _ in rows] == [("W3", 32), ("W4", 8)]
+    assert all(set(t) == {"eager", "compiled", "torch"} and min(t.values()) > 0
+               for _, _, t in rows)
+    assert "| W3 | 32 |" in cuda.results_md(rows, "fake GPU")
+    with pytest.raises(SystemExit, match="needs an NVIDIA GPU"):
+        cuda.main(None)

@@ -53,3 +53,20 @@ def test_plain_prints_without_tqdm(monkeypatch, capsys):
     r = digits.train(epochs=1, model="mlp", seed=0)
     out = capsys.readouterr().out
     assert "epoch  1/1: train loss" in out and f"acc {r['test_acc']:.4f}" in out
+
+
+def test_device_flag_trains_on_a_gpu(tmp_path, capsys):
+    """--device cuda on the test-only fake CUDA: the model and batches live there, it
+    learns, and the checkpoint (host copies) loads on the CPU."""
+    from tapegrad.backend.fake import fake_cuda
+    with fake_cuda():
+        r = digits.main(["--device", "cuda", "--epochs", "2", "--out", str(tmp_path),
+                         "--quiet", "--no-plot"])
+        assert all(p.device == tg.device("cuda:0") for p in r["net"].parameters())
+    assert "epochs on cuda:0" in capsys.readouterr().out
+    assert r["test_acc"] > 0.8, r["history"]
+    ck = tg.load(r["weights"], map_location="cpu")
+    fresh = digits.make_model("cnn")
+    fresh.load_state_dict(ck["model"])
+    _, _, x_test, y_test = digits.load_data(0)
+    assert digits.evaluate(fresh, x_test, y_test)[1] == r["test_acc"]

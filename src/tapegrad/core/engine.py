@@ -43,7 +43,7 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
         prev = STATE.grad_enabled
         STATE.grad_enabled = create_graph
         try:
-            with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            with backend.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph,
                        create_graph)
         finally:
