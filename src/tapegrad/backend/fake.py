@@ -71,12 +71,13 @@ def _walk(obj):
         yield obj
 
 
-def _check(name, args, kw):
+def _check(name, args, kw, host_ok=False):
     """The device index of the fake arrays among ``args``; CuPy's errors for NumPy arrays
-    mixed in and for arrays of two devices."""
+    mixed in (unless ``host_ok``: a constructor copying host data) and for arrays of two
+    devices."""
     index = None
     for a in _walk(list(args) + list(kw.values())):
-        if _is_plain(a):
+        if _is_plain(a) and not host_ok:
             raise TypeError(f"fake CUDA: {name}() got a NumPy array (shape {a.shape}) beside "
                             f"device arrays; CuPy refuses host arrays in device operations "
                             f"(Unsupported type <class 'numpy.ndarray'>)")
@@ -125,6 +126,9 @@ def _free(index, nbytes):
     _allocated[index] -= nbytes
 
 
+_FROM_HOST = frozenset(("asarray", "array", "asanyarray", "ascontiguousarray"))
+
+
 class _Module:
     """NumPy's namespace answering with fake arrays (the fake's ``cupy``)."""
 
@@ -142,7 +146,9 @@ class _Module:
             return v   # ufuncs dispatch to FakeArray themselves; dtypes and constants as is
 
         def call(*args, **kw):
-            index = _check(name, args, kw)
+            # CuPy's array constructors copy host data to the device; its other functions
+            # refuse host arrays
+            index = _check(name, args, kw, host_ok=name in _FROM_HOST)
             return _tag(v(*_plain(args), **_plain_kw(kw)), index)
         call.__name__ = name
         return call
