@@ -231,3 +231,25 @@ def test_static_graph_on_the_device():
         last = graph.run([loss, train], feed=feed)[0]
     assert w.index.device == CUDA0 and tg.backend.device_of(last) == CUDA0   # (arrays)
     assert float(last) < float(first)
+
+
+def test_a_second_gpu_is_not_the_current_one():
+    """Everything on cuda:1 while cuda:0 is current: forward, backward, forward mode, a
+    training step with optimizer state, and the results stay on cuda:1."""
+    import tapegrad.forward_ad as fwAD
+    dev = tg.device("cuda:1")
+    x = tg.randn(4, 3, device=dev, dtype=tg.float64).requires_grad_()
+    (g,) = tg.grad((x.tanh() ** 2).sum(), [x], create_graph=True)
+    (h,) = tg.grad(g.sum(), [x])
+    assert g.device == dev and h.device == dev
+    with fwAD.dual_level():
+        out = fwAD.unpack_dual((fwAD.make_dual(x.detach(), tg.ones_like(x)) * 3).exp())
+    assert out.tangent.device == dev
+    model = _cnn().to(dev)
+    opt = tg.optim.Adam(model.parameters(), lr=0.01)
+    step = _train_step(model, opt)
+    loss = step(tg.randn(2, 1, 8, 8, device=dev), tg.tensor([0, 2], device=dev))
+    assert loss.device == dev
+    assert all(p.grad.device == dev and opt.state[p]["exp_avg"].shape == p.shape
+               for p in model.parameters())
+    assert tg.cuda.current_device() == 0

@@ -92,7 +92,11 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                     node.release()
                 continue
         try:
-            out = node.fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
+            if check and node.device is not None:   # allocate on the op's device
+                with backend.on_device(node.device):
+                    out = node.fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
+            else:
+                out = node.fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
         except Exception as e:
             e.add_note(f"(raised in the backward of '{node.name}'"
                        + (f", called at {node.where})" if node.where else ")"))
@@ -285,7 +289,11 @@ def _seed(t, g, where):
                 f"grad can be implicitly created only for scalar outputs, but this output has "
                 f"shape {list(t.shape)}. Reduce it first (.sum() or .mean()), pass the gradient "
                 f"explicitly ({where}), or use tg.func.jacobian for the full Jacobian.")
-        return _make(array_module(t._data).ones(t._data.shape, t._data.dtype))
+        d = t._data
+        if type(d) is ndarray:
+            return _make(xp.ones(d.shape, d.dtype))
+        with backend.on_device(t.device):
+            return _make(array_module(d).ones(d.shape, d.dtype))
     if not isinstance(g, Tensor):
         g = _make(backend.to_device(_as_array(g), t.device))
     if g.device != t.device:

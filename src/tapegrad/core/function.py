@@ -346,7 +346,8 @@ def push_tangents(ctx, out, args, st):
             raise NotImplementedError(f"forward-mode AD: op '{fn.name}' has no jvp rule")
         st.fw_levels = tuple(lv for lv in levels if lv != level)
         try:
-            t_out = fn.jvp(ctx, *tangents)
+            with backend.on_device(ctx.device or CPU):
+                t_out = fn.jvp(ctx, *tangents)
         finally:
             st.fw_levels = levels
         if t_out is None:
@@ -458,7 +459,10 @@ def promote_args(args):
 def zeros_like(t):
     """A constant tensor of zeros with ``t``'s shape, dtype and device."""
     d = t._data
-    return _make((xp if type(d) is ndarray else backend.array_module(d)).zeros(d.shape, d.dtype))
+    if type(d) is ndarray:
+        return _make(xp.zeros(d.shape, d.dtype))
+    with backend.on_device(backend.device_of(d)):
+        return _make(backend.array_module(d).zeros(d.shape, d.dtype))
 
 
 class Cast(Function):

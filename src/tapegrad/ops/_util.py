@@ -60,8 +60,11 @@ def xp_of(*xs):
 def const_like(data, like, dtype=None):
     """A constant tensor (no graph) holding ``data`` on the device of tensor ``like``."""
     from ..core.function import _make
-    arr = xp_of(like).asarray(data, dtype=dtype)
-    return _make(arr)
+    xp = xp_of(like)
+    if xp is backend.xp:
+        return _make(xp.asarray(data, dtype=dtype))
+    with backend.on_device(like.device):
+        return _make(xp.asarray(data, dtype=dtype))
 
 
 def pad_hw(x, pad, value=0.0):
