@@ -1,5 +1,7 @@
 """Shared test helpers: turning registry samples into tensors, and a forward-mode check that
 replays a recorded graph forwards through each op's ``jvp`` rule."""
+import os
+
 import numpy as np
 
 import tapegrad as tg
@@ -90,3 +92,32 @@ def finite_difference_jvp(fn, inputs, tangents, eps=1e-6):
         with tg.no_grad():
             return fn(*xs)._data
     return (shifted(1) - shifted(-1)) / (2 * eps)
+
+
+# -- devices --------------------------------------------------------------------------------
+REAL_CUDA = os.environ.get("TAPEGRAD_TEST_CUDA") == "real"
+
+
+def cuda_for_tests():
+    """A context in which "cuda" is a GPU: the test-only fake CUDA (two NumPy-backed devices),
+    or with TAPEGRAD_TEST_CUDA=real the machine's GPUs through CuPy (scripts/gpu_check.sh)."""
+    import contextlib
+    import pytest
+    from tapegrad.backend.fake import fake_cuda
+    if not REAL_CUDA:
+        return fake_cuda()
+    if not tg.cuda.is_available():
+        pytest.fail("TAPEGRAD_TEST_CUDA=real, but tapegrad sees no GPU")
+    return contextlib.nullcontext()
+
+
+def need_two_gpus():
+    import pytest
+    if tg.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA devices")
+
+
+def without_gpu():
+    import pytest
+    if REAL_CUDA:
+        pytest.skip("checks the behaviour without a GPU")

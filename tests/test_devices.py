@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.backend.fake import fake_cuda
+from helpers import cuda_for_tests, need_two_gpus, without_gpu
 
 CUDA0, CUDA1, CPU = tg.device("cuda:0"), tg.device("cuda:1"), tg.device("cpu")
 
 
 @pytest.fixture
 def gpu():
-    with fake_cuda():
+    with cuda_for_tests():
         yield
 
 
@@ -50,6 +50,7 @@ def test_a_cpu_tensor_reports_its_device():
 
 # -- without a GPU --------------------------------------------------------------------------
 def test_without_a_gpu_cuda_is_unavailable_and_says_why():
+    without_gpu()
     assert tg.cuda.is_available() is False
     assert tg.cuda.device_count() == 0
     cupy_installed = _can_import("cupy")
@@ -62,6 +63,7 @@ def test_without_a_gpu_cuda_is_unavailable_and_says_why():
 
 
 def test_without_cupy_the_error_says_how_to_install(monkeypatch):
+    without_gpu()
     monkeypatch.setitem(sys.modules, "cupy", None)   # import cupy raises ImportError
     with pytest.raises(RuntimeError, match=r"CuPy is not installed.*pip install "
                                             r"\"tapegrad\[cuda12\]\""):
@@ -100,6 +102,7 @@ def test_to_cuda_and_back_is_differentiable(gpu):
 
 
 def test_to_forms(gpu):
+    need_two_gpus()
     x = tg.arange(6.0).reshape(2, 3)
     a = x.to("cuda", tg.float64)
     assert a.device == CUDA0 and a.dtype == tg.float64
@@ -124,6 +127,7 @@ def test_reading_values_copies_but_numpy_raises(gpu):
 
 
 def test_ops_mixing_devices_name_the_op_and_both_devices(gpu):
+    need_two_gpus()
     a, b = tg.ones(2), tg.ones(2, device="cuda")
     with pytest.raises(RuntimeError, match="add: expected all tensors to be on the same "
                                            "device, but found at least two devices, cpu and "
@@ -135,6 +139,7 @@ def test_ops_mixing_devices_name_the_op_and_both_devices(gpu):
 
 
 def test_factories_take_device(gpu):
+    need_two_gpus()
     makers = {
         "zeros": lambda d: tg.zeros(2, 3, device=d), "ones": lambda d: tg.ones(2, device=d),
         "empty": lambda d: tg.empty(2, device=d), "full": lambda d: tg.full((2,), 7, device=d),
@@ -179,6 +184,7 @@ def test_each_device_has_its_own_generator_seeded_by_manual_seed(gpu):
 
 
 def test_cuda_namespace(gpu):
+    need_two_gpus()
     assert tg.cuda.is_available() and tg.cuda.device_count() == 2
     assert tg.cuda.current_device() == 0
     before = tg.cuda.memory_allocated()
@@ -244,6 +250,7 @@ def _dev(arr):
 
 
 def test_module_to_device_and_dtype_and_layer_device_argument(gpu):
+    need_two_gpus()
     m = tg.nn.Linear(3, 2).to("cuda:1", tg.float64)
     assert m.weight.device == CUDA1 and m.weight.dtype == tg.float64
     lin = tg.nn.Linear(3, 2, device="cuda")
@@ -264,6 +271,7 @@ def test_gradients_move_with_their_parameters(gpu):
 
 
 def test_save_and_load_across_devices(gpu, tmp_path):
+    need_two_gpus()
     m = _net().cuda()
     path = tmp_path / "m.tg"
     tg.save(m.state_dict(), path)
@@ -287,7 +295,8 @@ def test_save_and_load_across_devices(gpu, tmp_path):
 
 
 def test_loading_a_cuda_checkpoint_without_cuda_says_map_location(tmp_path):
-    with fake_cuda():
+    without_gpu()
+    with cuda_for_tests():
         tg.save({"w": tg.ones(2, device="cuda")}, tmp_path / "c.tg")
     with pytest.raises(ValueError, match="saved on cuda:0, but CUDA is not available here; "
                                          "pass map_location='cpu'"):

@@ -7,14 +7,15 @@ import pytest
 
 import tapegrad as tg
 import tapegrad.nn.functional as F
-from tapegrad.backend.fake import fake_cuda
+
+from helpers import cuda_for_tests, need_two_gpus
 
 CUDA0 = tg.device("cuda:0")
 
 
 @pytest.fixture(autouse=True)
 def gpu():
-    with fake_cuda():
+    with cuda_for_tests():
         yield
 
 
@@ -236,6 +237,7 @@ def test_static_graph_on_the_device():
 def test_a_second_gpu_is_not_the_current_one():
     """Everything on cuda:1 while cuda:0 is current: forward, backward, forward mode, a
     training step with optimizer state, and the results stay on cuda:1."""
+    need_two_gpus()
     import tapegrad.forward_ad as fwAD
     dev = tg.device("cuda:1")
     x = tg.randn(4, 3, device=dev, dtype=tg.float64).requires_grad_()
