@@ -48,38 +48,18 @@ def _models(key, batch):
 
 
 def _tapegrad_step(model, X, y, compiled):
-    model.to("cuda")
-    opt = tg.optim.SGD(model.parameters(), lr=W.LR)
-    Xt, yt = tg.tensor(X, device="cuda"), tg.tensor(y, device="cuda")
-
-    def step(x, t):
-        opt.zero_grad()
-        loss = tg.nn.functional.cross_entropy(model(x), t)
-        loss.backward()
-        opt.step()
-        return loss
-    run = tg.compile(step) if compiled else step
+    step = W.train_tapegrad(model, X, y, device="cuda", compiled=compiled).unit
 
     def unit():
-        run(Xt, yt)
+        step()
         tg.cuda.synchronize()
-    return unit, lambda: float(run(Xt, yt))
+    return unit, lambda: float(step())
 
 
 def _torch_step(model, X, y, device):
     import torch
-    import torch.nn.functional as F
-    model.to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=W.LR)
-    Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+    step = W.train_torch(model, X, y, device=device).unit
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(Xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
 
     def unit():
         step()

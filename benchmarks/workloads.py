@@ -280,24 +280,31 @@ def _train_values(step, model):
             "params": [_np(p) for p in params]}
 
 
-def train_tapegrad(model, X, y):
+def train_tapegrad(model, X, y, device="cpu", compiled=False):
+    """The training step on ``device``, eager or under tg.compile."""
+    model.to(device)
     opt = tg.optim.SGD(model.parameters(), lr=LR)
-    Xt, yt = tg.tensor(X), tg.tensor(y)
+    Xt, yt = tg.tensor(X, device=device), tg.tensor(y, device=device)
 
-    def step():
+    def train(x, t):
         opt.zero_grad()
-        loss = TF.cross_entropy(model(Xt), yt)
+        loss = TF.cross_entropy(model(x), t)
         loss.backward()
         opt.step()
         return loss
+    run = tg.compile(train) if compiled else train
+
+    def step():
+        return run(Xt, yt)
     return Impl(step, lambda: _train_values(step, model))
 
 
-def train_torch(model, X, y):
+def train_torch(model, X, y, device="cpu"):
     import torch
     import torch.nn.functional as F
+    model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
 
     def step():
         opt.zero_grad()
