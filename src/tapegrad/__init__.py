@@ -9,7 +9,7 @@ from . import backend as _backend
 from .backend import device
 from .core.tensor import Tensor, Variable
 from .core.engine import grad
-from .core.errors import GraphFreedError, InplaceModifiedError, GradcheckError
+from .core.errors import GraphFreedError, InplaceModifiedError, GradcheckError, ShapeError
 from .core.function import result_type
 from .core.modes import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
                          inference_mode)

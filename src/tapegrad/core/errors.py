@@ -11,3 +11,9 @@ class InplaceModifiedError(RuntimeError):
 
 class GradcheckError(RuntimeError):
     """Analytical and numerical gradients disagree."""
+
+
+class ShapeError(RuntimeError, ValueError):
+    """A shape or size mismatch: PyTorch raises RuntimeError, Python's convention is
+    ValueError; this is both, so either ``except`` catches it. The message names the op and
+    the shapes."""
