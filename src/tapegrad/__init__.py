@@ -25,6 +25,7 @@ from .func import vmap
 from .autograd import CustomOp, checkpoint
 from .forward_ad import DualTensor, ForwardADContext
 from .serialization import save, load
+from .dlpack import from_dlpack
 from .graph import Graph, compile
 
 float16 = half = _backend.float16
