@@ -81,7 +81,7 @@ def test_assign_and_operators():
 def test_printing_is_readable():
     graph, x, y, v1, v2, loss, grads = _build()
     text = str(graph)
-    assert "%x = placeholder [None, 12] float32" in text
+    assert "%x = placeholder [None, 12] any dtype" in text
     assert "%w1 = variable [12, 8] float32" in text
     assert "= matmul(%x, %w1)" in text and "gradient(d " in text
 
@@ -95,9 +95,10 @@ def test_feed_errors():
     with pytest.raises(ValueError, match=r"placeholder 'x' has shape \[None, 12\], but the "
                                          r"array fed for it has shape \[16, 11\]"):
         graph.run(loss, feed={x: X[:, :11], y: Y})
-    with pytest.raises(TypeError, match=r"placeholder 'x' has dtype float32, but the array "
+    typed = graph.placeholder("xt", [None, 12], dtype=tg.float32)   # declared: checked
+    with pytest.raises(TypeError, match=r"placeholder 'xt' has dtype float32, but the array "
                                         r"fed for it has dtype float64"):
-        graph.run(loss, feed={x: X.astype(np.float64), y: Y})
+        graph.run(graph.sum(typed), feed={typed: X.astype(np.float64)})
     other = tg.Graph()
     z = other.placeholder("z", [2])
     with pytest.raises(ValueError, match=r"fetch %z belongs to another graph"):

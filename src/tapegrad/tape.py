@@ -260,8 +260,13 @@ class GradientTape:
         self._drop()
 
     def release(self):
-        """Free the tape for good; any later use raises."""
+        """Free the tape for good: what its recorded ops saved for backward is freed now,
+        even while the tape object or the results live on (a later backward through them
+        raises GraphFreedError); any later use of the tape raises."""
         self.disable()
+        for node in self._nodes:
+            if not node.is_leaf:
+                node.release()
         self._reset()
         self._released = True
 

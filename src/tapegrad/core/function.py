@@ -6,6 +6,7 @@ Built-in ops and user ops use this same class. A built-in op's ``forward`` gets 
 are themselves differentiable.
 """
 import itertools
+import os
 import sys
 import weakref
 
@@ -49,7 +50,10 @@ class Function:
     ``random`` says each call draws new random numbers (a graph pass must neither fold
     nor merge it); ``traceable = False`` says a rule decides on input values in Python,
     so a trace (tg.compile) can't replay it faithfully and must refuse it; ``moves`` says
-    the output is on another device than the inputs (``x.to("cuda")``).
+    the output is on another device than the inputs (``x.to("cuda")``); ``saves``
+    (with ``save_inputs``) lists for each input the inputs its gradient reads, so those
+    no needed gradient reads are not kept (nor version-checked): ``((1,), (0,))`` for
+    ``a * b``.
     """
 
     name = None
@@ -61,6 +65,7 @@ class Function:
     random = False
     traceable = True
     moves = False
+    saves = None      # per input, the inputs its gradient reads (None: all of them)
     jvp = None
     tensor_forward = False   # True for torch-style user Functions (forward gets Tensors)
 
@@ -144,6 +149,8 @@ def _finish(ctx, fn, t, out, args, fw):
     ctx.shape = out.shape
     ctx.dtype = out.dtype
     if fn.save_inputs or fw:
+        if fn.saves is not None and not fw and None in ctx.next:
+            args = _needed(fn.saves, ctx.next, args)
         ctx._saved = args
         ctx._versions = _versions(args)
     if fn.save_output or fw:
@@ -302,6 +309,35 @@ def _must_promote(args):
     return scalar and (dtype is None or dtype.kind != "f")
 
 
+class Unsaved:
+    """Stands for a tensor input an op did not save (no gradient reads its values): its
+    shape and dtype only, so an in-place change of it later is not an error (PyTorch's
+    rule: ``d += d * 2`` works, ``d`` was not saved)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, t):
+        self.shape, self.dtype = t.shape, t.dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<unsaved input {list(self.shape)} {self.dtype}>"
+
+
+def _needed(saves, nodes, args):
+    """``args`` with the tensors that no needed gradient reads (``saves[i]``: the inputs
+    input i's gradient reads) replaced by their shape and dtype."""
+    keep = set()
+    for i, n in enumerate(nodes):
+        if n is not None:
+            keep.update(saves[i])
+    return tuple(a if i in keep or not isinstance(a, Tensor) else Unsaved(a)
+                 for i, a in enumerate(args))
+
+
 def _versions(args):
     """The version of each tensor argument as the op saves it (None for other arguments)."""
     if len(args) == 2:
@@ -400,10 +436,19 @@ def _watch_inputs(tapes, args, nodes):
     return any(n is not None for n in nodes)
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def in_package(filename):
+    """Whether ``filename`` is one of tapegrad's own source files (by the package's own
+    directory: a user's clone named ``tapegrad`` is not the package)."""
+    return os.path.abspath(filename).startswith(_PACKAGE)
+
+
 def caller_location():
     """file:line of the first frame outside tapegrad (where the user called the op)."""
     f = sys._getframe(1)
-    while f is not None and "/tapegrad/" in f.f_code.co_filename.replace("\\", "/"):
+    while f is not None and in_package(f.f_code.co_filename):
         f = f.f_back
     return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "<unknown>"
 

@@ -184,6 +184,12 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag):
+        n = self.node
+        if n is not None and not n.is_leaf:   # (requires_grad_(True) on one is a no-op)
+            raise RuntimeError(
+                f"you can only change requires_grad flags of leaf tensors; this one was made "
+                f"by '{n.name}' and already requires grad. Setting it cannot send gradients "
+                f"anywhere new; use t.detach() for a copy outside the graph.")
         self.requires_grad_(flag)
 
     def requires_grad_(self, requires_grad=True):

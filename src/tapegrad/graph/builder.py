@@ -19,7 +19,7 @@ from .. import backend
 from ..core.engine import grad as _grad
 from ..core.registry import OPS
 from ..core.modes import no_grad
-from ..core.tensor import Tensor, _make
+from ..core.tensor import Tensor, _make, _to_array
 from .compiled import Compiled
 
 
@@ -76,8 +76,10 @@ class Graph:
         return node
 
     def placeholder(self, name, shape, dtype=None):
-        """An input fed at run time; a None dimension takes any size."""
-        dt = backend.as_dtype(dtype) or backend.DEFAULT_FLOAT
+        """An input fed at run time; a None dimension takes any size. Without ``dtype`` it
+        takes the dtype of what is fed (class labels arrive as int64; Python floats as
+        float32); with one, a feed of another dtype is a TypeError."""
+        dt = backend.as_dtype(dtype)
         return self._add(Node(self, "placeholder", name=name, shape=tuple(shape), dtype=dt))
 
     def variable(self, name, value, dtype=None):
@@ -213,13 +215,13 @@ class Graph:
             if v is _MISSING:
                 raise ValueError(f"Graph.run: placeholder '{h.name}' {_shape(h.shape)} is needed "
                                  f"by the fetches but was not fed; pass feed={{{h.name}: array}}")
+            python_data = not isinstance(v, Tensor) and not backend.is_array(v)
             arr = v._data if isinstance(v, Tensor) else \
-                v if backend.is_array(v) else backend.xp.asarray(v)
-            if not isinstance(v, Tensor) and not backend.is_array(v) and \
-                    arr.dtype.kind == h.dtype.kind:
+                v if backend.is_array(v) else _to_array(v)
+            if python_data and h.dtype is not None and arr.dtype.kind == h.dtype.kind:
                 arr = arr.astype(h.dtype)
             arr = backend.to_device(arr, self.device)
-            if arr.dtype != h.dtype:
+            if h.dtype is not None and arr.dtype != h.dtype:
                 raise TypeError(f"Graph.run: placeholder '{h.name}' has dtype {h.dtype}, but "
                                 f"the array fed for it has dtype {arr.dtype}; convert it "
                                 f"(arr.astype(...)) before feeding")
@@ -292,7 +294,8 @@ class Graph:
         for n in self.nodes:
             lab = self._label(n)
             if n.kind == "placeholder":
-                lines.append(f"  {lab} = placeholder {_shape(n.shape)} {n.dtype}")
+                lines.append(f"  {lab} = placeholder {_shape(n.shape)} "
+                             f"{n.dtype or 'any dtype'}")
             elif n.kind == "variable":
                 lines.append(f"  {lab} = variable {list(n.shape)} {n.dtype}")
             elif n.kind == "constant":

@@ -69,6 +69,7 @@ class Mul(Function):
 
     promote = True
     save_inputs = True
+    saves = ((1,), (0,))
 
     @staticmethod
     def forward(ctx, a, b):
@@ -98,6 +99,7 @@ class Div(Function):
 
     promote = True
     save_inputs = True
+    saves = ((1,), (0, 1))
 
     @staticmethod
     def forward(ctx, a, b):

@@ -29,6 +29,7 @@ class Matmul(Function):
 
     promote = True
     save_inputs = True
+    saves = ((1,), (0,))
 
     @staticmethod
     def forward(ctx, a, b):
@@ -44,10 +45,8 @@ class Matmul(Function):
 
     @staticmethod
     def vjp(ctx, g):
-        a, b = ctx.inputs
+        a, b = ctx.inputs    # (only what the needed gradients read; the other: its shape)
         na, nb = ctx.needs_input_grad
-        a2 = unsqueeze(a, 0) if a.ndim == 1 else a
-        b2 = unsqueeze(b, -1) if b.ndim == 1 else b
         g2 = g
         if b.ndim == 1:
             g2 = unsqueeze(g2, -1)
@@ -55,11 +54,11 @@ class Matmul(Function):
             g2 = unsqueeze(g2, -2)
         ga = gb = None
         if na:
-            ga = g2 @ transpose(b2, -1, -2)
+            ga = g2 @ transpose(unsqueeze(b, -1) if b.ndim == 1 else b, -1, -2)
             ga = squeeze(ga, -2) if a.ndim == 1 else ga
             ga = sum_to(ga, a.shape)
         if nb:
-            gb = transpose(a2, -1, -2) @ g2
+            gb = transpose(unsqueeze(a, 0) if a.ndim == 1 else a, -1, -2) @ g2
             gb = squeeze(gb, -1) if b.ndim == 1 else gb
             gb = sum_to(gb, b.shape)
         return ga, gb
