@@ -14,14 +14,16 @@ from tapegrad.safetensors import load_file, save_file  # noqa: E402
 
 DTYPES = [("float16", torch.float16), ("float32", torch.float32), ("float64", torch.float64),
           ("int8", torch.int8), ("int16", torch.int16), ("int32", torch.int32),
-          ("int64", torch.int64), ("uint8", torch.uint8), ("bool", torch.bool)]
+          ("int64", torch.int64), ("uint8", torch.uint8), ("uint16", torch.uint16),
+          ("uint32", torch.uint32), ("uint64", torch.uint64), ("bool", torch.bool)]
 
 
 def _values(np_dtype, shape=(2, 3)):
-    n = int(np.prod(shape))
-    return (np.arange(n) % 2 == 0).reshape(shape) if np_dtype == "bool" else \
-        (np.arange(n) - 2).astype(np_dtype).reshape(shape) if np_dtype[0] != "u" else \
-        np.arange(n, dtype=np_dtype).reshape(shape)
+    """Distinct values of ``np_dtype`` (negative ones where the dtype has them)."""
+    n = np.arange(int(np.prod(shape)))
+    if np_dtype == "bool":
+        return (n % 2 == 0).reshape(shape)
+    return (n if np_dtype.startswith("u") else n - 2).astype(np_dtype).reshape(shape)
 
 
 # -- safetensors: PyTorch models into tapegrad and back -------------------------------------
@@ -174,6 +176,10 @@ def test_safetensors_errors(tmp_path, monkeypatch):
 
 
 # -- DLPack -----------------------------------------------------------------------------------
+def t_dev(t):
+    return t.__dlpack_device__()
+
+
 def test_dlpack_shares_memory_with_numpy():
     t = tg.arange(6.0).reshape(2, 3)
     a = np.from_dlpack(t)
@@ -280,10 +286,6 @@ def test_from_dlpack_copy_device_and_errors():
             return (8, 0)
     with pytest.raises(BufferError, match="on a Metal device .*CPU and CUDA memory only"):
         tg.from_dlpack(Metal())
-
-
-def t_dev(t):
-    return t.__dlpack_device__()
 
 
 def test_dlpack_on_cuda_stays_on_its_device():
