@@ -431,6 +431,10 @@ class Clamp(Function):
             m = (x < hi).to(dt)
             inside = m if inside is None else inside * m
             above = (x > hi).to(dt)
+            if lo is not None:   # min > max: every element is max (PyTorch's rule)
+                crossed = lo > hi
+                above = above.maximum(crossed.to(dt)) if isinstance(crossed, Tensor) else \
+                    (1.0 + 0 * above if crossed else above)
         return [inside, below, above]
 
     @staticmethod

@@ -454,6 +454,8 @@ def tensor_split(x, indices_or_sections, dim=0):
     Sample([rng.standard_normal((3,)), backend.asarray([[True], [False]])], name="broadcast")])
 def masked_select(x, mask):
     """The entries of x (broadcast with mask) where mask is True, as a 1-d tensor."""
+    if not isinstance(x, Tensor):      # a number, as PyTorch takes it
+        x = const_like(x, mask) if isinstance(mask, Tensor) else Tensor(x)
     xp = xp_of(x)
     m = mask._data if isinstance(mask, Tensor) else _array_on(mask, x)
     if m.dtype != backend.bool_:

@@ -339,6 +339,8 @@ def gather(x, dim, index):
     has x's number of dims and may be smaller elsewhere. The gradient scatter-adds back."""
     idx = _index_array(index, x, "gather")
     d = normalize_dims(dim, x.ndim, "gather")[0]
+    if idx.size == 0:           # an empty index of any shape gives an empty result
+        return reshape(reshape(x, (-1,))[:0], idx.shape)
     _check_gather_shapes(x, idx, d, "gather")
     if x.ndim == 0:
         _check_range(idx, 1, "gather", d)

@@ -349,6 +349,8 @@ _PLAIN = (int, slice, type(None), type(Ellipsis))   # key entries that are not a
 
 
 def _basic(key):
+    if not isinstance(key, tuple):
+        key = (key,)
     return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in key)
 
 
