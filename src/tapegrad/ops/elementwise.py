@@ -3,7 +3,7 @@ and end their VJP with ``sum_to`` so each gradient has its input's shape."""
 import operator
 
 from .. import backend
-from ..core.function import Function
+from ..core.function import Function, zeros_like
 from ..core.registry import primitive, composite, elementwise_jvp, linear_jvp
 from ..core.tensor import Tensor, _make
 from ._util import sum_to, unary_samples, binary_samples, Sample, xp_of
@@ -95,14 +95,18 @@ class Mul(Function):
            aliases=("divide", "true_divide"),
            samples=binary_samples(low2=0.5, high2=2.0, scalars=(2.5,)))
 class Div(Function):
-    """y = a / b;  dy/da = 1/b, dy/db = -a/b**2 = -y/b."""
+    """y = a / b;  dy/da = 1/b, dy/db = -a/b**2 = -y/b. With ``rounding_mode`` "trunc" or
+    "floor" the quotient is rounded toward zero or down (integers stay integers), and the
+    gradient is zero, as in PyTorch."""
 
     promote = True
     save_inputs = True
     saves = ((1,), (0, 1))
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, rounding_mode=None):
+        if rounding_mode is not None:
+            return _rounded_div(ctx.xp, a, b, rounding_mode)
         out = ctx.xp.true_divide(a, b)
         if out.dtype == backend.float64 and all(
                 getattr(v, "dtype", backend.int64).kind != "f" and not isinstance(v, float)
@@ -114,6 +118,9 @@ class Div(Function):
     def vjp(ctx, g):
         a, b = ctx.inputs
         na, nb = ctx.needs_input_grad
+        if ctx.params:            # rounded: a step function of both inputs
+            z = zeros_like(g)
+            return (sum_to(z, _shape(a)) if na else None), (sum_to(z, _shape(b)) if nb else None)
         ga = sum_to(g / b, _shape(a)) if na else None
         gb = sum_to(-g * a / (b * b), _shape(b)) if nb else None
         return ga, gb
@@ -121,11 +128,26 @@ class Div(Function):
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.inputs
+        if ctx.params:
+            return None
         out = None if ta is None else ta / b
         if tb is not None:
             d = -tb * a / (b * b)
             out = d if out is None else out + d
         return out
+
+
+def _rounded_div(xp, a, b, mode):
+    if mode == "floor":
+        return xp.floor_divide(a, b)
+    if mode != "trunc":
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                         f"but found '{mode}'")
+    if all(v.dtype.kind in "iub" if hasattr(v, "dtype") else isinstance(v, int)
+           for v in (a, b)):
+        q = xp.floor_divide(a, b)                  # integers: floor, then toward zero
+        return q + ((q < 0) & (q * b != a))
+    return xp.trunc(xp.true_divide(a, b))
 
 
 @primitive("neg", method=True, dunders=("__neg__",), aliases=("negative",),
