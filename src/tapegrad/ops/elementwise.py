@@ -280,15 +280,22 @@ class TanhGrad(OutputGrad):
         return y * -2
 
 
-@primitive("sign", method=True)
+@primitive("sign", method=True, samples=unary_samples(avoid=(0.0,)))
 class Sign(Function):
-    """y = sign(x): -1, 0 or 1. Piecewise constant, so its result carries no gradient."""
-
-    differentiable = False
+    """y = sign(x): -1, 0 or 1; piecewise constant, so dy/dx = 0 (a recorded zero, not an
+    error, as PyTorch)."""
 
     @staticmethod
     def forward(ctx, x):
         return ctx.xp.sign(x)
+
+    @staticmethod
+    def vjp(ctx, g):
+        return zeros_like(g)
+
+    @staticmethod
+    def jvp(ctx, t):
+        return zeros_like(t)
 
 
 @primitive("abs", method=True, dunders=("__abs__",), aliases=("absolute",),
