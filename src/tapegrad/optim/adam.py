@@ -1,6 +1,6 @@
 """Adam (with amsgrad and L2 weight decay) and AdamW (decoupled weight decay)."""
-from .optimizer import Optimizer, resolve_lr, new_step, number, sqrt, maximum_, buffer, \
-    zeros_like
+from .optimizer import Optimizer, resolve_lr
+from ._arith import new_step, number, sqrt, maximum_, buffer, zeros_like
 
 
 class Adam(Optimizer):

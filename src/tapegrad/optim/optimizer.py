@@ -28,6 +28,7 @@ from ..core.modes import no_grad, enable_grad, STATE
 from ..core.tensor import _make
 from ..core import function as _function
 from ..nn.module import zero_grad_in_place
+from ._arith import new_scalar
 
 xp = backend.xp
 
@@ -45,6 +46,7 @@ class Optimizer:
     ``_update(p, g, state, group)`` working on arrays in place."""
 
     traceable = False   # _update is written with operators only (tg.compile can trace it)
+    _scalar_state = ("step",)   # 0-d float64 host state (not per element, not on a device)
 
     def __init__(self, params, defaults, check_finite=False):
         self.defaults = dict(defaults)
@@ -275,9 +277,10 @@ class Optimizer:
             new = {}
             for k, v in st.items():
                 arr = v._data if isinstance(v, Tensor) else v
-                if k == "step" and (isinstance(arr, (numbers.Real, backend.generic))
-                                    or backend.is_array(arr)):
-                    new[k] = xp.array(float(arr))       # (older checkpoints: a number)
+                if k in self._scalar_state and (isinstance(arr, (numbers.Real,
+                                                                 backend.generic))
+                                                or backend.is_array(arr)):
+                    new[k] = new_scalar(float(arr))     # (older checkpoints: a number)
                 elif backend.is_array(arr):             # on the parameter's device
                     dt = p.dtype if arr.dtype.kind == "f" else arr.dtype
                     new[k] = backend.to_device(arr, p.device).astype(dt, copy=True)
@@ -296,45 +299,6 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
-
-
-def new_step():
-    """A step counter: a 0-d float64 array (a tensor in state_dict, as PyTorch's), so a
-    traced update reads and writes it as state instead of baking its value in."""
-    return xp.zeros((), xp.float64)
-
-
-def number(x):
-    """A value computed from a step counter, for use as a scalar: a Python float in eager
-    updates (so it scales float32 arrays as a Python number does), a tensor while traced."""
-    return x if isinstance(x, Tensor) else float(x)
-
-
-def sqrt(x):
-    """Square root of an array, a NumPy scalar or a tensor (updates run on either)."""
-    return x.sqrt() if isinstance(x, Tensor) else backend.array_module(x).sqrt(x)
-
-
-def buffer(state, key, w):
-    """``state[key]``, made (zeros like ``w``, on its device) if a loaded state lacks it."""
-    if key not in state:
-        state[key] = zeros_like(w)
-    return state[key]
-
-
-def zeros_like(w):
-    """Zeros with the shape, dtype and device of array or tensor ``w`` (optimizer state)."""
-    if isinstance(w, Tensor):
-        return w.new_zeros(w.shape)
-    return backend.array_module(w).zeros_like(w)
-
-
-def maximum_(a, b):
-    """a <- max(a, b) in place, for an array or a tensor."""
-    if isinstance(a, Tensor):
-        a.copy_(a.maximum(b))
-    else:
-        backend.array_module(a).maximum(a, b, out=a)
 
 
 def _finite(arr):

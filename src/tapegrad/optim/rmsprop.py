@@ -1,7 +1,6 @@
 """RMSprop (with centering, momentum and weight decay) and Adagrad."""
-from .. import backend
-from .optimizer import Optimizer, resolve_lr, new_step, number, sqrt, buffer, \
-    zeros_like
+from .optimizer import Optimizer, resolve_lr
+from ._arith import new_step, number, sqrt, buffer, zeros_like, full_like
 
 
 class RMSprop(Optimizer):
@@ -76,8 +75,7 @@ class Adagrad(Optimizer):
 
     def _init_state(self, p, state, group):
         state["step"] = new_step()
-        state["sum"] = backend.array_module(p._data).full_like(
-            p._data, group["initial_accumulator_value"])
+        state["sum"] = full_like(p._data, group["initial_accumulator_value"])
 
     def _update(self, w, g, state, group):
         if group["maximize"]:
