@@ -6,7 +6,14 @@
 from .optimizer import Optimizer, required
 from .sgd import SGD
 from .adam import Adam, AdamW
+from .adam_variants import Adamax, NAdam, RAdam
 from .rmsprop import RMSprop, Adagrad
+from .adadelta import Adadelta
+from .rprop import Rprop
+from .asgd import ASGD
+from .lbfgs import LBFGS
 from . import lr_scheduler
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
+__all__ = ["Optimizer", "required", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+           "RMSprop", "Adagrad", "Adadelta", "Rprop", "ASGD", "LBFGS",
+           "lr_scheduler"]
