@@ -9,7 +9,9 @@ import math
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "ExponentialLR", "CosineAnnealingLR",
-           "OneCycleLR", "ReduceLROnPlateau"]
+           "OneCycleLR", "ReduceLROnPlateau", "MultiStepLR", "ConstantLR", "LinearLR",
+           "PolynomialLR", "CyclicLR", "CosineAnnealingWarmRestarts", "SequentialLR",
+           "ChainedScheduler"]
 
 
 class LRScheduler:
@@ -28,10 +30,17 @@ class LRScheduler:
                                    f"load the optimizer's state_dict first")
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self):
+        """Step 0: set the first learning rates (SequentialLR re-runs it when this
+        scheduler takes over)."""
         self._step_count = 0
         self._is_initial = True
-        self.step()
-        self._is_initial = False
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def get_lr(self):
         raise NotImplementedError
@@ -41,7 +50,12 @@ class LRScheduler:
         return self._last_lr
 
     def step(self, epoch=None):
+        """Advance one epoch (or jump to ``epoch``, by the closed form where there is one)
+        and set each group's lr."""
         self._step_count += 1
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch=None):
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()
@@ -292,3 +306,9 @@ class ReduceLROnPlateau(LRScheduler):
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         self._last_lr = self._lrs()
+
+
+# more schedulers, in their own file (they import the base class above)
+from .schedulers import (MultiStepLR, ConstantLR, LinearLR, PolynomialLR,  # noqa: E402
+                         CyclicLR, CosineAnnealingWarmRestarts, SequentialLR,
+                         ChainedScheduler)
