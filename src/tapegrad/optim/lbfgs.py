@@ -164,6 +164,7 @@ class LBFGS(Optimizer):
         self._params = self.param_groups[0]["params"]
 
     def add_param_group(self, param_group):
+        """Only the first group: LBFGS has one (ValueError for a second)."""
         if self.param_groups:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         super().add_param_group(param_group)

@@ -30,6 +30,7 @@ class MultiStepLR(LRScheduler):
         return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._lrs()]
 
     def load_state_dict(self, state_dict):
+        """As LRScheduler's; the milestones become a Counter again."""
         super().load_state_dict(state_dict)
         self.milestones = Counter(self.milestones)    # (tg.load gives a plain dict)
 
@@ -202,6 +203,7 @@ class CyclicLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict):
+        """Restore a saved state; a callable object's saved attributes are put back."""
         state_dict = dict(state_dict)
         fn = state_dict.pop("_scale_fn_custom", None)
         super().load_state_dict(state_dict)
@@ -245,6 +247,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 for b in self.base_lrs]
 
     def step(self, epoch=None):
+        """Advance one epoch, or go to ``epoch`` (fractional epochs allowed)."""
         if epoch is None and self.last_epoch < 0:
             epoch = 0
         if epoch is None:
@@ -295,11 +298,13 @@ class _Combined(LRScheduler):
         self.optimizer = optimizer
 
     def state_dict(self):
+        """Own attributes, with each scheduler's state_dict under ``_schedulers``."""
         out = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
         out["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return out
 
     def load_state_dict(self, state_dict):
+        """Restore what ``state_dict`` saved, each inner scheduler's too."""
         state_dict = dict(state_dict)
         inner = state_dict.pop("_schedulers")
         self.__dict__.update(state_dict)
@@ -336,6 +341,7 @@ class SequentialLR(_Combined):
             sched.last_epoch -= 1
 
     def step(self):
+        """Step the scheduler in charge; at a milestone the next one starts at epoch 0."""
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[idx]
@@ -358,6 +364,7 @@ class ChainedScheduler(_Combined):
         self._last_lr = self._lrs()
 
     def step(self):
+        """Step every scheduler, in order."""
         for s in self._schedulers:
             s.step()
         self._last_lr = self._lrs()
