@@ -10,3 +10,8 @@ globals().update({_name: _info.fn for _name, _info in _OPS.items()})
 for _info in list(_OPS.values()):
     for _alias in _info.aliases:
         globals()[_alias] = _info.fn
+# ops registered under PyTorch's full name where the short one is taken by another op
+# (``nn.functional.unfold``: ``unfold`` is Tensor.unfold) are F.<short name> here
+for _name, _info in list(_OPS.items()):
+    if _name.startswith("nn.functional."):
+        globals()[_name[len("nn.functional."):]] = _info.fn

@@ -2,7 +2,9 @@
 from ..core.registry import OPS
 from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # noqa: F401
                products, vector_norm, linalg, diag, solve, nn, activation, conv, pool, norm,
-               loss, cross_entropy, nnfunc, inplace, sorting, extra, methods)
+               loss, cross_entropy, nnfunc, inplace, sorting, extra, methods,
+               spatial, norm_extra, pool_adaptive, conv_transpose1d, dropout_channel,
+               margin_loss, likelihood_loss)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):
