@@ -6,16 +6,28 @@ that own parameters and call them, plus ``init`` and ``utils``.
 from . import functional  # noqa: F401
 from .parameter import Parameter, Buffer
 from .module import Module
-from .containers import Sequential, ModuleList, ModuleDict, ParameterList
-from .layers import (Identity, Linear, Dense, Bilinear, Conv1d, Conv2d, ConvTranspose2d,
-                     MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, Embedding,
-                     Flatten, Unflatten)
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, Dropout
+from .containers import Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict
+from .layers import (Identity, Linear, Dense, Bilinear, Embedding, Flatten, Unflatten,
+                     PairwiseDistance, CosineSimilarity)
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d,
+                      AdaptiveMaxPool1d, AdaptiveMaxPool2d)
+from .padding import (ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d,
+                      ConstantPad3d, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+                      ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, CircularPad1d,
+                      CircularPad2d, CircularPad3d)
+from .spatial import (Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle,
+                      PixelUnshuffle, Fold, Unfold)
+from .normalization import (BatchNorm1d, BatchNorm2d, InstanceNorm1d, InstanceNorm2d,
+                            InstanceNorm3d, LayerNorm, GroupNorm, RMSNorm)
+from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from .activation import (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, CELU, GELU, SiLU, Mish,
                          Hardtanh, Hardsigmoid, Hardswish, Softsign, Tanhshrink, Threshold, GLU,
                          Sigmoid, Tanh, Softmax, LogSoftmax, Softmin, Softplus, LogSigmoid)
 from .loss import (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, CrossEntropyLoss, NLLLoss, BCELoss,
                    BCEWithLogitsLoss, KLDivLoss, CosineEmbeddingLoss, MarginRankingLoss,
+                   TripletMarginLoss, PoissonNLLLoss, GaussianNLLLoss, HingeEmbeddingLoss,
+                   MultiLabelSoftMarginLoss, MultiMarginLoss,
                    mse_loss, cross_entropy_loss, binary_cross_entropy)
 from . import init, utils  # noqa: F401
 from .utils import clip_grad_norm_, clip_grad_value_, clip_grad_norm, clip_grad_value  # noqa: F401

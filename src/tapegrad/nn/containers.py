@@ -1,5 +1,9 @@
-"""Containers: Sequential, ModuleList, ModuleDict, ParameterList (PyTorch's semantics)."""
+"""Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict (PyTorch's
+semantics)."""
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+from ..core.tensor import Tensor
 
 from .module import Module
 from .parameter import Parameter
@@ -184,3 +188,141 @@ class ParameterList(Module):
 
     def __iter__(self):
         return iter(self._parameters.values())
+
+
+class ParameterDict(Module):
+    """An ordered dict of Parameters, registered under their keys (so ``parameters()``,
+    ``state_dict()`` and ``.to()`` see them). A tensor stored in it becomes a Parameter;
+    other values are kept as plain attributes (PyTorch's rules). ``update`` from a plain
+    dict adds its items in sorted key order, from an OrderedDict, a ParameterDict or a
+    sequence of pairs in their order.
+
+    Raises TypeError for a key that is not a string, KeyError for a missing key."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self.__dict__["_keys"] = {}
+        if parameters is not None:
+            self.update(parameters)
+
+    @staticmethod
+    def _check_key(key):
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict keys must be strings, got {type(key).__name__} "
+                            f"({key!r})")
+        return key
+
+    def __getitem__(self, key):
+        if self._check_key(key) not in self._keys:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __setitem__(self, key, value):
+        self._keys[self._check_key(key)] = None
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        setattr(self, key, value)
+
+    def __delitem__(self, key):
+        if self._check_key(key) not in self._keys:
+            raise KeyError(key)
+        del self._keys[key]
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __reversed__(self):
+        return reversed(list(self._keys))
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def keys(self):
+        return self._keys.keys()
+
+    def items(self):
+        return ((k, self[k]) for k in self._keys)
+
+    def values(self):
+        return (self[k] for k in self._keys)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def popitem(self):
+        if not self._keys:
+            raise KeyError("popitem(): ParameterDict is empty")
+        key = next(reversed(list(self._keys)))
+        return key, self.pop(key)
+
+    def clear(self):
+        for k in list(self._keys):
+            del self[k]
+
+    def copy(self):
+        return ParameterDict(OrderedDict(self.items()))
+
+    def fromkeys(self, keys, default=None):
+        return ParameterDict((k, default) for k in keys)
+
+    def update(self, parameters):
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = list(parameters.items())
+        elif isinstance(parameters, Mapping):
+            items = sorted(parameters.items())
+        elif isinstance(parameters, Iterable):
+            items = []
+            for j, pair in enumerate(parameters):
+                if not isinstance(pair, Iterable) or len(pair) != 2:
+                    raise TypeError(f"ParameterDict.update: element #{j} of the sequence must "
+                                    f"be a (key, value) pair, got {pair!r}")
+                items.append(tuple(pair))
+        else:
+            raise TypeError(f"ParameterDict.update expects a mapping or an iterable of (key, "
+                            f"value) pairs, got {type(parameters).__name__}")
+        for k, v in items:
+            self[k] = v
+
+    def __or__(self, other):
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other):
+        out = ParameterDict(other) if not isinstance(other, ParameterDict) else other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called")
+
+    def extra_repr(self):
+        lines = []
+        for k, v in self.items():
+            if isinstance(v, Tensor):
+                kind = "Parameter" if isinstance(v, Parameter) else "Tensor"
+                size = "x".join(str(n) for n in v.shape)
+                dev = "" if v.device.type == "cpu" else f" ({v.device})"
+                lines.append(f"  ({k}): {kind} containing: [{v.dtype} tensor of size "
+                             f"{size}{dev}]")
+            else:
+                lines.append(f"  ({k}): Object of type: {type(v).__name__}")
+        return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""Layers with parameters or state: Linear, Bilinear, Conv, pooling, Embedding, Flatten.
+"""Layers: Identity, Linear, Bilinear, Embedding, Flatten, Unflatten, PairwiseDistance,
+CosineSimilarity (convolutions are in conv.py, pooling in pooling.py).
 
 Each layer holds its Parameters and calls the op in ``tg.nn.functional``; none
 reimplements an op. Initialisation follows PyTorch's exactly (kaiming_uniform_ with
@@ -12,7 +13,6 @@ from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
-
 
 
 def _tuple(v, n):
@@ -113,168 +113,6 @@ class Bilinear(Module):
                 f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
-class _ConvNd(Module):
-    _n = 2
-    _transposed = False
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 dilation=1, groups=1, bias=True, padding_mode="zeros", output_padding=0,
-                 dtype=None, device=None, generator=None):
-        super().__init__()
-        n = self._n
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
-                             f"must both be divisible by groups ({groups})")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"padding_mode={padding_mode!r} is not supported; only "
-                                      f"'zeros' (pad the input with F.pad yourself)")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _tuple(kernel_size, n)
-        self.stride = _tuple(stride, n)
-        self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
-        self.dilation = _tuple(dilation, n)
-        self.output_padding = _tuple(output_padding, n)
-        self.groups = groups
-        self.padding_mode = padding_mode
-        if self._transposed:
-            shape = (in_channels, out_channels // groups) + self.kernel_size
-        else:
-            shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = _param(*shape, dtype=dtype, device=device)
-        if bias:
-            self.bias = _param(out_channels, dtype=dtype, device=device)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(generator)
-
-    def reset_parameters(self, generator=None):
-        # PyTorch computes fan_in from the weight as stored (also for transposed convs)
-        _reset_weight_bias(self.weight, self.bias, generator)
-
-    def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding != (0,) * self._n:
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
-                f", padding={self.padding}"
-        if self.dilation != (1,) * self._n:
-            s += f", dilation={self.dilation}"
-        if self._transposed and self.output_padding != (0,) * self._n:
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
-
-
-class Conv1d(_ConvNd):
-    """1-D convolution over (N, C, L) inputs; weight (out, in/groups, k)."""
-    _n = 1
-
-    def forward(self, x):
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
-
-
-class Conv2d(_ConvNd):
-    """2-D convolution over (N, C, H, W) inputs; weight (out, in/groups, kh, kw)."""
-    _n = 2
-
-    def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
-
-
-class ConvTranspose2d(_ConvNd):
-    """Transposed 2-D convolution; weight (in, out/groups, kh, kw)."""
-    _n = 2
-    _transposed = True
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 dtype=None, device=None, generator=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, dtype, device, generator)
-
-    def forward(self, x, output_size=None):
-        if output_size is not None:
-            raise NotImplementedError("ConvTranspose2d(output_size=...) is not supported; set "
-                                      "output_padding instead")
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
-
-
-class _Pool(Module):
-    _n = 2
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = return_indices, ceil_mode
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
-
-
-class MaxPool1d(_Pool):
-    def forward(self, x):
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
-
-
-class MaxPool2d(_Pool):
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
-
-
-class _AvgPool(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding, self.ceil_mode = padding, ceil_mode
-        self.count_include_pad = count_include_pad
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
-
-class AvgPool1d(_AvgPool):
-    def forward(self, x):
-        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad)
-
-
-class AvgPool2d(_AvgPool):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None):
-        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
-        self.divisor_override = divisor_override
-
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
-
-
-class AdaptiveAvgPool2d(Module):
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
-
-
 class Embedding(Module):
     """A lookup table: row i of ``weight`` (num_embeddings, embedding_dim) for index i.
     Initialised N(0, 1) with the ``padding_idx`` row zeroed, as PyTorch."""
@@ -351,3 +189,25 @@ class Unflatten(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class PairwiseDistance(Module):
+    """||x1 - x2 + eps||_p along the last dim (``F.pairwise_distance``)."""
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class CosineSimilarity(Module):
+    """Cosine similarity of x1 and x2 along ``dim`` (``F.cosine_similarity``)."""
+
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)

@@ -1,11 +1,11 @@
-"""Normalisation and dropout layers: BatchNorm1d/2d, LayerNorm, GroupNorm, Dropout."""
+"""Normalisation layers: BatchNorm1d/2d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm, RMSNorm."""
+import warnings
+
 from .. import backend
-from ..core.tensor import Tensor
 from ..creation import ones, zeros
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
-
 
 
 class _BatchNorm(Module):
@@ -76,7 +76,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.use_bias}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
 
 
@@ -88,6 +88,57 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Over (N, C, H, W) inputs."""
     _dims = (4,)
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance normalisation: each sample's channel normalised over its spatial dims
+    (``F.instance_norm``), then a per-channel affine when ``affine``. With
+    ``track_running_stats`` the batch averages of the instance statistics update running
+    ones, which eval mode uses (PyTorch's defaults: affine=False, track_running_stats=False).
+    A (C, *spatial) input is one unbatched sample."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    def forward(self, x):
+        unbatched = self._dims[0] - 1
+        if x.ndim not in (unbatched, unbatched + 1):
+            raise ValueError(f"{type(self).__name__}: expected a {unbatched}-d (unbatched) or "
+                             f"{unbatched + 1}-d input, got shape {list(x.shape)}")
+        c = x.shape[x.ndim - unbatched]
+        if c != self.num_features:
+            if self.affine:
+                raise ValueError(f"{type(self).__name__}({self.num_features}): expected the "
+                                 f"input's channel dim to be {self.num_features}, got input "
+                                 f"of shape {list(x.shape)}")
+            warnings.warn(f"{type(self).__name__}({self.num_features}): the input's channel dim "
+                          f"({c}) does not match num_features, which is unused because "
+                          f"affine=False", stacklevel=2)
+        if x.ndim == unbatched:
+            return self._instance_norm(x.unsqueeze(0)).squeeze(0)
+        return self._instance_norm(x)
+
+    def _instance_norm(self, x):
+        return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                               self.training or not self.track_running_stats,
+                               0.0 if self.momentum is None else self.momentum, self.eps)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Over (N, C, L) or (C, L) inputs."""
+    _dims = (3,)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Over (N, C, H, W) or (C, H, W) inputs."""
+    _dims = (4,)
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Over (N, C, D, H, W) or (C, D, H, W) inputs."""
+    _dims = (5,)
 
 
 class LayerNorm(Module):
@@ -129,7 +180,7 @@ class GroupNorm(Module):
                              f"({num_groups})")
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine, self.use_bias = eps, affine, bias
-        _affine_parameters(self, (num_channels,), affine, bias, dtype)
+        _affine_parameters(self, (num_channels,), affine, bias, dtype, device)
 
     def forward(self, x):
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
@@ -139,23 +190,25 @@ class GroupNorm(Module):
                 f"bias={self.use_bias}")
 
 
-class Dropout(Module):
-    """Zeroes each element with probability ``p`` in training mode and scales the rest by
-    1/(1-p); the identity in eval mode. The mask comes from ``generator`` if given, else
-    from tapegrad's default generator (``tg.manual_seed``)."""
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims
+    (``F.rms_norm``), times a weight (ones) when ``elementwise_affine``. ``eps=None`` is the
+    input dtype's machine epsilon."""
 
-    def __init__(self, p=0.5, inplace=False, generator=None):
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
+                 dtype=None):
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.inplace, self.generator = p, inplace, generator
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.register_parameter("weight", Parameter(ones(*self.normalized_shape, dtype=dtype,
+                                                         device=device))
+                                if elementwise_affine else None)
 
     def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        if self.generator is not None:
-            return F.dropout(x, self.p, True, generator=self.generator)
-        return F.dropout(x, self.p, True)
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):
-        return f"p={self.p}, inplace={self.inplace}"
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
