@@ -280,6 +280,13 @@ class TanhGrad(OutputGrad):
         return y * -2
 
 
+def zero_grad(g):
+    """A zero gradient that is still connected to ``g`` (so a second-order pass sees a zero,
+    not a missing graph, and tg.compile records it) and stays 0 where g is inf or NaN (it is
+    selected, not g * 0)."""
+    return where(xp_of(g).zeros(g.shape, dtype=backend.bool_), g, 0.0)
+
+
 @primitive("sign", method=True, samples=unary_samples(avoid=(0.0,)))
 class Sign(Function):
     """y = sign(x): -1, 0 or 1; piecewise constant, so dy/dx = 0 (a recorded zero, not an
@@ -291,11 +298,11 @@ class Sign(Function):
 
     @staticmethod
     def vjp(ctx, g):
-        return zeros_like(g)
+        return zero_grad(g)
 
     @staticmethod
     def jvp(ctx, t):
-        return zeros_like(t)
+        return zero_grad(t)
 
 
 @primitive("abs", method=True, dunders=("__abs__",), aliases=("absolute",),

@@ -13,7 +13,7 @@ from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
 from ..core.tensor import Tensor, _make
 from ._util import Sample, sum_to, unary_samples, binary_samples, xp_of
-from .elementwise import as_float, where, clamp, log, Exp
+from .elementwise import as_float, where, clamp, log, Exp, zero_grad
 
 LN2, LN10 = _m.log(2.0), _m.log(10.0)
 TWO_OVER_SQRT_PI = 2.0 / _m.sqrt(_m.pi)
@@ -26,12 +26,6 @@ def _shape(x):
 
 def _data(x):
     return getattr(x, "_data", x)
-
-
-def _zero_grad(g):
-    """A zero gradient that is still connected to ``g`` (so a second-order pass sees a zero,
-    not a missing graph) and stays 0 where g is inf or NaN (it is selected, not g * 0)."""
-    return where(xp_of(g).zeros(g.shape, dtype=backend.bool_), g, 0.0)
 
 
 def _float_tensor(x):
@@ -145,11 +139,11 @@ def _rounding(name, fn, doc, aliases=(), half=False):
 
         @staticmethod
         def vjp(ctx, g):
-            return _zero_grad(g)
+            return zero_grad(g)
 
         @staticmethod
         def jvp(ctx, t):
-            return _zero_grad(t)
+            return zero_grad(t)
 
     Rounding.__doc__ = doc
     Rounding.__name__ = Rounding.__qualname__ = name.capitalize()
