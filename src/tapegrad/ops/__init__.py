@@ -4,7 +4,8 @@ from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # 
                products, vector_norm, linalg, diag, solve, nn, activation, conv, pool, norm,
                loss, cross_entropy, nnfunc, inplace, sorting, extra, methods,
                spatial, norm_extra, pool_adaptive, conv_transpose1d, dropout_channel,
-               margin_loss, likelihood_loss)
+               margin_loss, likelihood_loss,
+               gamma)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):

@@ -1,129 +1,106 @@
-"""The error function erf and erfc, vectorized: a series below |x| = 2, a continued fraction
-above (NumPy has no erf)."""
+"""The error function family and the normal distribution's functions: erf, erfc, erfinv,
+erfcx, ndtr, ndtri, log_ndtr, and entr.
+
+The forwards are scipy.special's (cupyx.scipy.special's on a GPU), reached through
+``backend.special``: a well-kept library of special functions beats a series of our own.
+Each derivative is written in tapegrad ops (often of the op's own output), so every order
+of derivative works.
+"""
 import math as _m
+
 from .. import backend
+from ..backend import special as _sp
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
-from ..core.tensor import Tensor, _make
-from ._util import Sample, sum_to, unary_samples, binary_samples
-from .elementwise import as_float, where, clamp, log, Exp
-from .math import TWO_OVER_SQRT_PI
+from ._util import Sample, unary_samples
+from .elementwise import as_float, where, Exp
+
+SQRT_PI = _m.sqrt(_m.pi)
+SQRT_2PI = _m.sqrt(2 * _m.pi)
+INV_SQRT2 = _m.sqrt(0.5)
 
 
-# NumPy has no erf. |x| < 2: erf(x) = 2/sqrt(pi) x exp(-x^2) sum_n (2x^2)^n / (1*3*...*(2n+1)),
-# a series of positive terms (no cancellation). |x| >= 1: erfc(x) = exp(-x^2)/sqrt(pi) /
-# (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), Laplace's continued fraction, evaluated bottom-up.
-# The number of terms is set per band for the output dtype: float64 gets a few ulp (the tests
-# compare with math.erf/math.erfc), float32 a 1e-9 relative error (fewer terms, and
-# erfc = 1 - erf below 2). Arguments are capped at 40, where erfc has underflowed.
-_SERIES = [1.0]
-for _k in range(1, 31):
-    _SERIES.append(_SERIES[-1] / (2 * _k + 1))
-#                  series |x|<1, series 1<=|x|<2, fraction 1<=|x|<2, fraction |x|>=2
-_TERMS = {True: (18, 30, 200, 60), False: (12, 20, 0, 24)}
+def special_unary(name, fn, derivative, uses="x", method=True, aliases=(), samples=None,
+                  doc=""):
+    """Register the primitive y = ``fn``(x), a special function of ``backend.special``
+    (a name) or a callable of the array, with dy/dx = ``derivative``: a tapegrad expression
+    in x (``uses="x"``), in y (``uses="y"``), or in both (``uses="xy"``: derivative(x, y)).
+    Integer inputs compute in the default float dtype, as PyTorch's."""
+    compute = (lambda x: _sp.call(fn, x)) if isinstance(fn, str) else fn
+
+    class Special(Function):
+        save_inputs = "x" in uses
+        save_output = "y" in uses
+
+        @staticmethod
+        def forward(ctx, x):
+            x = as_float(x)
+            return compute(x).astype(x.dtype, copy=False)
+
+        @staticmethod
+        def vjp(ctx, g):
+            if uses == "xy":
+                return g * derivative(ctx.inputs[0], ctx.output)
+            return g * derivative(ctx.inputs[0] if uses == "x" else ctx.output)
+
+        jvp = elementwise_jvp
+
+    Special.__doc__ = doc
+    Special.__name__ = Special.__qualname__ = name.rsplit(".", 1)[-1].capitalize()
+    return primitive(name, method=method, aliases=aliases,
+                     samples=samples or unary_samples(-2.0, 2.0))(Special)
 
 
-def _exp_neg_sq(xp, a, precise=True):
-    """exp(-a*a). ``precise`` avoids the 2 a^2 eps error of rounding a*a: a = hi + lo with hi
-    exact in 24 bits, so hi*hi is exact and exp(-a^2) = exp(-hi^2) * exp(-u), u = lo*(a + hi);
-    |u| < 2e-4 (a <= 40), so exp(-u) = 1 - u + u^2/2 - u^3/6 to 1e-17."""
-    if not precise:
-        return xp.exp(-a * a)
-    hi = a.astype(backend.float32).astype(a.dtype)
-    u = (a - hi) * (a + hi)
-    return xp.exp(-hi * hi) * (1 - u * (1 - u * (0.5 - u / 6)))
+def _gauss(x):
+    """exp(-x**2), differentiable."""
+    return Exp.apply(-(x * x))
 
 
-def _erf_series(xp, a, n, precise):
-    """erf(a) for 0 <= a < 2, from n + 1 terms of the series (xp: a's array module)."""
-    z = 2 * a * a
-    s = xp.full(a.shape, _SERIES[n])
-    for c in reversed(_SERIES[:n]):
-        s *= z
-        s += c
-    return TWO_OVER_SQRT_PI * a * _exp_neg_sq(xp, a, precise) * s
+Erf = special_unary(
+    "erf", "erf", lambda x: _gauss(x) * (2 / SQRT_PI), samples=unary_samples(-3.0, 3.0),
+    doc="y = erf(x) = 2/sqrt(pi) int_0^x exp(-t**2) dt;  dy/dx = 2/sqrt(pi) exp(-x**2).")
+Erfc = special_unary(
+    "erfc", "erfc", lambda x: _gauss(x) * (-2 / SQRT_PI), samples=unary_samples(-3.0, 3.0),
+    doc="y = erfc(x) = 1 - erf(x);  dy/dx = -2/sqrt(pi) exp(-x**2). Primitive: computed "
+        "directly for large x, where 1 - erf(x) loses every digit.")
+Erfinv = special_unary(
+    "erfinv", "erfinv", lambda y: Exp.apply(y * y) * (SQRT_PI / 2), uses="y",
+    samples=unary_samples(-0.9, 0.9),
+    doc="y = erfinv(x), the inverse of erf on (-1, 1) (+-inf at +-1, NaN outside);  "
+        "dy/dx = sqrt(pi)/2 exp(y**2).")
+Erfcx = special_unary(
+    "special.erfcx", "erfcx", lambda x, y: 2 * x * y - 2 / SQRT_PI, uses="xy", method=False,
+    doc="y = erfcx(x) = exp(x**2) erfc(x), the scaled complementary error function (finite "
+        "where exp(x**2) overflows);  dy/dx = 2x y - 2/sqrt(pi).")
+Ndtri = special_unary(
+    "special.ndtri", "ndtri", lambda y: Exp.apply(y * y * 0.5) * SQRT_2PI, uses="y",
+    method=False, samples=unary_samples(0.05, 0.95),
+    doc="y = ndtri(p), the standard normal quantile (the inverse of ndtr; +-inf at 0 and 1);  "
+        "dy/dp = sqrt(2 pi) exp(y**2 / 2).")
+LogNdtr = special_unary(
+    "special.log_ndtr", "log_ndtr", lambda x, y: Exp.apply(x * x * -0.5 - y) / SQRT_2PI,
+    uses="xy", method=False, samples=unary_samples(-6.0, 3.0),
+    doc="y = log(ndtr(x)), accurate in the far left tail;  dy/dx = phi(x) / ndtr(x) = "
+        "exp(-x**2/2 - y) / sqrt(2 pi) (finite for very negative x, where ndtr underflows).")
 
 
-def _erfc_cf(xp, a, levels, precise):
-    """erfc(a) for a >= 1 (NaN stays NaN)."""
-    t = a.copy()
-    for k in range(levels, 0, -1):
-        xp.divide(0.5 * k, t, out=t)
-        t += a
-    return _exp_neg_sq(xp, a, precise) / (_m.sqrt(_m.pi) * t)
+@composite("special.ndtr", samples=unary_samples(-3.0, 3.0))
+def ndtr(input):
+    """Phi(x), the standard normal CDF: erfc(-x / sqrt(2)) / 2 (erfc keeps the left tail's
+    relative accuracy);  dPhi/dx = exp(-x**2 / 2) / sqrt(2 pi)."""
+    return Erfc.apply(input * -INV_SQRT2) * 0.5
 
 
-def _bands(xp, x):
-    """|x| in float64 (capped at 40), the float64-accuracy flag, and the masks of the bands
-    [0, 1), [1, 2) and [2, inf] (NaN falls in the last: the fraction propagates it)."""
-    a = xp.minimum(xp.abs(x.astype(backend.float64)), 40.0)
-    low, high = a < 1, a >= 2
-    return a, x.dtype == backend.float64, low, ~(low | high), ~(a < 2)
+def _entr_samples(rng):
+    return unary_samples(0.1, 3.0)(rng) + [
+        Sample([backend.asarray([0.5, 0.0, -1.0, 2.0])], name="boundary", kink=True)]
 
 
-def _erf_abs(xp, x):
-    """erf(|x|) in float64."""
-    a, precise, low, mid, big = _bands(xp, x)
-    n_low, n_mid, _, n_big = _TERMS[precise]
-    out = xp.empty_like(a)
-    out[low] = _erf_series(xp, a[low], n_low, False)  # a*a's rounding is < 1 ulp below 1
-    out[mid] = _erf_series(xp, a[mid], n_mid, precise)
-    out[big] = 1 - _erfc_cf(xp, a[big], n_big, precise)
-    return out
-
-
-def _erfc_abs(xp, x):
-    """erfc(|x|) in float64 (1 - erf(|x|) only where that keeps the accuracy asked for)."""
-    a, precise, low, mid, big = _bands(xp, x)
-    n_low, n_mid, n_frac, n_big = _TERMS[precise]
-    out = xp.empty_like(a)
-    out[low] = 1 - _erf_series(xp, a[low], n_low, False)
-    if precise:
-        out[mid] = _erfc_cf(xp, a[mid], n_frac, True)
-    else:
-        out[mid] = 1 - _erf_series(xp, a[mid], n_mid, False)
-    out[big] = _erfc_cf(xp, a[big], n_big, precise)
-    return out
-
-
-@primitive("erf", method=True, samples=unary_samples(-3.0, 3.0))
-class Erf(Function):
-    """y = erf(x) = 2/sqrt(pi) int_0^x exp(-t**2) dt;  dy/dx = 2/sqrt(pi) exp(-x**2).
-    Primitive: a vectorized series / continued fraction (NumPy has no erf)."""
-
-    save_inputs = True
-
-    @staticmethod
-    def forward(ctx, x):
-        xp = ctx.xp
-        x = as_float(x)
-        return xp.copysign(_erf_abs(xp, x), x).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def vjp(ctx, g):
-        x = ctx.inputs[0]
-        return g * (Exp.apply(-(x * x)) * TWO_OVER_SQRT_PI)
-
-    jvp = elementwise_jvp
-
-
-@primitive("erfc", method=True, samples=unary_samples(-3.0, 3.0))
-class Erfc(Function):
-    """y = erfc(x) = 1 - erf(x);  dy/dx = -2/sqrt(pi) exp(-x**2). Primitive: computed
-    directly for large |x|, where 1 - erf(x) would lose every digit."""
-
-    save_inputs = True
-
-    @staticmethod
-    def forward(ctx, x):
-        xp = ctx.xp
-        x = as_float(x)
-        erfc_a = _erfc_abs(xp, x)
-        return xp.where(x < 0, 2 - erfc_a, erfc_a).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def vjp(ctx, g):
-        x = ctx.inputs[0]
-        return g * (Exp.apply(-(x * x)) * -TWO_OVER_SQRT_PI)
-
-    jvp = elementwise_jvp
+@composite("special.entr", samples=_entr_samples)
+def entr(input):
+    """-x log(x) for x > 0, 0 at x = 0, -inf for x < 0 (the entropy term);
+    d/dx = -(1 + log x) for x > 0 and 0 elsewhere (tapegrad's convention where the function
+    is constant or infinite; PyTorch gives inf at 0 and NaN below). log sees 1 off the
+    domain, so no NaN reaches the gradient."""
+    x = input if input.dtype.kind == "f" else input.float()
+    return where(x < 0, -float("inf"), -x * where(x > 0, x, 1.0).log())
