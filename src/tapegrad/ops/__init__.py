@@ -6,7 +6,8 @@ from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # 
                spatial, norm_extra, pool_adaptive, conv_transpose1d, dropout_channel,
                margin_loss, likelihood_loss,
                gamma,
-               gamma, binary)
+               gamma, binary,
+               gamma, binary, layout, scatter, counting)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):
