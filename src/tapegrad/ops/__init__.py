@@ -7,7 +7,8 @@ from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # 
                margin_loss, likelihood_loss,
                gamma,
                gamma, binary,
-               gamma, binary, layout, scatter, counting)
+               gamma, binary, layout, scatter, counting,
+               gamma, binary, layout, scatter, counting, sampling)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):
