@@ -5,10 +5,8 @@ from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # 
                loss, cross_entropy, nnfunc, inplace, sorting, extra, methods,
                spatial, norm_extra, pool_adaptive, conv_transpose1d, dropout_channel,
                margin_loss, likelihood_loss,
-               gamma,
-               gamma, binary,
-               gamma, binary, layout, scatter, counting,
-               gamma, binary, layout, scatter, counting, sampling)
+               gamma, binary, layout, scatter, counting, sampling,
+               decomp, svd)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):

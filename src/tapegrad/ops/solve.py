@@ -1,11 +1,12 @@
 """Inverse, determinant (exact cofactor gradients at singular matrices), solve, matrix
-norms."""
+norms (those of singular values come from ops/svd.py)."""
 import collections
 
 from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
+from ..core.errors import ShapeError
 from ._util import Sample, sum_to, broadcast_to, xp_of
 from .shape import unsqueeze, squeeze, transpose
 from .diag import _axis
@@ -13,7 +14,7 @@ from .diag import _axis
 
 def _square(x, op):
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
-        raise RuntimeError(f"{op}: A must be batches of square matrices, but got shape "
+        raise ShapeError(f"{op}: A must be batches of square matrices, but got shape "
                            f"{list(x.shape)}")
 
 
@@ -42,13 +43,13 @@ class Inverse(Function):
     save_output = True
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx, a, op="linalg.inv"):
         try:
             out = ctx.xp.linalg.inv(a)
         except ctx.xp.linalg.LinAlgError:
             out = None
         if _failed(ctx.xp, out, a):
-            raise _singular("linalg.inv", a.shape)
+            raise _singular(op, a.shape)
         return out
 
     @staticmethod
@@ -169,7 +170,9 @@ def det(a):
 
 @primitive("logabsdet", public=False)
 class LogAbsDet(Function):
-    """y = log|det(A)|;  dy/dA = A^-T."""
+    """y = log|det(A)|;  dy/dA = A^-T. At a singular A (y = -inf) the gradient is infinite:
+    the rules raise RuntimeError naming slogdet (PyTorch returns infinities, which would
+    turn every parameter they reach into inf or NaN in one step)."""
 
     save_inputs = True
 
@@ -178,12 +181,16 @@ class LogAbsDet(Function):
         return ctx.xp.linalg.slogdet(a)[1]
 
     @staticmethod
+    def _inv_t(ctx):
+        return _mT(Inverse.apply(ctx.inputs[0], op="linalg.slogdet (its gradient)"))
+
+    @staticmethod
     def vjp(ctx, g):
-        return unsqueeze(unsqueeze(g, -1), -1) * _mT(Inverse.apply(ctx.inputs[0]))
+        return unsqueeze(unsqueeze(g, -1), -1) * LogAbsDet._inv_t(ctx)
 
     @staticmethod
     def jvp(ctx, t):
-        return (t * _mT(Inverse.apply(ctx.inputs[0]))).sum(dim=(-2, -1))
+        return (t * LogAbsDet._inv_t(ctx)).sum(dim=(-2, -1))
 
 
 @primitive("slogdet_sign", public=False)
@@ -282,7 +289,7 @@ def solve(A, B, *, left=True):
     vec = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
     b = unsqueeze(B, -1) if vec else B
     if b.ndim < 2 or b.shape[-2] != A.shape[-1]:
-        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+        raise ShapeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
                            f"AX = B ({'x'.join(map(str, A.shape[-2:]))} and "
                            f"{'x'.join(map(str, b.shape[-2:]))}; A {list(A.shape)}, "
                            f"B {list(B.shape)})")
@@ -294,26 +301,38 @@ composite("linalg.solve", samples=_solve_samples)(solve)
 
 
 # -- matrix norms ---------------------------------------------------------------------------
+_MATRIX_ORDS = ("fro", "nuc", 2, -2, 1, -1, float("inf"), -float("inf"))
+
+
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
-    """Matrix norm over the two dims ``dim``: 'fro' (the default), 1 / -1 (max / min
-    absolute column sum), inf / -inf (max / min absolute row sum). 2, -2 and 'nuc' need
-    singular values and are not supported."""
+    """Matrix norm over the two dims ``dim``: 'fro' (the default), 'nuc' (the sum of the
+    singular values), 2 / -2 (the largest / smallest singular value), 1 / -1 (max / min
+    absolute column sum), inf / -inf (max / min absolute row sum). The singular-value norms
+    differentiate through svdvals (exact at repeated singular values; ties of 2 / -2 share
+    the gradient, as amax does). Raises ShapeError for fewer than 2 dims, IndexError for a
+    dim out of range, RuntimeError for a bad ord or repeated dims."""
     from .vector_norm import vector_norm
     from .reduce import amax, amin
     if dtype is not None:
         A = A.to(dtype)
     if A.ndim < 2:
-        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
-                           f"dimensions, got shape {list(A.shape)}")
+        raise ShapeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
+                         f"dimensions, got shape {list(A.shape)}")
     d = tuple(_axis(x, A.ndim, "linalg.matrix_norm") for x in dim)
     if len(d) != 2 or d[0] == d[1]:
         raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple of different dims, "
                            f"got {dim}")
+    if ord not in _MATRIX_ORDS:
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord!r} not supported (use 'fro', "
+                           f"'nuc', 2, -2, 1, -1, inf or -inf)")
     if ord == "fro":
         return vector_norm(A, 2, d, keepdim)
-    if ord not in (1, -1, float("inf"), -float("inf")):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} is not supported "
-                                  f"(use 'fro', 1, -1, inf or -inf)")
+    if ord in ("nuc", 2, -2):
+        from .svd import svdvals
+        from .shape import movedim
+        s = svdvals(_as_float(movedim(A, d, (-2, -1))))
+        out = s.sum(dim=-1) if ord == "nuc" else (amax if ord == 2 else amin)(s, dim=-1)
+        return unsqueeze(unsqueeze(out, min(d)), max(d)) if keepdim else out
     # 1-norms sum over rows (dim[0]) then take the extreme over columns; inf the other way
     s_dim, e_dim = (d[0], d[1]) if abs(ord) == 1 else (d[1], d[0])
     s = A.abs().sum(dim=s_dim, keepdim=True)
@@ -325,7 +344,9 @@ def _matrix_norm_samples(rng):
     r = rng.standard_normal
     return [Sample([r((2, 3))]), Sample([r((2, 2, 3))], {"ord": 1}),
             Sample([r((3, 2))], {"ord": float("inf"), "keepdim": True}),
-            Sample([r((2, 3))], {"ord": -1}), Sample([r((3, 2, 2))], {"dim": (0, 2)})]
+            Sample([r((2, 3))], {"ord": -1}), Sample([r((3, 2, 2))], {"dim": (0, 2)}),
+            Sample([r((2, 3))], {"ord": "nuc"}), Sample([r((2, 2, 3))], {"ord": 2}),
+            Sample([r((3, 2, 4))], {"ord": -2, "dim": (2, 0), "keepdim": True})]
 
 
 composite("linalg.matrix_norm", samples=_matrix_norm_samples)(matrix_norm)
@@ -342,7 +363,7 @@ def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
         return matrix_norm(A, "fro" if ord is None else ord, dim or (-2, -1), keepdim,
                            dtype=dtype)
     if dim is None and ord is not None and A.ndim != 1:
-        raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must "
+        raise ShapeError(f"linalg.norm: If dim is not specified but ord is, the input must "
                            f"be 1D or 2D. Got {A.ndim}D (shape {list(A.shape)})")
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
