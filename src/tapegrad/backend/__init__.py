@@ -8,6 +8,7 @@ the GEMM, random generators, host copies) lives here and in ``devices``/``cuda``
 """
 import contextlib as _contextlib
 import os as _os
+import warnings as _warnings
 
 import numpy as xp
 
@@ -27,6 +28,14 @@ int32 = xp.dtype("int32")
 int64 = xp.dtype("int64")
 uint8 = xp.dtype("uint8")
 bool_ = xp.dtype("bool")
+
+# NumPy's floating-point warnings (log(0), 0/0, overflow, a mean of nothing) never reach a
+# user from tapegrad's ops: PyTorch returns -inf/nan silently. Only warnings raised in
+# tapegrad's own modules are silenced; the user's NumPy code warns as before.
+_warnings.filterwarnings(
+    "ignore", category=RuntimeWarning, module=r"tapegrad(\.|$)",
+    message=r"(divide by zero|invalid value|overflow|underflow) encountered|Mean of empty slice"
+            r"|Degrees of freedom")
 
 DEFAULT_FLOAT = float32
 DEFAULT_INT = int64

@@ -8,10 +8,12 @@ are themselves differentiable.
 import itertools
 import os
 import sys
+import warnings
 import weakref
 
 from .. import backend
 from .modes import STATE
+from .errors import ShapeError
 from .node import Node, LeafNode
 
 xp = backend.xp
@@ -127,7 +129,7 @@ def apply(fn, args, params, promoted=False):
                 differ = True
     if (differ or scalar and (dtype is None or dtype.kind != "f")) and fn.promote and \
             not promoted:
-        return apply(fn, promote_args(args), params, True)
+        return apply(fn, promote_args(args, fn.name), params, True)
     if not (needs and st.grad_enabled and fn.differentiable):
         return _constant(fn, _forward(fn, _new(_Scratch), arrays, params), args, needs,
                          st.grad_enabled)
@@ -178,7 +180,7 @@ def _apply_special(fn, args, params, promoted, st):
     if any(not isinstance(a, Tensor) and backend.is_array(a) for a in args):
         args = _wrap_arrays(args)
     if fn.promote and not promoted and _must_promote(args):
-        args = promote_args(args)
+        args = promote_args(args, fn.name)
     nodes = [a.node if isinstance(a, Tensor) else None for a in args]
     enabled = st.grad_enabled
     record = enabled and fn.differentiable
@@ -361,11 +363,11 @@ def _observe(ctx, args, st):
 
 
 def _shape_error(fn, arrays, e):
-    """NumPy's broadcasting ValueError as PyTorch's RuntimeError naming the op and shapes."""
+    """NumPy's broadcasting ValueError as a ShapeError naming the op and the shapes."""
     if "broadcast" not in str(e):
         return e
-    shapes = " and ".join(str(list(a.shape)) for a in arrays if isinstance(a, ndarray))
-    return RuntimeError(f"{fn.name}: the shapes {shapes} cannot be broadcast together")
+    shapes = " and ".join(str(list(a.shape)) for a in arrays if backend.is_array(a))
+    return ShapeError(f"{fn.name}: the shapes {shapes} cannot be broadcast together")
 
 
 def push_tangents(ctx, out, args, st):
@@ -445,6 +447,14 @@ def in_package(filename):
     return os.path.abspath(filename).startswith(_PACKAGE)
 
 
+def warn_user(message, category=UserWarning):
+    """``warnings.warn`` pointing at the user's line: the first frame outside tapegrad."""
+    level, f = 1, sys._getframe(1)
+    while f is not None and in_package(f.f_code.co_filename):
+        level, f = level + 1, f.f_back
+    warnings.warn(message, category, stacklevel=level)
+
+
 def caller_location():
     """file:line of the first frame outside tapegrad (where the user called the op)."""
     f = sys._getframe(1)
@@ -489,11 +499,17 @@ def _promote(a, b):
     return backend.promote_types(a, b)
 
 
-def promote_args(args):
+def promote_args(args, op=None):
     """Cast tensor inputs to PyTorch's promoted dtype (python scalars stay weakly typed:
-    NumPy keeps a float32 tensor float32 when it meets a python float)."""
+    NumPy keeps a float32 tensor float32 when it meets a python float). ``op`` (the op's
+    name) checks every argument is a tensor or a number: a TypeError names the op."""
     ops = tuple(_make(a) if isinstance(a, ndarray) else
                 a.item() if isinstance(a, backend.generic) else a for a in args)
+    if op is not None:
+        for i, a in enumerate(ops):
+            if not isinstance(a, (Tensor, int, float, bool)) and a is not None:
+                raise TypeError(f"{op}(): argument {i} must be a tensor or a number, not "
+                                f"{type(a).__name__}")
     res = result_type(*ops)
     if res is None:
         return ops

@@ -2,7 +2,11 @@
 the op table. ``@primitive`` and ``@composite`` register an op, create ``tg.<name>`` and bind
 the Tensor method and operators, so the core never imports the ops.
 """
+import functools
+import re
+
 from . import function
+from .errors import ShapeError
 from .function import apply
 
 
@@ -60,10 +64,44 @@ def primitive(name, method=False, samples=None, aliases=(), dunders=(), rdunders
 
 
 def composite(name, method=False, samples=None, aliases=(), dunders=(), rdunders=()):
-    """Function decorator: register a composite op (its gradients come from primitives)."""
+    """Function decorator: register a composite op (its gradients come from primitives).
+    An error raised by an op it calls names the composite, the op the user called
+    (``softmax: dimension out of range``, not ``amax: ...``)."""
     def deco(fn):
-        return register(name, fn, None, method, samples, aliases, dunders, rdunders)
+        return register(name, _named_errors(fn, name), None, method, samples, aliases,
+                        dunders, rdunders)
     return deco
+
+
+_RENAMED = (IndexError, TypeError, ValueError, RuntimeError, NotImplementedError, ShapeError)
+_OP_PREFIX = re.compile(r"([A-Za-z_][\w.]*)(\(\))?: ")
+
+
+def _named_errors(fn, name):
+    """``fn`` whose errors (tapegrad's own, "op: message") name ``name`` as the op."""
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _RENAMED as e:
+            renamed = _renamed(e, name)
+            if renamed is e:
+                raise
+            raise renamed from None
+    return op
+
+
+def _renamed(e, name):
+    """``e`` with its leading op name replaced by ``name`` (``e`` itself when it names no op,
+    already names ``name``, or is not one of the plain error types tapegrad raises)."""
+    if type(e) not in _RENAMED or len(e.args) != 1 or not isinstance(e.args[0], str):
+        return e
+    m = _OP_PREFIX.match(e.args[0])
+    if m is None or m.group(1).rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]:
+        return e      # (already this op, perhaps by its namespaced name: linalg.slogdet)
+    new = type(e)(f"{name}{m.group(2) or ''}: {e.args[0][m.end():]}")
+    new.__traceback__ = e.__traceback__
+    return new
 
 
 def elementwise_jvp(ctx, t):

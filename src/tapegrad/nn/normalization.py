@@ -1,7 +1,7 @@
 """Normalisation layers: BatchNorm1d/2d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm, RMSNorm."""
-import warnings
 
 from .. import backend
+from ..core.function import warn_user
 from ..creation import ones, zeros
 from . import functional as F
 from .module import Module
@@ -113,9 +113,9 @@ class _InstanceNorm(_BatchNorm):
                 raise ValueError(f"{type(self).__name__}({self.num_features}): expected the "
                                  f"input's channel dim to be {self.num_features}, got input "
                                  f"of shape {list(x.shape)}")
-            warnings.warn(f"{type(self).__name__}({self.num_features}): the input's channel dim "
+            warn_user(f"{type(self).__name__}({self.num_features}): the input's channel dim "
                           f"({c}) does not match num_features, which is unused because "
-                          f"affine=False", stacklevel=2)
+                          f"affine=False")
         if x.ndim == unbatched:
             return self._instance_norm(x.unsqueeze(0)).squeeze(0)
         return self._instance_norm(x)

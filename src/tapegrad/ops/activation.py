@@ -15,9 +15,9 @@ PyTorch); the clamp-based ones (hardtanh, relu6, hardsigmoid, hardswish) pass no
 the bounds (hardswish'(-3) = 0 and hardswish'(3) = 1, where PyTorch gives -0.5 and 1.5).
 """
 import math as _m
-import warnings
 
 from .. import backend
+from ..core.function import warn_user
 from ..core.tensor import _make
 from ..core.registry import composite
 from ._util import Sample, unary_samples, pick_dim, normalize_dims
@@ -234,8 +234,8 @@ def _softmax_dim(dim, x, op):
     implicit choice (0 for 0-, 1- and 3-d inputs, else 1), with PyTorch's warning."""
     if dim is not None:
         return dim
-    warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call "
-                  f"to include dim=X as an argument.", UserWarning, stacklevel=3)
+    warn_user(f"Implicit dimension choice for {op} has been deprecated. Change the call "
+                  f"to include dim=X as an argument.")
     return 0 if x.ndim in (0, 1, 3) else 1
 
 

@@ -1,8 +1,8 @@
 """Channel dropout: dropout1d, dropout2d, dropout3d zero whole channels (every element of
 a sample's channel shares one Bernoulli draw) and scale the kept ones by 1/(1-p)."""
-import warnings
 
 from ..core.errors import ShapeError
+from ..core.function import warn_user
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor
 from ._util import Sample
@@ -83,10 +83,10 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
     Raises ValueError for p outside [0, 1]."""
     _check_tensor("dropout2d", input)
     if input.ndim != 4:
-        warnings.warn(f"dropout2d: received a {input.ndim}-d input (shape "
+        warn_user(f"dropout2d: received a {input.ndim}-d input (shape "
                       f"{list(input.shape)}); dropout2d expects (N, C, H, W). "
                       + ("A 3-d input is taken as (N, C, L): use dropout1d for that."
-                         if input.ndim == 3 else "Use dropout instead."), stacklevel=3)
+                         if input.ndim == 3 else "Use dropout instead."))
     return _feature_dropout("dropout2d", input, p, training, generator, False)
 
 
@@ -98,8 +98,8 @@ def dropout3d(input, p=0.5, training=True, inplace=False, generator=None):
     Raises ValueError for p outside [0, 1]."""
     _check_tensor("dropout3d", input)
     if input.ndim not in (4, 5):
-        warnings.warn(f"dropout3d: received a {input.ndim}-d input (shape "
+        warn_user(f"dropout3d: received a {input.ndim}-d input (shape "
                       f"{list(input.shape)}); dropout3d expects (C, D, H, W) or "
-                      f"(N, C, D, H, W). Use dropout instead.", stacklevel=3)
+                      f"(N, C, D, H, W). Use dropout instead.")
     # as PyTorch: anything but 5-d is taken as unbatched
     return _feature_dropout("dropout3d", input, p, training, generator, input.ndim != 5)

@@ -2,10 +2,9 @@
 (cross_entropy and nll_loss are in cross_entropy.py). Which inputs get gradients follows
 PyTorch: regression targets and probability targets do; class weights never do.
 """
-import warnings
 
 from .. import backend
-from ..core.function import Function
+from ..core.function import Function, warn_user
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, guard, in_range_closed, xp_of, const_like
@@ -50,9 +49,9 @@ def _const(t, like, dtype=None):
 
 def _size_warning(op, input, target):
     if tuple(input.shape) != tuple(target.shape):
-        warnings.warn(f"{op}: using a target size ({list(target.shape)}) that is different to "
+        warn_user(f"{op}: using a target size ({list(target.shape)}) that is different to "
                       f"the input size ({list(input.shape)}); it will be broadcast, which is "
-                      f"likely wrong. Please ensure they have the same size.", stacklevel=3)
+                      f"likely wrong. Please ensure they have the same size.")
 
 
 def _weighted(op, loss, weight, reduction, mean_by_weight=True):
