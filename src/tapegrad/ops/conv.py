@@ -140,6 +140,20 @@ def _conv_weight_grad(xp, x, g, w_shape, stride, pad, dilation, groups, cols=Non
 
 
 # -- the primitives -------------------------------------------------------------------------
+def _conv_out(x_shape, w_shape, geo):
+    """The (height, width) a convolution of an x_shape input gives."""
+    (pt, pb), (pl, pr) = geo["pad"]
+    (sh, sw), (dh, dw) = geo["stride"], geo["dilation"]
+    kh, kw = w_shape[2:]
+    return ((x_shape[2] + pt + pb - dh * (kh - 1) - 1) // sh + 1,
+            (x_shape[3] + pl + pr - dw * (kw - 1) - 1) // sw + 1)
+
+
+def _pad(x, widths):
+    from .pad import pad
+    return pad(x, widths)
+
+
 def _geom(ctx):
     p = ctx.params
     return {"stride": p["stride"], "pad": p["pad"], "dilation": p["dilation"],
@@ -201,8 +215,20 @@ class ConvInputGrad(Function):
         g, w = ctx.inputs
         ng, nw = ctx.needs_input_grad
         geo = _geom(ctx)
-        gg = Conv2d.apply(v, w, None, **geo) if ng else None
-        gw = ConvWeightGrad.apply(v, g, w_shape=w.shape, **geo) if nw else None
+        # an output_padding of stride or more (allowed when below the dilation) makes u one
+        # position longer than g's convolution covers: conv(v) has those extra positions
+        # (cropped) and g is taken as zero there (padded)
+        extra = _conv_out(v.shape, w.shape, geo)
+        extra = (extra[0] - g.shape[2], extra[1] - g.shape[3])
+        gg = gw = None
+        if ng:
+            gg = Conv2d.apply(v, w, None, **geo)
+            if extra != (0, 0):
+                gg = gg[:, :, :g.shape[2], :g.shape[3]]
+        if nw:
+            gw = ConvWeightGrad.apply(v, g if extra == (0, 0) else
+                                      _pad(g, (0, extra[1], 0, extra[0])),
+                                      w_shape=w.shape, **geo)
         return gg, gw
 
     @staticmethod
@@ -381,9 +407,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     dilation = pair(dilation, "conv_transpose2d", "dilation")
     ph, pw = pair(padding, "conv_transpose2d", "padding")
     oph, opw = pair(output_padding, "conv_transpose2d", "output_padding")
-    if oph >= stride[0] or opw >= stride[1]:
-        raise ValueError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller than "
-                         f"stride {stride}")
+    for o, s, d in zip((oph, opw), stride, dilation):
+        if o >= s and o >= d:
+            raise ValueError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller "
+                             f"than either stride {stride} or dilation {dilation}")
     n, _, h, w = input.shape
     kh, kw = weight.shape[2:]
     ho = (h - 1) * stride[0] - 2 * ph + dilation[0] * (kh - 1) + oph + 1

@@ -5,6 +5,7 @@ biased variance, so gradients of every order come from the primitives. The per-c
 affine weight is folded into the (small) scale before it meets the (large) input.
 """
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.registry import composite
 from ..core.modes import no_grad
 from ..core.tensor import Tensor, _make
@@ -66,8 +67,10 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
     if momentum is None:
         raise TypeError("batch_norm(): momentum must be a float, not None (nn.BatchNorm "
                         "turns momentum=None into a cumulative-average factor)")
+    if x.numel() == 0:          # nothing to normalise: an empty copy (PyTorch's rule)
+        return x * 1.0
     if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), "
+        raise ShapeError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), "
                          f"got shape {list(x.shape)}")
     c = x.shape[1]
     shape = (1, c) + (1,) * (x.ndim - 2)

@@ -100,9 +100,8 @@ def pad(x, pad, mode="constant", value=None):
         if not (a or b):
             continue
         n = x.shape[d]
-        if a < 0 or b < 0:
-            raise RuntimeError(f"pad(): negative padding {list(pad)} is only supported in "
-                               f"'constant' mode")
+        crop = (max(-a, 0), max(-b, 0))   # negative widths crop after the padding (PyTorch)
+        a, b = max(a, 0), max(b, 0)
         if mode == "reflect" and (a >= n or b >= n):
             raise RuntimeError(f"pad(): Padding size should be less than the corresponding "
                                f"input dimension, but got: padding ({a}, {b}) at dimension {d} "
@@ -113,7 +112,12 @@ def pad(x, pad, mode="constant", value=None):
         if mode == "circular" and (a > n or b > n):
             raise RuntimeError(f"pad(): Padding value causes wrapping around more than once "
                                f"(padding ({a}, {b}) at dimension {d} of input {list(x.shape)})")
-        x = _pad_dim(x, d, a, b, mode)
+        if a or b:
+            x = _pad_dim(x, d, a, b, mode)
+        if crop != (0, 0):
+            key = [slice(None)] * x.ndim
+            key[d] = slice(crop[0], x.shape[d] - crop[1])
+            x = GetItem.apply(x, key=tuple(key))
     return x
 
 

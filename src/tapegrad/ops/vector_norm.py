@@ -116,9 +116,14 @@ def _norm_samples(rng):
 @composite("norm", method=True, samples=_norm_samples)
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
     """torch.norm: ``p='fro'`` or a number is a vector norm over ``dim`` (all elements when
-    None; 'fro' over a 2-tuple of dims is the Frobenius norm); 'nuc' is not supported."""
+    None; 'fro' over a 2-tuple of dims is the Frobenius norm); 'nuc' is the nuclear norm of
+    the matrices over ``dim`` (the last two dims when None)."""
+    dim, keepdim = pick_dim(dim, axis), pick_keepdim(keepdim, keepdims)
+    if p == "nuc":
+        from .solve import matrix_norm
+        return matrix_norm(x, "nuc", (-2, -1) if dim is None else dim, keepdim, dtype=dtype)
     if p is None or p == "fro":
         p = 2
     elif isinstance(p, str):
-        raise NotImplementedError(f"norm: p='{p}' is not supported (only numbers and 'fro')")
-    return vector_norm(x, p, pick_dim(dim, axis), pick_keepdim(keepdim, keepdims), dtype=dtype)
+        raise ValueError(f"norm: p='{p}' is not a norm (use a number, 'fro' or 'nuc')")
+    return vector_norm(x, p, dim, keepdim, dtype=dtype)
