@@ -20,7 +20,7 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, 
                        empty_like, full_like, rand_like, randn_like, randint_like)
 from .random import manual_seed, seed, get_rng_state, set_rng_state, Generator
 from .tape import GradientTape, Tape, Gradients
-from . import autograd, cuda, debug, linalg, nn, optim, utils, forward_ad, func
+from . import autograd, cuda, debug, linalg, nn, optim, utils, forward_ad, func, safetensors
 from . import special
 from .func import vmap
 from .autograd import CustomOp, checkpoint

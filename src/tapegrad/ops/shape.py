@@ -106,6 +106,8 @@ def _mT(x):
 
 Tensor.T = property(_t)
 Tensor.mT = property(_mT)
+Tensor.H = property(_t)       # conjugate transposes: tapegrad's tensors are real
+Tensor.mH = property(_mT)
 composite("t", method=True)(lambda x: _t(x))  # x.t(), as in PyTorch
 
 
