@@ -5,12 +5,12 @@ functions. Gradients are scaled in place (their arrays are owned by ``.grad``).
 """
 import math
 
-from .. import backend
-from ..core.modes import no_grad
-from ..core.tensor import Tensor
-from ..ops._util import guard, finite
-from ..ops.index import stack
-from ..ops.vector_norm import vector_norm
+from ... import backend
+from ...core.modes import no_grad
+from ...core.tensor import Tensor
+from ...ops._util import guard, finite
+from ...ops.index import stack
+from ...ops.vector_norm import vector_norm
 
 xp = backend.xp
 
@@ -80,7 +80,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
 
 def parameters_to_vector(parameters):
     """All parameters flattened and concatenated into one 1-D tensor (differentiable)."""
-    from .. import ops
+    from ... import ops
     params = list(parameters)
     cat = getattr(ops, "cat", None) or getattr(ops, "concat", None)
     if cat is not None:
