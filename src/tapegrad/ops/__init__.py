@@ -6,7 +6,7 @@ from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # 
                spatial, norm_extra, pool_adaptive, conv_transpose1d, dropout_channel,
                margin_loss, likelihood_loss,
                gamma, binary, layout, scatter, counting, sampling,
-               decomp, svd, matops)
+               decomp, svd, matops, resample, interpolate)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):

@@ -1,4 +1,5 @@
-"""Other neural-network ops: linear, bilinear, dropout, embedding, interpolate, cosine_similarity."""
+"""Other neural-network ops: linear, bilinear, dropout, embedding, cosine_similarity
+(interpolate is in interpolate.py)."""
 from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite
@@ -276,76 +277,6 @@ class ScaleGrad(Function):
     @staticmethod
     def jvp(ctx, t):
         return t * _make(ctx.params["scale"])
-
-
-# -- interpolate ----------------------------------------------------------------------------
-def _interp_samples(rng):
-    r = rng.standard_normal
-    return [Sample([r((1, 2, 2, 3))], {"scale_factor": 2, "mode": "nearest"}),
-            Sample([r((1, 1, 3, 3))], {"size": (4, 5), "mode": "bilinear",
-                                       "align_corners": False}),
-            Sample([r((1, 1, 3, 2))], {"size": (2, 4), "mode": "bilinear",
-                                       "align_corners": True}),
-            Sample([r((1, 1, 4, 4))], {"size": 2, "mode": "nearest"})]
-
-
-def _src_index(xp, n_in, n_out, scale, align_corners, mode):
-    """Source coordinate of each output position along one axis (PyTorch's formulas)."""
-    d = xp.arange(n_out, dtype=backend.float64)
-    if mode == "nearest":
-        r = (n_in / n_out) if scale is None else 1.0 / scale
-        return xp.minimum(xp.floor(d * r).astype(backend.int64), n_in - 1), None, None
-    if align_corners:
-        r = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
-        s = d * r
-    else:
-        r = (n_in / n_out) if scale is None else 1.0 / scale
-        s = xp.maximum((d + 0.5) * r - 0.5, 0.0)
-    i0 = xp.minimum(xp.floor(s).astype(backend.int64), n_in - 1)
-    i1 = xp.minimum(i0 + 1, n_in - 1)
-    return i0, i1, s - i0
-
-
-@composite("interpolate", aliases=("upsample",), samples=_interp_samples)
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None, antialias=False):
-    """Resize a 4-d (N, C, H, W) input: ``mode='nearest'`` picks src = floor(dst * in/out);
-    ``'bilinear'`` blends the two nearest rows, then columns (separable, so it is two
-    gathers and two weighted sums; gradients flow back through them)."""
-    if input.ndim != 4:
-        raise ValueError(f"interpolate: expected a 4-d (N, C, H, W) input, got shape "
-                         f"{list(input.shape)}")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported")
-    if mode not in ("nearest", "bilinear"):
-        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported "
-                                  f"(use 'nearest' or 'bilinear')")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError("align_corners option can only be set with the interpolating modes: "
-                         "linear | bilinear | bicubic | trilinear")
-    if (size is None) == (scale_factor is None):
-        raise ValueError("interpolate: either size or scale_factor should be defined (not both)")
-    h, w = input.shape[2:]
-    if size is not None:
-        size = (size, size) if isinstance(size, int) else tuple(size)
-        scales = (None, None)
-    else:
-        sf = (scale_factor,) * 2 if not isinstance(scale_factor, (tuple, list)) else scale_factor
-        size = (int(h * sf[0]), int(w * sf[1]))
-        scales = (None, None) if recompute_scale_factor else tuple(float(s) for s in sf)
-    out = input
-    xp = xp_of(input)
-    for axis, (n_in, n_out, sc) in enumerate(zip((h, w), size, scales)):
-        i0, i1, lam = _src_index(xp, n_in, n_out, sc, bool(align_corners), mode)
-        key = (slice(None), slice(None)) + ((i0,) if axis == 0 else (slice(None), i0))
-        a = getitem(out, key)
-        if mode == "bilinear":
-            key1 = key[:-1] + (i1,)
-            lam = lam.astype(input.dtype)
-            lam = lam[:, None] if axis == 0 else lam
-            a = a * _make(1 - lam) + getitem(out, key1) * _make(lam)
-        out = a
-    return out
 
 
 # -- cosine similarity ----------------------------------------------------------------------
