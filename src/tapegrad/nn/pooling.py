@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool2d, AdaptiveMaxPool1d/2d.
+"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d.
 Each keeps its arguments and calls the op in ``tg.nn.functional``."""
 from . import functional as F
 from .module import Module
@@ -71,12 +71,28 @@ class _AdaptivePool(Module):
         return f"output_size={self.output_size}"
 
 
+class AdaptiveAvgPool1d(_AdaptivePool):
+    """Average over PyTorch's adaptive windows of (N, C, L) or (C, L) inputs, giving length
+    ``output_size``."""
+
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+
 class AdaptiveAvgPool2d(_AdaptivePool):
     """Average over PyTorch's adaptive windows, giving ``output_size`` (an int or a pair;
     None keeps a size)."""
 
     def forward(self, x):
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+
+class AdaptiveAvgPool3d(_AdaptivePool):
+    """Average over PyTorch's adaptive windows of (N, C, D, H, W) or (C, D, H, W) inputs,
+    giving ``output_size`` (an int or a triple; None keeps a size)."""
+
+    def forward(self, x):
+        return F.adaptive_avg_pool3d(x, self.output_size)
 
 
 class _AdaptiveMaxPoolNd(_AdaptivePool):

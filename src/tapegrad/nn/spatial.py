@@ -6,9 +6,10 @@ from .module import Module
 
 
 class Upsample(Module):
-    """Resizes (N, C, H, W) inputs with ``F.interpolate`` to ``size`` or by
-    ``scale_factor`` (stored as a float, or a tuple of floats), in ``mode`` ('nearest',
-    'bilinear', or what F.interpolate supports)."""
+    """Resizes (N, C, L), (N, C, H, W) or (N, C, D, H, W) inputs with ``F.interpolate`` to
+    ``size`` or by ``scale_factor`` (stored as a float, or a tuple of floats), in ``mode``
+    (nearest, nearest-exact, linear, bilinear, bicubic, trilinear or area, as
+    F.interpolate; ``align_corners`` for the linear and cubic modes)."""
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
