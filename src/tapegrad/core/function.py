@@ -13,7 +13,7 @@ import weakref
 
 from .. import backend
 from .modes import STATE
-from .errors import ShapeError
+from .errors import ShapeError, argument_error
 from .node import Node, LeafNode
 
 xp = backend.xp
@@ -233,8 +233,8 @@ def _forward(fn, ctx, arrays, params):
     scalars), a broadcasting failure as an error naming the op and the shapes."""
     try:
         out = fn.forward(ctx, *arrays, **params)
-    except ValueError as e:
-        raise _shape_error(fn, arrays, e) from None
+    except _FORWARD_ERRORS as e:
+        raise _forward_error(fn, arrays, params, e) from None
     return out if type(out) is ndarray else xp.asarray(out)
 
 
@@ -243,8 +243,8 @@ def _device_forward(fn, ctx, arrays, params):
     the device's module."""
     try:
         out = fn.forward(ctx, *arrays, **params)
-    except ValueError as e:
-        raise _shape_error(fn, arrays, e) from None
+    except _FORWARD_ERRORS as e:
+        raise _forward_error(fn, arrays, params, e) from None
     return out if backend.is_array(out) else ctx.xp.asarray(out)
 
 
@@ -362,12 +362,18 @@ def _observe(ctx, args, st):
         st.profile.saved(ctx.fn, ctx)
 
 
-def _shape_error(fn, arrays, e):
-    """NumPy's broadcasting ValueError as a ShapeError naming the op and the shapes."""
-    if "broadcast" not in str(e):
-        return e
-    shapes = " and ".join(str(list(a.shape)) for a in arrays if backend.is_array(a))
-    return ShapeError(f"{fn.name}: the shapes {shapes} cannot be broadcast together")
+_FORWARD_ERRORS = (ValueError, TypeError, AttributeError)
+
+
+def _forward_error(fn, arrays, params, e):
+    """What an op's forward raised, in tapegrad's words: NumPy's broadcasting ValueError as
+    a ShapeError naming the op and the shapes; Python's or NumPy's error on an argument
+    holding no numbers (a string, a dict...) as a TypeError naming the op and the argument;
+    anything else as it is."""
+    if isinstance(e, ValueError) and not isinstance(e, ShapeError) and "broadcast" in str(e):
+        shapes = " and ".join(str(list(a.shape)) for a in arrays if backend.is_array(a))
+        return ShapeError(f"{fn.name}: the shapes {shapes} cannot be broadcast together")
+    return argument_error(fn.name, fn.forward, arrays, params, e, skip=1)
 
 
 def push_tangents(ctx, out, args, st):

@@ -6,7 +6,7 @@ import functools
 import re
 
 from . import function
-from .errors import ShapeError
+from .errors import ShapeError, OP_PREFIX, argument_error
 from .function import apply
 
 
@@ -74,17 +74,23 @@ def composite(name, method=False, samples=None, aliases=(), dunders=(), rdunders
 
 
 _RENAMED = (IndexError, TypeError, ValueError, RuntimeError, NotImplementedError, ShapeError)
-_OP_PREFIX = re.compile(r"([A-Za-z_][\w.]*)(\(\))?: ")
+_CAUGHT = _RENAMED + (AttributeError,)   # AttributeError: "'str' object has no attribute"
 
 
 def _named_errors(fn, name):
-    """``fn`` whose errors (tapegrad's own, "op: message") name ``name`` as the op."""
+    """``fn`` whose errors name ``name``, the op the user called: tapegrad's own ("op:
+    message") with ``name`` for the op they name; those in Python's or NumPy's words caused
+    by an argument holding no numbers (``softmax("a")``) as a TypeError naming ``name`` and
+    the argument; others that name no op (a helper's: "tapegrad tensors hold numbers...")
+    with ``name(): `` in front."""
     @functools.wraps(fn)
     def op(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except _RENAMED as e:
-            renamed = _renamed(e, name)
+        except _CAUGHT as e:
+            renamed = argument_error(name, fn, args, kwargs, e)
+            if renamed is e:
+                renamed = _renamed(e, name)
             if renamed is e:
                 raise
             raise renamed from None
@@ -92,14 +98,22 @@ def _named_errors(fn, name):
 
 
 def _renamed(e, name):
-    """``e`` with its leading op name replaced by ``name`` (``e`` itself when it names no op,
-    already names ``name``, or is not one of the plain error types tapegrad raises)."""
+    """``e`` with its leading op name replaced by ``name``, or ``name(): `` put in front of
+    a message that names no op (``e`` itself when it already names ``name``, or is not one
+    of the plain error types tapegrad raises)."""
     if type(e) not in _RENAMED or len(e.args) != 1 or not isinstance(e.args[0], str):
         return e
-    m = _OP_PREFIX.match(e.args[0])
-    if m is None or m.group(1).rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]:
+    msg = e.args[0]
+    short = name.rsplit(".", 1)[-1]
+    m = OP_PREFIX.match(msg)
+    if m is None:
+        if re.search(rf"(?<!\w){re.escape(short)}(?!\w)", msg):
+            return e  # names it in its own words ("stack expects each tensor...")
+        new = type(e)(f"{name}(): {msg}")
+    elif m.group(1).rsplit(".", 1)[-1] == short:
         return e      # (already this op, perhaps by its namespaced name: linalg.slogdet)
-    new = type(e)(f"{name}{m.group(2) or ''}: {e.args[0][m.end():]}")
+    else:
+        new = type(e)(f"{name}{m.group(2) or ''}: {msg[m.end():]}")
     new.__traceback__ = e.__traceback__
     return new
 

@@ -4,6 +4,7 @@
 Each holds its weight and bias and calls the op in ``tg.nn.functional``. Initialisation is
 PyTorch's (kaiming_uniform_ with a=sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
 """
+from ..core.errors import ShapeError
 from . import functional as F
 from .layers import _param, _reset_weight_bias, _tuple
 from .module import Module
@@ -141,13 +142,13 @@ class _ConvTransposeNd(_ConvNd):
         if len(output_size) == lead + n:
             output_size = output_size[lead:]
         if len(output_size) != n:
-            raise ValueError(f"{type(self).__name__}: for a {x.ndim}-d input, output_size must "
+            raise ShapeError(f"{type(self).__name__}: for a {x.ndim}-d input, output_size must "
                              f"have {n} or {lead + n} elements (got {len(output_size)})")
         lo = [(x.shape[lead + d] - 1) * self.stride[d] - 2 * self.padding[d] +
               self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(n)]
         hi = [m + s - 1 for m, s in zip(lo, self.stride)]
         if any(not a <= s <= b for s, a, b in zip(output_size, lo, hi)):
-            raise ValueError(f"{type(self).__name__}: requested an output size of "
+            raise ShapeError(f"{type(self).__name__}: requested an output size of "
                              f"{output_size}, but valid sizes range from {lo} to {hi} (for an "
                              f"input of shape {list(x.shape)})")
         return tuple(s - a for s, a in zip(output_size, lo))

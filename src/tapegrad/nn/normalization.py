@@ -1,6 +1,7 @@
 """Normalisation layers: BatchNorm1d/2d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm, RMSNorm."""
 
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import warn_user
 from ..creation import ones, zeros
 from . import functional as F
@@ -54,10 +55,10 @@ class _BatchNorm(Module):
 
     def _check_input(self, x):
         if x.ndim not in self._dims:
-            raise ValueError(f"{type(self).__name__} expects a {' or '.join(map(str, self._dims))}"
+            raise ShapeError(f"{type(self).__name__} expects a {' or '.join(map(str, self._dims))}"
                              f"-D input, got shape {list(x.shape)}")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) got an input with "
+            raise ShapeError(f"{type(self).__name__}({self.num_features}) got an input with "
                              f"{x.shape[1]} channels (shape {list(x.shape)})")
 
     def forward(self, x):
@@ -105,12 +106,12 @@ class _InstanceNorm(_BatchNorm):
     def forward(self, x):
         unbatched = self._dims[0] - 1
         if x.ndim not in (unbatched, unbatched + 1):
-            raise ValueError(f"{type(self).__name__}: expected a {unbatched}-d (unbatched) or "
+            raise ShapeError(f"{type(self).__name__}: expected a {unbatched}-d (unbatched) or "
                              f"{unbatched + 1}-d input, got shape {list(x.shape)}")
         c = x.shape[x.ndim - unbatched]
         if c != self.num_features:
             if self.affine:
-                raise ValueError(f"{type(self).__name__}({self.num_features}): expected the "
+                raise ShapeError(f"{type(self).__name__}({self.num_features}): expected the "
                                  f"input's channel dim to be {self.num_features}, got input "
                                  f"of shape {list(x.shape)}")
             warn_user(f"{type(self).__name__}({self.num_features}): the input's channel dim "

@@ -1,25 +1,109 @@
 """Helpers every op file uses: undoing broadcasting, dim arguments, the array module of
 inputs, test samples."""
+import operator
+
 from .. import backend
+from ..core.errors import ShapeError, not_numbers, wrong_type
 from ..core.function import Function
 from ..core.registry import primitive, composite, linear_jvp
 from ..core.modes import STATE
 
 
 def normalize_dims(dim, ndim, op="op"):
-    """``dim`` (None, int or sequence) as a sorted tuple of non-negative axes, or None."""
+    """``dim`` (None, int or sequence) as a sorted tuple of non-negative axes, or None.
+
+    Raises IndexError (a dim out of range), RuntimeError (a dim listed twice, as PyTorch)
+    or TypeError (a dim that is not an integer), each naming ``op``."""
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    lim = max(ndim, 1)
+    if type(dim) is int:     # the common case, without building a list
+        if not -lim <= dim < lim:
+            raise _dim_range_error(op, dim, lim)
+        return (dim % lim,)
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     out = []
     for d in dims:
-        d = int(d)
-        lim = max(ndim, 1)
+        d = as_int(d, op, "dim")
         if not -lim <= d < lim:
-            raise IndexError(f"{op}: dimension out of range (expected to be in range of "
-                             f"[{-lim}, {lim - 1}], but got {d})")
+            raise _dim_range_error(op, d, lim)
         out.append(d % lim)
-    return tuple(sorted(set(out)))
+    check_dims_unique(out, op)
+    return tuple(sorted(out))
+
+
+def normalize_dim(dim, ndim, op="op"):
+    """One dim (an int, or a 0-d integer tensor) as a non-negative axis: the errors of
+    :func:`normalize_dims`, and a TypeError for a sequence."""
+    if type(dim) is not int:
+        dim = as_int(dim, op, "dim")
+    lim = max(ndim, 1)
+    if not -lim <= dim < lim:
+        raise _dim_range_error(op, dim, lim)
+    return dim % lim
+
+
+def _dim_range_error(op, d, lim):
+    return IndexError(f"{op}: dimension out of range (expected to be in range of "
+                      f"[{-lim}, {lim - 1}], but got {d})")
+
+
+def check_dims_unique(dims, op):
+    """PyTorch's error for a dim listed twice (``sum(dim=(0, 0))``, ``flip((1, 1))``,
+    ``permute(0, 0)``): a RuntimeError naming ``op`` and the dim. ``dims`` are normalized
+    (non-negative)."""
+    if len(set(dims)) != len(dims):
+        d = next(d for i, d in enumerate(dims) if d in dims[:i])
+        raise RuntimeError(f"{op}: dim {d} appears multiple times in the list of dims "
+                           f"{list(dims)}")
+
+
+def as_int(v, op, name):
+    """``v`` as a Python int (ints, NumPy integers, integer 0-d tensors); anything else (a
+    float, a string, a sequence) is a TypeError naming ``op`` and the argument."""
+    if type(v) is int:
+        return v
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {_kind(v)}") from None
+
+
+def size_args(sizes, op, name="size"):
+    """Sizes given as ``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` as a tuple of ints; an
+    entry that is not an integer is a TypeError naming ``op`` and ``name`` (PyTorch's
+    "must be tuple of ints")."""
+    if len(sizes) == 1 and not isinstance(sizes[0], int):
+        sizes = sizes[0]
+    if isinstance(sizes, (str, dict)) or not hasattr(sizes, "__iter__"):
+        if hasattr(sizes, "__index__"):     # f(n) with a NumPy integer or 0-d tensor
+            return (operator.index(sizes),)
+        raise TypeError(f"{op}(): argument '{name}' must be a tuple of ints, not "
+                        f"{_kind(sizes)}")
+    out = []
+    for i, s in enumerate(sizes):
+        if type(s) is not int:
+            try:
+                s = operator.index(s)
+            except TypeError:
+                raise TypeError(f"{op}(): argument '{name}' must be a tuple of ints, but "
+                                f"found element of type {_kind(s)} at pos {i}") from None
+        out.append(s)
+    return tuple(out)
+
+
+def _kind(v):
+    return type(v).__name__
+
+
+def check_numbers(op, **args):
+    """A TypeError naming ``op`` and the argument, for an argument holding no numbers (a
+    string, a dict, a list of strings...), where an op would otherwise take it silently
+    (NumPy makes arrays of text)."""
+    for name, v in args.items():
+        what = not_numbers(v)
+        if what is not None:
+            raise wrong_type(op, f"'{name}'", what)
 
 
 def pick_dim(dim, axis, default=None):
@@ -36,14 +120,15 @@ def pick_keepdim(keepdim, keepdims):
 
 
 def pair(v, op, name):
-    """An int or a 1- or 2-sequence as a pair (kernel sizes, strides, padding, dilation)."""
+    """An int or a 1- or 2-sequence as a pair (kernel sizes, strides, padding, dilation);
+    a non-integer is a TypeError, a sequence of another length a ShapeError."""
     if isinstance(v, int):
         return (v, v)
-    v = tuple(int(a) for a in v)
+    v = size_args((v,), op, name)
     if len(v) == 1:
         return (v[0], v[0])
     if len(v) != 2:
-        raise ValueError(f"{op}: {name} must be an int or a pair, got {v}")
+        raise ShapeError(f"{op}: {name} must be an int or a pair, got {list(v)}")
     return v
 
 
@@ -76,6 +161,15 @@ def pad_hw(x, pad, value=0.0):
     out = xp_of(x).full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
     out[:, :, pt:pt + h, pl:pl + w] = x
     return out
+
+
+def broadcast_shapes(op, *shapes):
+    """The shape ``shapes`` broadcast to, or a ShapeError naming ``op`` and the shapes."""
+    try:
+        return tuple(backend.xp.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ShapeError(f"{op}: the shapes {' and '.join(str(list(s)) for s in shapes)} "
+                         f"cannot be broadcast together") from None
 
 
 def sum_to_array(x, shape):

@@ -17,6 +17,7 @@ the bounds (hardswish'(-3) = 0 and hardswish'(3) = 1, where PyTorch gives -0.5 a
 import math as _m
 
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import warn_user
 from ..core.tensor import _make
 from ..core.registry import composite
@@ -94,9 +95,9 @@ def prelu(x, weight):
     n = weight.numel()
     channels = x.shape[1] if x.ndim >= 2 else 1
     if n != 1 and n != channels:
-        raise RuntimeError(f"prelu: Mismatch of parameter numbers and input channel size. "
-                           f"Found parameter numbers = {n} and channel size = {channels} "
-                           f"(input shape {list(x.shape)}).")
+        raise ShapeError(f"prelu: Mismatch of parameter numbers and input channel size. "
+                         f"Found parameter numbers = {n} and channel size = {channels} "
+                         f"(input shape {list(x.shape)}).")
     if n == 1:
         w = reshape(weight, ())
     else:
@@ -209,12 +210,12 @@ def logsigmoid(x):
 def glu(x, dim=-1):
     """Split x in halves a, b along ``dim``: y = a * sigmoid(b)."""
     if x.ndim == 0:
-        raise RuntimeError("glu does not support scalars because halving size must be even")
+        raise ShapeError("glu does not support scalars because halving size must be even")
     d = normalize_dims(dim, x.ndim, "glu")[0]
     n = x.shape[d]
     if n % 2:
-        raise RuntimeError(f"glu: Halving dimension must be even, but dimension {d} is size "
-                           f"{n} (input shape {list(x.shape)})")
+        raise ShapeError(f"glu: Halving dimension must be even, but dimension {d} is size "
+                         f"{n} (input shape {list(x.shape)})")
     lead = (slice(None),) * d
     a, b = x[lead + (slice(0, n // 2),)], x[lead + (slice(n // 2, n),)]
     return a * Sigmoid.apply(b)

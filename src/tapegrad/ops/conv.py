@@ -12,6 +12,7 @@ transposing copy; every later op reads it through its strides).
 conv1d is conv2d with a unit height.
 """
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor
@@ -283,17 +284,17 @@ def _check(op, x, w, b, groups, nd=2):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected tensors, got {type(t).__name__}")
     if w.ndim != nd + 2:
-        raise RuntimeError(f"{op}: expected a {nd + 2}-d weight, got shape {list(w.shape)}")
+        raise ShapeError(f"{op}: expected a {nd + 2}-d weight, got shape {list(w.shape)}")
     if x.ndim != nd + 2:
-        raise RuntimeError(f"{op}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) "
-                           f"input, got shape {list(x.shape)}")
+        raise ShapeError(f"{op}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) "
+                         f"input, got shape {list(x.shape)}")
     dts = [t.dtype for t in (x, w, b) if isinstance(t, Tensor)]
     if any(d != dts[0] for d in dts) or dts[0].kind != "f":
         raise RuntimeError(f"{op}: input, weight and bias must have the same floating dtype, "
                            f"got {', '.join(str(d) for d in dts)}")
     if groups < 1 or x.shape[1] % groups or w.shape[0] % groups:
-        raise RuntimeError(f"{op}: groups={groups} must divide the input channels "
-                           f"({x.shape[1]}) and the output channels ({w.shape[0]})")
+        raise ShapeError(f"{op}: groups={groups} must divide the input channels "
+                         f"({x.shape[1]}) and the output channels ({w.shape[0]})")
 
 
 def _conv2d(op, x, w, b, stride, padding, dilation, groups):
@@ -315,16 +316,16 @@ def _conv2d(op, x, w, b, stride, padding, dilation, groups):
         ph, pw = pair(padding, op, "padding")
         pad = ((ph, ph), (pw, pw))
     if x.shape[1] != w.shape[1] * groups:
-        raise RuntimeError(f"{op}: given groups={groups}, weight of size {list(w.shape)}, "
-                           f"expected input{list(x.shape)} to have {w.shape[1] * groups} "
-                           f"channels, but got {x.shape[1]} channels instead")
+        raise ShapeError(f"{op}: given groups={groups}, weight of size {list(w.shape)}, "
+                         f"expected input{list(x.shape)} to have {w.shape[1] * groups} "
+                         f"channels, but got {x.shape[1]} channels instead")
     hp, wp = x.shape[2] + pad[0][0] + pad[0][1], x.shape[3] + pad[1][0] + pad[1][1]
     if hp < dilation[0] * (kh - 1) + 1 or wp < dilation[1] * (kw - 1) + 1:
-        raise RuntimeError(f"{op}: kernel size can't be greater than actual input size "
-                           f"(padded input {hp}x{wp}, dilated kernel "
-                           f"{dilation[0] * (kh - 1) + 1}x{dilation[1] * (kw - 1) + 1})")
+        raise ShapeError(f"{op}: kernel size can't be greater than actual input size "
+                         f"(padded input {hp}x{wp}, dilated kernel "
+                         f"{dilation[0] * (kh - 1) + 1}x{dilation[1] * (kw - 1) + 1})")
     if b is not None and tuple(b.shape) != (w.shape[0],):
-        raise RuntimeError(f"{op}: bias should have shape [{w.shape[0]}], got {list(b.shape)}")
+        raise ShapeError(f"{op}: bias should have shape [{w.shape[0]}], got {list(b.shape)}")
     return Conv2d.apply(x, w, b, stride=stride, pad=pad, dilation=dilation, groups=groups)
 
 
@@ -400,9 +401,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         input = unsqueeze(input, 0)
     _check("conv_transpose2d", input, weight, bias, groups)
     if input.shape[1] != weight.shape[0]:
-        raise RuntimeError(f"conv_transpose2d: weight of size {list(weight.shape)} expects "
-                           f"{weight.shape[0]} input channels, but input{list(input.shape)} "
-                           f"has {input.shape[1]}")
+        raise ShapeError(f"conv_transpose2d: weight of size {list(weight.shape)} expects "
+                         f"{weight.shape[0]} input channels, but input{list(input.shape)} "
+                         f"has {input.shape[1]}")
     stride = pair(stride, "conv_transpose2d", "stride")
     dilation = pair(dilation, "conv_transpose2d", "dilation")
     ph, pw = pair(padding, "conv_transpose2d", "padding")
@@ -416,7 +417,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ho = (h - 1) * stride[0] - 2 * ph + dilation[0] * (kh - 1) + oph + 1
     wo = (w - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1
     if ho <= 0 or wo <= 0:
-        raise RuntimeError(f"conv_transpose2d: output size {ho}x{wo} is too small")
+        raise ShapeError(f"conv_transpose2d: output size {ho}x{wo} is too small")
     x_shape = (n, weight.shape[1] * groups, ho, wo)
     out = ConvInputGrad.apply(input, weight, x_shape=x_shape, stride=stride,
                               pad=((ph, ph), (pw, pw)), dilation=dilation, groups=groups)

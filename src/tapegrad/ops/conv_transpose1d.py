@@ -14,7 +14,7 @@ def _single(v, name):
         return v
     v = tuple(int(a) for a in v)
     if len(v) != 1:
-        raise ValueError(f"conv_transpose1d: {name} must be an int or a 1-tuple, got {v}")
+        raise ShapeError(f"conv_transpose1d: {name} must be an int or a 1-tuple, got {v}")
     return v[0]
 
 
@@ -59,9 +59,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                          f"stride ({s}) or dilation ({d})")
     length = (x.shape[2] - 1) * s - 2 * p + d * (weight.shape[2] - 1) + op + 1
     if length <= 0:
-        raise RuntimeError(f"conv_transpose1d: the output length {length} is too small (input "
-                           f"{list(input.shape)}, weight {list(weight.shape)}, stride {s}, "
-                           f"padding {p}, dilation {d}, output_padding {op})")
+        raise ShapeError(f"conv_transpose1d: the output length {length} is too small (input "
+                         f"{list(input.shape)}, weight {list(weight.shape)}, stride {s}, "
+                         f"padding {p}, dilation {d}, output_padding {op})")
     out = conv_transpose2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, (1, s), (0, p),
                            (0, op), groups, (1, d))
     out = squeeze(out, 2)

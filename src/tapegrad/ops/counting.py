@@ -10,6 +10,7 @@ import math as _m
 
 from .. import backend
 from ..backend import devices
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import _make
@@ -50,8 +51,8 @@ def bincount(input, weights=None, minlength=0):
         raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs (got "
                            f"shape {list(input.shape)}, dtype {input.dtype})")
     if weights is not None and (weights.ndim != 1 or weights.shape[0] != data.shape[0]):
-        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as "
-                           f"input (input {list(input.shape)}, weights {list(weights.shape)})")
+        raise ShapeError(f"bincount: weights should be 1-d and have the same length as "
+                         f"input (input {list(input.shape)}, weights {list(weights.shape)})")
     if int(minlength) < 0:
         raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
     return Bincount.apply(input, weights, minlength=int(minlength))

@@ -7,10 +7,11 @@ second-order gradients still work. Class-probability targets go through log_soft
 """
 import warnings
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, guard, in_range, xp_of, const_like
+from ._util import Sample, guard, in_range, xp_of, const_like, check_numbers
 from ..core.modes import no_grad
 from .activation import log_softmax
 from .elementwise import where
@@ -185,16 +186,17 @@ class CrossEntropyGrad(Function):
 def _class_rows(op, x, target, weight, ignore_index):
     """Logits/log-probs as (M, C) rows with class dim last, plus the checked targets."""
     if not isinstance(x, Tensor) or x.dtype.kind != "f":
+        check_numbers(op, input=x)   # (a string...: a TypeError)
         raise RuntimeError(f"{op}: expected a floating-point input tensor, got "
                            f"{getattr(x, 'dtype', type(x).__name__)}")
     if x.ndim == 0:
-        raise RuntimeError(f"{op}: input must have at least 1 dimension (the classes), got a "
-                           f"0-d tensor")
+        raise ShapeError(f"{op}: input must have at least 1 dimension (the classes), got a "
+                         f"0-d tensor")
     cdim = 1 if x.ndim >= 2 else 0
     c = x.shape[cdim]
     if weight is not None and tuple(weight.shape) != (c,):
-        raise RuntimeError(f"{op}: weight tensor should be defined either for all {c} classes "
-                           f"or no classes but got weight tensor of shape: {list(weight.shape)}")
+        raise ShapeError(f"{op}: weight tensor should be defined either for all {c} classes "
+                         f"or no classes but got weight tensor of shape: {list(weight.shape)}")
     t = target._data if isinstance(target, Tensor) else xp_of(x).asarray(target)
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"{op}: expected class-index targets of an integer dtype (or "
@@ -203,10 +205,10 @@ def _class_rows(op, x, target, weight, ignore_index):
     want = x.shape[:cdim] + x.shape[cdim + 1:]
     if t.shape != want:
         if x.ndim == 2 and t.ndim == 1:
-            raise ValueError(f"{op}: Expected input batch_size ({x.shape[0]}) to match target "
+            raise ShapeError(f"{op}: Expected input batch_size ({x.shape[0]}) to match target "
                              f"batch_size ({t.shape[0]}).")
-        raise RuntimeError(f"{op}: expected target of shape {list(want)} for input of shape "
-                           f"{list(x.shape)}, got {list(t.shape)}")
+        raise ShapeError(f"{op}: expected target of shape {list(want)} for input of shape "
+                         f"{list(x.shape)}, got {list(t.shape)}")
     if x.ndim == 1:
         x2 = reshape(x, (1, c))
     elif x.ndim == 2:
@@ -312,8 +314,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def _ce_probabilities(x, target, weight, reduction, label_smoothing):
     if tuple(target.shape) != tuple(x.shape):
-        raise RuntimeError(f"cross_entropy: class-probability targets must have the input's "
-                           f"shape {list(x.shape)}, got {list(target.shape)}")
+        raise ShapeError(f"cross_entropy: class-probability targets must have the input's "
+                         f"shape {list(x.shape)}, got {list(target.shape)}")
     cdim = 1 if x.ndim >= 2 else 0
     c = x.shape[cdim]
     y = target if isinstance(target, Tensor) else const_like(target, x)

@@ -1,6 +1,7 @@
 """Diagonals and triangles: diagonal, diag_embed, diag, trace, triu/tril."""
 import builtins
 
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite, linear_jvp
 from ._util import Sample
@@ -89,8 +90,8 @@ def diag(x, diagonal=0):
         return diag_embed(x, diagonal, 0, 1)
     if x.ndim == 2:
         return Diagonal.apply(x, offset=int(diagonal), dim1=0, dim2=1)
-    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D (shape "
-                       f"{list(x.shape)})")
+    raise ShapeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D (shape "
+                     f"{list(x.shape)})")
 
 
 @composite("trace", method=True, samples=lambda rng: [
@@ -98,8 +99,8 @@ def diag(x, diagonal=0):
 def trace(x):
     """Sum of the main diagonal of a 2-d tensor."""
     if x.ndim != 2:
-        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim} "
-                           f"(shape {list(x.shape)})")
+        raise ShapeError(f"trace: expected a matrix, but got tensor with dim {x.ndim} "
+                         f"(shape {list(x.shape)})")
     return Diagonal.apply(x, offset=0, dim1=0, dim2=1).sum()
 
 
@@ -128,8 +129,8 @@ def _tri_samples(rng):
 def _tri(name, upper):
     def public(x, diagonal=0):
         if x.ndim < 2:
-            raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got "
-                               f"shape {list(x.shape)}")
+            raise ShapeError(f"{name}: input tensor must have at least 2 dimensions, got "
+                             f"shape {list(x.shape)}")
         return Triangle.apply(x, k=int(diagonal), upper=upper)
     public.__doc__ = (f"The {'upper' if upper else 'lower'} triangle of the last two dims "
                       f"(from diagonal ``diagonal`` on); the rest set to 0.")

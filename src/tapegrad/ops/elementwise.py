@@ -6,7 +6,7 @@ from .. import backend
 from ..core.function import Function, zeros_like
 from ..core.registry import primitive, composite, elementwise_jvp, linear_jvp
 from ..core.tensor import Tensor, _make
-from ._util import sum_to, unary_samples, binary_samples, Sample, xp_of
+from ._util import sum_to, unary_samples, binary_samples, Sample, xp_of, check_numbers
 
 
 def as_float(x):
@@ -344,7 +344,12 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a ** b
+        try:
+            return a ** b
+        except ValueError:   # shapes that don't broadcast, or (NumPy refuses, as PyTorch
+            ctx.xp.broadcast_shapes(_shape(a), _shape(b))    # does) an integer to b < 0
+            raise RuntimeError("pow: Integers to negative integer powers are not "
+                               "allowed.") from None
 
     @staticmethod
     def vjp(ctx, g):
@@ -420,12 +425,13 @@ class Where(Function):
 def where(cond, a, b):
     """``a`` where ``cond`` is true, else ``b`` (broadcasting; gradients are selected)."""
     from ..core.function import promote_args
-    a, b = promote_args((a, b))
+    a, b = promote_args((a, b), "where")
     if isinstance(cond, Tensor):
         cond = cond._data
         if cond.dtype != backend.bool_:
             cond = cond.astype(backend.bool_)
     else:   # Python data or an array: on the device of a and b
+        check_numbers("where", condition=cond)
         cond = xp_of(a, b).asarray(cond, dtype=backend.bool_)
     return Where.apply(cond, a, b)
 
@@ -493,13 +499,13 @@ class Clamp(Function):
 def clamp(x, min=None, max=None):
     """Clamp to [min, max] (either bound may be None; bounds may be tensors)."""
     from ..core.function import promote_args
-    from ._util import broadcast_to
+    from ._util import broadcast_to, broadcast_shapes
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         x, min, max = promote_args((x, min, max))
-        shape = xp_of(x).broadcast_shapes(*(t.shape for t in (x, min, max)
-                                            if isinstance(t, Tensor)))
+        shape = broadcast_shapes("clamp", *(t.shape for t in (x, min, max)
+                                             if isinstance(t, Tensor)))
         x = broadcast_to(x, shape)
     return Clamp.apply(x, min, max)
 

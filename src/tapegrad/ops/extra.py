@@ -10,11 +10,12 @@ import collections
 import math as _m
 
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function, promote_args
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, broadcast_to, binary_samples, unary_samples, \
-    not_traceable, xp_of, const_like
+    not_traceable, xp_of, const_like, size_args, check_numbers
 from .elementwise import where, clamp
 from .shape import reshape, transpose, flip, getitem, GetItem, SetItem, \
     IndexBackward
@@ -183,12 +184,12 @@ def addmm(x, mat1, mat2, *, beta=1, alpha=1):
     """beta * x + alpha * (mat1 @ mat2); x broadcasts to the product's shape. With beta=0,
     x is ignored (NaN and inf in it don't propagate)."""
     if mat1.ndim != 2 or mat2.ndim != 2:
-        raise RuntimeError(f"addmm(): mat1 and mat2 must be matrices, got {mat1.ndim}-D and "
-                           f"{mat2.ndim}-D")
+        raise ShapeError(f"addmm(): mat1 and mat2 must be matrices, got {mat1.ndim}-D and "
+                         f"{mat2.ndim}-D")
     if mat1.shape[1] != mat2.shape[0]:
-        raise RuntimeError(f"addmm(): mat1 and mat2 shapes cannot be multiplied "
-                           f"({mat1.shape[0]}x{mat1.shape[1]} and {mat2.shape[0]}x"
-                           f"{mat2.shape[1]})")
+        raise ShapeError(f"addmm(): mat1 and mat2 shapes cannot be multiplied "
+                         f"({mat1.shape[0]}x{mat1.shape[1]} and {mat2.shape[0]}x"
+                         f"{mat2.shape[1]})")
     return _add_scaled(x, mat1 @ mat2, beta, alpha, "addmm")
 
 
@@ -196,8 +197,8 @@ def _add_scaled(x, prod, beta, alpha, op):
     try:
         xp_of(prod).broadcast_shapes(x.shape, prod.shape)
     except ValueError:
-        raise RuntimeError(f"{op}(): the input of shape {list(x.shape)} can't be broadcast to "
-                           f"the product's shape {list(prod.shape)}") from None
+        raise ShapeError(f"{op}(): the input of shape {list(x.shape)} can't be broadcast to "
+                         f"the product's shape {list(prod.shape)}") from None
     p = prod if alpha == 1 else alpha * prod
     if beta == 0:   # x still gets a (zero) gradient, as in PyTorch
         return p + _zero(x)
@@ -212,12 +213,12 @@ def _add_scaled(x, prod, beta, alpha, op):
 def baddbmm(x, batch1, batch2, *, beta=1, alpha=1):
     """beta * x + alpha * (batch1 @ batch2) for 3-D batches (x broadcasts)."""
     if batch1.ndim != 3 or batch2.ndim != 3:
-        raise RuntimeError(f"baddbmm(): batch1 and batch2 must be 3-D tensors, got "
-                           f"{batch1.ndim}-D and {batch2.ndim}-D")
+        raise ShapeError(f"baddbmm(): batch1 and batch2 must be 3-D tensors, got "
+                         f"{batch1.ndim}-D and {batch2.ndim}-D")
     b, n, k = batch1.shape
     if batch2.shape[:2] != (b, k):
-        raise RuntimeError(f"baddbmm(): Expected size for first two dimensions of batch2 tensor "
-                           f"to be: [{b}, {k}] but got: [{batch2.shape[0]}, {batch2.shape[1]}].")
+        raise ShapeError(f"baddbmm(): Expected size for first two dimensions of batch2 tensor "
+                         f"to be: [{b}, {k}] but got: [{batch2.shape[0]}, {batch2.shape[1]}].")
     return _add_scaled(x, batch1 @ batch2, beta, alpha, "baddbmm")
 
 
@@ -235,7 +236,7 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
     """The n-th forward difference out[i] = x[i+1] - x[i] along ``dim``, after putting
     ``prepend`` / ``append`` before / after x along it (a number counts as one slice)."""
     if x.ndim == 0:
-        raise RuntimeError("diff expects input to be at least one-dimensional")
+        raise ShapeError("diff expects input to be at least one-dimensional")
     if n < 0:
         raise RuntimeError(f"order must be non-negative but got {n}")
     d = _dim(dim, x, "diff")
@@ -247,8 +248,8 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
             shape = x.shape[:d] + (1,) + x.shape[d + 1:]
             v = broadcast_to(_t(v, x), shape)
         elif v.ndim != x.ndim:
-            raise RuntimeError(f"diff expects prepend or append to be the same dimension as "
-                               f"input, got {v.ndim} and {x.ndim}")
+            raise ShapeError(f"diff expects prepend or append to be the same dimension as "
+                             f"input, got {v.ndim} and {x.ndim}")
         parts.append(v)
     if len(parts) > 1:
         x = cat(parts, dim=d)
@@ -284,21 +285,21 @@ def cross(a, b, dim=None):
     try:
         shape = xp_of(a).broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise RuntimeError(f"cross(): the shapes {list(a.shape)} and {list(b.shape)} cannot be "
-                           f"broadcast together") from None
+        raise ShapeError(f"cross(): the shapes {list(a.shape)} and {list(b.shape)} cannot be "
+                         f"broadcast together") from None
     if dim is None:
         dims = [i for i, s in enumerate(shape) if s == 3]
         if not dims:
-            raise RuntimeError(f"cross(): no dimension of size 3 in input (shape "
-                               f"{list(shape)})")
+            raise ShapeError(f"cross(): no dimension of size 3 in input (shape "
+                             f"{list(shape)})")
         d = dims[0]
     else:
         d = normalize_dims(dim, len(shape), "cross")[0]
     sa = (1,) * (len(shape) - a.ndim) + tuple(a.shape)
     sb = (1,) * (len(shape) - b.ndim) + tuple(b.shape)
     if sa[d] != 3 or sb[d] != 3:
-        raise RuntimeError(f"linalg.cross: inputs dimension {d} must have length 3. Got "
-                           f"{sa[d]} and {sb[d]}")
+        raise ShapeError(f"linalg.cross: inputs dimension {d} must have length 3. Got "
+                         f"{sa[d]} and {sb[d]}")
     a, b = broadcast_to(a, shape), broadcast_to(b, shape)
     a1, a2, a3 = (_slice(a, d, i, i + 1) for i in range(3))
     b1, b2, b3 = (_slice(b, d, i, i + 1) for i in range(3))
@@ -311,15 +312,16 @@ def cross(a, b, dim=None):
     Sample([rng.standard_normal((2, 3))], {"k": -1})])
 def rot90(x, k=1, dims=(0, 1)):
     """Rotate by 90 degrees k times in the plane ``dims``, from dims[0] toward dims[1]."""
-    dims = tuple(dims)
+    dims = size_args((dims,), "rot90", "dims")
     if len(dims) != 2:
-        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+        raise RuntimeError(f"rot90: expected total rotation dims == 2, but got dims = "
+                           f"{len(dims)}")
     if x.ndim < 2:
-        raise RuntimeError(f"expected total dims >= 2, but got total dims = {x.ndim}")
+        raise ShapeError(f"rot90: expected total dims >= 2, but got total dims = {x.ndim}")
     d0, d1 = (_dim(d, x, "rot90") for d in dims)
     if d0 == d1:
-        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
-                           f"dim1 = {d1}")
+        raise RuntimeError(f"rot90: expected rotation dims to be different, but got dim0 = "
+                           f"{d0} and dim1 = {d1}")
     k = k % 4
     if k == 1:
         return transpose(flip(x, d1), d0, d1)
@@ -404,9 +406,9 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     if isinstance(repeats, Tensor):
         r = _index_array(repeats, x, "repeat_interleave", "repeats")
         if r.ndim > 1 or r.size not in (1, n):
-            raise RuntimeError(f"repeat_interleave(): repeats must have the same size as input "
-                               f"along dim, but got repeats.size(0) = {r.size} and "
-                               f"input.size({d}) = {n}")
+            raise ShapeError(f"repeat_interleave(): repeats must have the same size as input "
+                             f"along dim, but got repeats.size(0) = {r.size} and "
+                             f"input.size({d}) = {n}")
         if (r < 0).any():
             raise RuntimeError("repeat_interleave(): repeats can not be negative")
         if r.size != 1:
@@ -428,8 +430,8 @@ def tensor_split(x, indices_or_sections, dim=0):
     """Split into pieces along ``dim``: an int n gives n pieces, the first (size % n) one
     longer; a list of indices splits before each. Every piece is a view."""
     if x.ndim == 0:
-        raise RuntimeError("tensor_split expected at least a 1-dimensional tensor, but got a "
-                           "tensor with 0 dims")
+        raise ShapeError("tensor_split expected at least a 1-dimensional tensor, but got a "
+                         "tensor with 0 dims")
     d = _dim(dim, x, "tensor_split")
     n = x.shape[d]
     ios = indices_or_sections
@@ -454,6 +456,7 @@ def tensor_split(x, indices_or_sections, dim=0):
     Sample([rng.standard_normal((3,)), backend.asarray([[True], [False]])], name="broadcast")])
 def masked_select(x, mask):
     """The entries of x (broadcast with mask) where mask is True, as a 1-d tensor."""
+    check_numbers("masked_select", input=x, mask=mask)
     if not isinstance(x, Tensor):      # a number, as PyTorch takes it
         x = const_like(x, mask) if isinstance(mask, Tensor) else Tensor(x)
     xp = xp_of(x)
@@ -463,8 +466,8 @@ def masked_select(x, mask):
     try:
         shape = xp.broadcast_shapes(x.shape, m.shape)
     except ValueError:
-        raise RuntimeError(f"masked_select(): the mask of shape {list(m.shape)} can't be "
-                           f"broadcast with the tensor of shape {list(x.shape)}") from None
+        raise ShapeError(f"masked_select(): the mask of shape {list(m.shape)} can't be "
+                         f"broadcast with the tensor of shape {list(x.shape)}") from None
     not_traceable("masked_select (its output size depends on the mask)")
     return GetItem.apply(broadcast_to(x, shape), key=xp.broadcast_to(m, shape))
 
@@ -509,8 +512,8 @@ def _check_source(x, d, key, source, op):
         want[d] = key[-1].shape[0]
     if isinstance(source, Tensor) and list(source.shape) != want and \
             not (source.ndim == 0 and want == [1]):
-        raise RuntimeError(f"{op}(): source of shape {list(source.shape)} does not match the "
-                           f"expected shape {want} (self with dim {d} the size of index)")
+        raise ShapeError(f"{op}(): source of shape {list(source.shape)} does not match the "
+                         f"expected shape {want} (self with dim {d} the size of index)")
 
 
 @composite("index_copy", method=True, samples=_index_samples)
@@ -533,8 +536,8 @@ def index_fill(x, dim, index, value):
     d, key = _index_key(x, dim, index, "index_fill")
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise RuntimeError(f"index_fill(): only supports a 0-dimensional value tensor, "
-                               f"but got tensor with {value.ndim} dimension(s).")
+            raise ShapeError(f"index_fill(): only supports a 0-dimensional value tensor, "
+                             f"but got tensor with {value.ndim} dimension(s).")
         value = value.to(x.dtype)
     if x.ndim == 0:
         return where(const_like(key[0].size > 0, x), value, x)

@@ -6,10 +6,12 @@ getitem per input), so they stay fast for many inputs. Everything else is a comp
 getitem (whose VJP scatter-adds, so repeated indices accumulate) and setitem.
 """
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range, xp_of
+from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range, xp_of, \
+    check_numbers
 from .shape import GetItem, IndexBackward, SetItem, reshape, narrow
 
 
@@ -28,11 +30,16 @@ def _tensors(tensors, rest, op):
         items = list(tensors)
     if not items:
         raise ValueError(f"{op}(): expected a non-empty list of Tensors")
-    items = [t if isinstance(t, Tensor) else _make(t if backend.is_array(t) else
-                                                    backend.asarray(t)) for t in items]
+    items = [t if isinstance(t, Tensor) else _as_tensor(t, op) for t in items]
     if len(rest) > 1:
         raise TypeError(f"{op}(): too many positional arguments")
     return items, (rest[0] if rest else None)
+
+
+def _as_tensor(t, op):
+    """An array or Python data (not text) as a tensor for ``op``."""
+    check_numbers(op, tensors=t)
+    return _make(t if backend.is_array(t) else backend.asarray(t))
 
 
 def _is_data(a):
@@ -104,8 +111,8 @@ def cat(tensors, *rest, dim=None, axis=None):
     dim = 0 if dim is None else dim
     for i, t in enumerate(items):
         if t.ndim == 0:
-            raise RuntimeError(f"cat(): zero-dimensional tensor (at position {i}) cannot be "
-                               f"concatenated")
+            raise ShapeError(f"cat(): zero-dimensional tensor (at position {i}) cannot be "
+                             f"concatenated")
     legacy = [t.shape == (0,) and any(u.ndim != 1 for u in items) for t in items]
     ref = next(t for t, s in zip(items, legacy) if not s)
     d = normalize_dims(dim, ref.ndim, "cat")[0]
@@ -114,7 +121,7 @@ def cat(tensors, *rest, dim=None, axis=None):
             continue
         if t.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, ref.shape))
                                      if j != d):
-            raise RuntimeError(
+            raise ShapeError(
                 f"cat(): sizes of tensors must match except in dimension {d}; tensor number {i} "
                 f"has shape {list(t.shape)} but tensor 0 has shape {list(ref.shape)}")
     if len(items) == 1:
@@ -159,8 +166,8 @@ def stack(tensors, *rest, dim=None, axis=None):
     ref = items[0]
     for i, t in enumerate(items):
         if t.shape != ref.shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
-                               f"{list(ref.shape)} at entry 0 and {list(t.shape)} at entry {i}")
+            raise ShapeError(f"stack expects each tensor to be equal size, but got "
+                             f"{list(ref.shape)} at entry 0 and {list(t.shape)} at entry {i}")
     d = normalize_dims(dim, ref.ndim + 1, "stack")[0]
     return Stack.apply(*_promoted(items), dim=d)
 
@@ -185,9 +192,9 @@ def split(x, split_size_or_sections, dim=0):
     else:
         sizes = [int(v) for v in s]
         if sum(sizes) != n or any(v < 0 for v in sizes):
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
-                               f"(input tensor's size at dimension {dim}), but got "
-                               f"split_sizes={sizes}")
+            raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                             f"(input tensor's size at dimension {dim}), but got "
+                             f"split_sizes={sizes}")
     starts = [0]
     for v in sizes:
         starts.append(starts[-1] + v)
@@ -296,14 +303,14 @@ def _along_key(idx, dim):
 
 def _check_gather_shapes(x, idx, d, op, what="self"):
     if idx.ndim != max(x.ndim, 1) and not (x.ndim == 0 and idx.ndim == 0):
-        raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as "
-                           f"{what} tensor (index shape {list(idx.shape)}, {what} shape "
-                           f"{list(x.shape)})")
+        raise ShapeError(f"{op}(): Index tensor must have the same number of dimensions as "
+                         f"{what} tensor (index shape {list(idx.shape)}, {what} shape "
+                         f"{list(x.shape)})")
     for j, (a, b) in enumerate(zip(idx.shape, x.shape)):
         if j != d and a > b:
-            raise RuntimeError(f"{op}(): Size does not match at dimension {j} expected index "
-                               f"{list(idx.shape)} to be smaller than {what} {list(x.shape)} "
-                               f"apart from dimension {d}")
+            raise ShapeError(f"{op}(): Size does not match at dimension {j} expected index "
+                             f"{list(idx.shape)} to be smaller than {what} {list(x.shape)} "
+                             f"apart from dimension {d}")
 
 
 # -- index_select / gather / take_along_dim -------------------------------------------------
@@ -367,17 +374,17 @@ def take_along_dim(x, indices, dim=None):
     else:
         d = normalize_dims(dim, x.ndim, "take_along_dim")[0]
         if idx.ndim != x.ndim:
-            raise RuntimeError(f"take_along_dim(): input and indices should have the same "
-                               f"number of dimensions, but got {x.ndim} dimensions for input "
-                               f"{list(x.shape)}, and {idx.ndim} dimensions for indices "
-                               f"{list(idx.shape)}")
+            raise ShapeError(f"take_along_dim(): input and indices should have the same "
+                             f"number of dimensions, but got {x.ndim} dimensions for input "
+                             f"{list(x.shape)}, and {idx.ndim} dimensions for indices "
+                             f"{list(idx.shape)}")
         try:
             b = list(xp_of(x).broadcast_shapes(
                 tuple(1 if j == d else s for j, s in enumerate(x.shape)),
                 tuple(1 if j == d else s for j, s in enumerate(idx.shape))))
         except ValueError:
-            raise RuntimeError(f"take_along_dim(): input {list(x.shape)} and indices "
-                               f"{list(idx.shape)} can't be broadcast apart from dim {d}") from None
+            raise ShapeError(f"take_along_dim(): input {list(x.shape)} and indices "
+                             f"{list(idx.shape)} can't be broadcast apart from dim {d}") from None
         x = broadcast_to(x, tuple(b[:d] + [x.shape[d]] + b[d + 1:]))
         it = broadcast_to(it, tuple(b[:d] + [idx.shape[d]] + b[d + 1:]))
     n = x.shape[d]
@@ -392,8 +399,8 @@ def _scatter_key(x, dim, index, src, op):
     _check_gather_shapes(x, idx, d, op)
     if isinstance(src, Tensor):
         if src.ndim != idx.ndim or any(a > b for a, b in zip(idx.shape, src.shape)):
-            raise RuntimeError(f"{op}(): Expected index {list(idx.shape)} to be smaller than "
-                               f"src {list(src.shape)} in every dimension")
+            raise ShapeError(f"{op}(): Expected index {list(idx.shape)} to be smaller than "
+                             f"src {list(src.shape)} in every dimension")
         if src.shape != idx.shape:
             src = GetItem.apply(src, key=tuple(slice(0, n) for n in idx.shape))
         if src.dtype != x.dtype:
@@ -464,15 +471,15 @@ def masked_fill(x, mask, value):
                            f"dtype {m.dtype}")
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise RuntimeError(f"masked_fill(): only supports a 0-dimensional value tensor, but "
-                               f"got tensor with {value.ndim} dimension(s).")
+            raise ShapeError(f"masked_fill(): only supports a 0-dimensional value tensor, but "
+                             f"got tensor with {value.ndim} dimension(s).")
         if value.dtype != x.dtype:
             value = value.to(x.dtype)
     try:
         shape = xp_of(x).broadcast_shapes(x.shape, m.shape)
     except ValueError:
-        raise RuntimeError(f"masked_fill(): the mask of shape {list(m.shape)} can't be broadcast "
-                           f"with the tensor of shape {list(x.shape)}") from None
+        raise ShapeError(f"masked_fill(): the mask of shape {list(m.shape)} can't be broadcast "
+                         f"with the tensor of shape {list(x.shape)}") from None
     if x.dtype.kind != "f" and not isinstance(value, Tensor):
         value = _make(_array_on(value, x).astype(x.dtype))
     out = where(m, value, x)

@@ -6,6 +6,7 @@ All are composites of views, reshapes, pads and cat, so their gradients (every o
 both modes) come from those ops' rules.
 """
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.registry import composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, broadcast_to, xp_of
@@ -186,8 +187,8 @@ def unfold(input, dimension, size, step):
     n = x.shape[d]
     size, step = int(size), int(step)
     if size > n or size < 0:
-        raise RuntimeError(f"unfold: maximum size for tensor at dimension {d} is {n} but size "
-                           f"is {size}")
+        raise ShapeError(f"unfold: maximum size for tensor at dimension {d} is {n} but size "
+                         f"is {size}")
     if step <= 0:
         raise RuntimeError(f"unfold: step is {step} but must be > 0")
     xp = xp_of(x)
@@ -213,8 +214,8 @@ def block_diag(*tensors):
     items = _tensors(list(tensors), (), "block_diag")[0]
     for i, t in enumerate(items):
         if t.ndim > 2:
-            raise RuntimeError(f"block_diag: Input tensors must have 2 or fewer dimensions. "
-                               f"Input {i} has {t.ndim} dimensions (shape {list(t.shape)})")
+            raise ShapeError(f"block_diag: Input tensors must have 2 or fewer dimensions. "
+                             f"Input {i} has {t.ndim} dimensions (shape {list(t.shape)})")
     blocks = [reshape(t, (1, 1) if t.ndim == 0 else (1, t.shape[0]) if t.ndim == 1
                       else t.shape) for t in _promoted(items)]
     width = sum(b.shape[1] for b in blocks)
@@ -237,8 +238,8 @@ def _grid_inputs(tensors, op):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}(): expected Tensors, got {type(t).__name__}")
         if t.ndim > 1:
-            raise RuntimeError(f"{op}: Expected 0D or 1D tensor in the tensor list but got a "
-                               f"tensor of shape {list(t.shape)}")
+            raise ShapeError(f"{op}: Expected 0D or 1D tensor in the tensor list but got a "
+                             f"tensor of shape {list(t.shape)}")
         if t.dtype != items[0].dtype:
             raise RuntimeError(f"{op} expects all tensors to have the same dtype, got "
                                f"{items[0].dtype} and {t.dtype}")
@@ -288,10 +289,13 @@ def meshgrid(*tensors, indexing=None):
 def cartesian_prod(*tensors):
     """Every combination of one entry from each 1-d tensor, as rows of an (N, k) tensor in
     itertools.product's order (one tensor: itself)."""
-    for t in tensors:
-        if not isinstance(t, Tensor) or t.ndim != 1:
-            raise RuntimeError(f"cartesian_prod: Expect a 1D vector, but got shape "
-                               f"{list(getattr(t, 'shape', ()))}")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cartesian_prod(): expected Tensor as element {i} in argument 0, "
+                            f"but got {type(t).__name__}")
+        if t.ndim != 1:
+            raise ShapeError(f"cartesian_prod: Expect a 1D vector, but got shape "
+                             f"{list(getattr(t, 'shape', ()))}")
     if len(tensors) == 1:
         return tensors[0]
     grids = meshgrid(*tensors, indexing="ij")

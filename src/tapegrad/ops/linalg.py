@@ -6,6 +6,7 @@ import math
 import string
 
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
@@ -34,14 +35,14 @@ class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
-                               f"{list(a.shape)} and {list(b.shape)}")
+            raise ShapeError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                             f"{list(a.shape)} and {list(b.shape)}")
         try:
             return backend.matmul(a, b)
         except ValueError:
-            raise RuntimeError(f"matmul: shapes {list(a.shape)} and {list(b.shape)} cannot be "
-                               f"multiplied (inner sizes {a.shape[-1]} and "
-                               f"{b.shape[-2] if b.ndim > 1 else b.shape[0]} differ)") from None
+            raise ShapeError(f"matmul: shapes {list(a.shape)} and {list(b.shape)} cannot be "
+                             f"multiplied (inner sizes {a.shape[-1]} and "
+                             f"{b.shape[-2] if b.ndim > 1 else b.shape[0]} differ)") from None
 
     @staticmethod
     def vjp(ctx, g):
@@ -76,8 +77,8 @@ class Matmul(Function):
 def mm(a, b):
     """Matrix product of two 2-d tensors."""
     if a.ndim != 2 or b.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {list(a.shape)} and "
-                           f"{list(b.shape)}")
+        raise ShapeError(f"mm: expected 2-D tensors, got shapes {list(a.shape)} and "
+                         f"{list(b.shape)}")
     return Matmul.apply(a, b)
 
 
@@ -87,12 +88,12 @@ def mm(a, b):
 def bmm(a, b):
     """Batched matrix product of (B, n, m) and (B, m, p) tensors (no broadcasting)."""
     if a.ndim != 3 or b.ndim != 3:
-        raise RuntimeError(f"bmm: batch1 and batch2 must be 3D tensors, got shapes "
-                           f"{list(a.shape)} and {list(b.shape)}")
+        raise ShapeError(f"bmm: batch1 and batch2 must be 3D tensors, got shapes "
+                         f"{list(a.shape)} and {list(b.shape)}")
     if b.shape[:2] != (a.shape[0], a.shape[2]):
-        raise RuntimeError(f"bmm: expected size for first two dimensions of batch2 tensor to "
-                           f"be: [{a.shape[0]}, {a.shape[2]}] but got: {list(b.shape[:2])} "
-                           f"(shapes {list(a.shape)} and {list(b.shape)})")
+        raise ShapeError(f"bmm: expected size for first two dimensions of batch2 tensor to "
+                         f"be: [{a.shape[0]}, {a.shape[2]}] but got: {list(b.shape[:2])} "
+                         f"(shapes {list(a.shape)} and {list(b.shape)})")
     return Matmul.apply(a, b)
 
 
@@ -101,8 +102,8 @@ def bmm(a, b):
 def mv(a, v):
     """Matrix-vector product of a (n, m) matrix and a (m,) vector."""
     if a.ndim != 2 or v.ndim != 1 or a.shape[1] != v.shape[0]:
-        raise RuntimeError(f"mv: size mismatch, got mat {list(a.shape)} and vec "
-                           f"{list(v.shape)} (expected a 2-D matrix and a matching 1-D vector)")
+        raise ShapeError(f"mv: size mismatch, got mat {list(a.shape)} and vec "
+                         f"{list(v.shape)} (expected a 2-D matrix and a matching 1-D vector)")
     return Matmul.apply(a, v)
 
 
@@ -111,8 +112,8 @@ def mv(a, v):
 def dot(a, b):
     """Dot product of two 1-d tensors of equal length."""
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
-        raise RuntimeError(f"dot: expected two 1-D tensors of the same size, got shapes "
-                           f"{list(a.shape)} and {list(b.shape)}")
+        raise ShapeError(f"dot: expected two 1-D tensors of the same size, got shapes "
+                         f"{list(a.shape)} and {list(b.shape)}")
     return Matmul.apply(a, b)
 
 
@@ -126,8 +127,8 @@ def inner(a, b):
     if a.ndim == 0 or b.ndim == 0:
         return a * b
     if a.shape[-1] != b.shape[-1]:
-        raise RuntimeError(f"inner: last dimensions of the inputs must match, got shapes "
-                           f"{list(a.shape)} and {list(b.shape)}")
+        raise ShapeError(f"inner: last dimensions of the inputs must match, got shapes "
+                         f"{list(a.shape)} and {list(b.shape)}")
     return tensordot(a, b, ([a.ndim - 1], [b.ndim - 1]))
 
 
@@ -137,8 +138,8 @@ def inner(a, b):
 def outer(a, b):
     """Outer product: out[i, j] = a[i] * b[j] (1-d inputs)."""
     if a.ndim != 1 or b.ndim != 1:
-        raise RuntimeError(f"outer: expected 1-D tensors, got shapes {list(a.shape)} and "
-                           f"{list(b.shape)}")
+        raise ShapeError(f"outer: expected 1-D tensors, got shapes {list(a.shape)} and "
+                         f"{list(b.shape)}")
     return unsqueeze(a, 1) * unsqueeze(b, 0)
 
 
@@ -170,8 +171,8 @@ def _parse_einsum(eq, shapes):
             k = len(s) - (len(t) - 3)
             t = t.replace("...", ell[n_ell - k:] if k > 0 else "")
         if len(t) != len(s):
-            raise RuntimeError(f"einsum(): the subscripts '{terms[i]}' of operand {i} do not "
-                               f"match its {len(s)} dimensions (shape {list(s)})")
+            raise ShapeError(f"einsum(): the subscripts '{terms[i]}' of operand {i} do not "
+                             f"match its {len(s)} dimensions (shape {list(s)})")
         full.append(t)
     if not arrow:
         counts = collections.Counter("".join(full))
@@ -304,9 +305,9 @@ def einsum(equation, *operands):
         for c, s in zip(t, o.shape):
             prev = sizes.get(c, 1)
             if s != prev and s != 1 and prev != 1:
-                raise RuntimeError(f"einsum(): subscript {c} has size {s} for operand {i} "
-                                   f"which does not broadcast with previously seen size "
-                                   f"{prev} (shapes {[list(o.shape) for o in ops]})")
+                raise ShapeError(f"einsum(): subscript {c} has size {s} for operand {i} "
+                                 f"which does not broadcast with previously seen size "
+                                 f"{prev} (shapes {[list(o.shape) for o in ops]})")
             sizes[c] = builtins.max(prev, s) if s != 1 else prev
     # size-1 dims broadcast: expand them so each subscript has one size
     ops = [broadcast_to(o, tuple(sizes[c] for c in t)) for t, o in zip(terms, ops)]
@@ -335,8 +336,8 @@ def tensordot(a, b, dims=2):
         da = [d % builtins.max(a.ndim, 1) for d in da]
         db = [d % builtins.max(b.ndim, 1) for d in db]
     if len(da) != len(db) or any(a.shape[i] != b.shape[j] for i, j in zip(da, db)):
-        raise RuntimeError(f"tensordot: contracted dims {da} of {list(a.shape)} and {db} of "
-                           f"{list(b.shape)} differ in number or size")
+        raise ShapeError(f"tensordot: contracted dims {da} of {list(a.shape)} and {db} of "
+                         f"{list(b.shape)} differ in number or size")
     la = _LETTERS[:a.ndim]
     lb = list(_LETTERS[a.ndim:a.ndim + b.ndim])
     for i, j in zip(da, db):

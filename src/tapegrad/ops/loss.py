@@ -4,6 +4,7 @@ PyTorch: regression targets and probability targets do; class weights never do.
 """
 
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function, warn_user
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
@@ -58,7 +59,7 @@ def _weighted(op, loss, weight, reduction, mean_by_weight=True):
     """PyTorch's weighted regression losses: 'mean' is sum(w*l)/sum(w) (mse, l1) or
     mean(w*l) (huber)."""
     if tuple(weight.shape) != tuple(loss.shape):
-        raise ValueError(f"{op}: weights and input must have the same size (weight "
+        raise ShapeError(f"{op}: weights and input must have the same size (weight "
                          f"{list(weight.shape)}, input {list(loss.shape)})")
     loss = loss * weight
     if reduction == "mean" and mean_by_weight:
@@ -186,7 +187,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     gets dl/dy = -w logit(p) (as PyTorch)."""
     reduction = _reduction("binary_cross_entropy", reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"binary_cross_entropy: using a target size ({list(target.shape)}) "
+        raise ShapeError(f"binary_cross_entropy: using a target size ({list(target.shape)}) "
                          f"that is different to the input size ({list(input.shape)}) is not "
                          f"supported. Please ensure they have the same size.")
     p = input._data
@@ -219,7 +220,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     overflows, so |x| = 1000 gives exact losses and gradients."""
     reduction = _reduction("binary_cross_entropy_with_logits", reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"binary_cross_entropy_with_logits: target size "
+        raise ShapeError(f"binary_cross_entropy_with_logits: target size "
                          f"({list(target.shape)}) must be the same as input size "
                          f"({list(input.shape)})")
     y = target
@@ -280,13 +281,13 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     (PyTorch's formula). The target gets no gradient."""
     reduction = _reduction("cosine_embedding_loss", reduction, size_average, reduce)
     if input1.shape != input2.shape or input1.ndim not in (1, 2):
-        raise RuntimeError(f"cosine_embedding_loss: expected 1-d or 2-d inputs of the same "
-                           f"shape, got {list(input1.shape)} and {list(input2.shape)}")
+        raise ShapeError(f"cosine_embedding_loss: expected 1-d or 2-d inputs of the same "
+                         f"shape, got {list(input1.shape)} and {list(input2.shape)}")
     d = input1.ndim - 1
     t = target if isinstance(target, Tensor) else const_like(target, input1)
     if t.shape != input1.shape[:d]:
-        raise RuntimeError(f"cosine_embedding_loss: expected target of shape "
-                           f"{list(input1.shape[:d])}, got {list(t.shape)}")
+        raise ShapeError(f"cosine_embedding_loss: expected target of shape "
+                         f"{list(input1.shape[:d])}, got {list(t.shape)}")
     eps = 1e-12
     prod = sum(input1 * input2, dim=d)
     m1 = sum(input1 * input1, dim=d) + eps
@@ -311,9 +312,9 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     """max(0, -target * (input1 - input2) + margin); the subgradient at the hinge is 0."""
     reduction = _reduction("margin_ranking_loss", reduction, size_average, reduce)
     if not (input1.shape == input2.shape == tuple(target.shape)):
-        raise RuntimeError(f"margin_ranking_loss: all input tensors should be the same size, "
-                           f"got input1 {list(input1.shape)}, input2 {list(input2.shape)}, "
-                           f"target {list(target.shape)}")
+        raise ShapeError(f"margin_ranking_loss: all input tensors should be the same size, "
+                         f"got input1 {list(input1.shape)}, input2 {list(input2.shape)}, "
+                         f"target {list(target.shape)}")
     if not isinstance(target, Tensor):
         target = const_like(target, input1)
     if target.dtype.kind != "f":

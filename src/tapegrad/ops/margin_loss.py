@@ -9,7 +9,7 @@ from .. import backend
 from ..core.errors import ShapeError
 from ..core.registry import composite
 from ..core.tensor import Tensor
-from ._util import Sample, guard, in_range, const_like, xp_of
+from ._util import Sample, guard, in_range, const_like, xp_of, check_numbers
 from .activation import logsigmoid
 from .elementwise import where, Minimum
 from .extra import clamp_min
@@ -67,6 +67,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     reduction = _reduction("triplet_margin_loss", reduction, size_average, reduce)
     if margin <= 0:
         raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
+    check_numbers("triplet_margin_loss", anchor=anchor, positive=positive, negative=negative)
     dims = [getattr(t, "ndim", None) for t in (anchor, positive, negative)]
     if len(set(dims)) != 1:
         raise ShapeError(f"triplet_margin_loss: the anchor, positive and negative tensors "
@@ -128,7 +129,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if p not in (1, 2):
         raise ValueError(f"{op}: only p == 1 and p == 2 are supported, got p={p}")
     if weight is not None and getattr(weight, "ndim", 1) != 1:
-        raise ValueError(f"{op}: weight must be one-dimensional, got shape "
+        raise ShapeError(f"{op}: weight must be one-dimensional, got shape "
                          f"{list(weight.shape)}")
     if not (input.ndim == 2 and input.shape[1] or input.ndim == 1 and input.shape[0]
             or input.ndim == 0):

@@ -9,10 +9,11 @@ tapegrad ops, so every order of derivative works. The rest are composites.
 import math as _m
 
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
 from ..core.tensor import Tensor, _make
-from ._util import Sample, sum_to, unary_samples, binary_samples, xp_of
+from ._util import Sample, sum_to, unary_samples, binary_samples, xp_of, check_numbers
 from .elementwise import as_float, where, clamp, log, Exp, zero_grad
 
 LN2, LN10 = _m.log(2.0), _m.log(10.0)
@@ -198,6 +199,7 @@ class NanToNum(Function):
 
     @staticmethod
     def forward(ctx, x, nan=0.0, posinf=None, neginf=None):
+        check_numbers("nan_to_num", input=x)   # (NumPy's passes text through)
         return ctx.xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
     @staticmethod
@@ -217,7 +219,7 @@ def _check_broadcast(xp, name, a, b):
     except ValueError:
         for i in range(1, min(len(sa), len(sb)) + 1):
             if sa[-i] != sb[-i] and 1 not in (sa[-i], sb[-i]):
-                raise RuntimeError(
+                raise ShapeError(
                     f"{name}: The size of tensor a ({sa[-i]}) must match the size of tensor b "
                     f"({sb[-i]}) at non-singleton dimension {max(len(sa), len(sb)) - i} "
                     f"(shapes {list(sa)} and {list(sb)})") from None
@@ -465,8 +467,8 @@ def lerp(input, end, weight):
     try:
         xp_of(input, end, weight).broadcast_shapes(*shapes)
     except ValueError:
-        raise RuntimeError(f"lerp: shapes {[list(s) for s in shapes]} (input, end, weight) "
-                           f"are not broadcastable") from None
+        raise ShapeError(f"lerp: shapes {[list(s) for s in shapes]} (input, end, weight) "
+                         f"are not broadcastable") from None
     d = end - input
     if isinstance(weight, Tensor):
         return where(weight < 0.5, input + weight * d, end - d * (1 - weight))

@@ -3,6 +3,7 @@
 ``is_contiguous``, ``Tensor.where``, and the random in-place fills (``uniform_``,
 ``normal_``, ...) drawn from the generator of the tensor's device."""
 from .. import backend, creation
+from ..core.errors import ShapeError
 from ..core.tensor import Tensor, _make
 from ._util import xp_of
 from .elementwise import where, Clamp
@@ -24,13 +25,13 @@ def masked_fill_(self, mask, value):
         raise RuntimeError(f"masked_fill_(): only supports boolean masks, but got mask with "
                            f"dtype {m.dtype}")
     if isinstance(value, Tensor) and value.ndim != 0:
-        raise RuntimeError(f"masked_fill_(): only supports a 0-dimensional value tensor, but "
-                           f"got tensor with {value.ndim} dimension(s).")
+        raise ShapeError(f"masked_fill_(): only supports a 0-dimensional value tensor, but "
+                         f"got tensor with {value.ndim} dimension(s).")
     try:
         m = xp_of(m).broadcast_to(m, self.shape)
     except ValueError:
-        raise RuntimeError(f"masked_fill_(): the mask of shape {list(m.shape)} can't be "
-                           f"broadcast to the tensor of shape {list(self.shape)}") from None
+        raise ShapeError(f"masked_fill_(): the mask of shape {list(m.shape)} can't be "
+                         f"broadcast to the tensor of shape {list(self.shape)}") from None
     setitem(self, m, value)
     return self
 

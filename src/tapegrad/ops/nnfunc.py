@@ -1,11 +1,12 @@
 """Other neural-network ops: linear, bilinear, dropout, embedding, cosine_similarity
 (interpolate is in interpolate.py)."""
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ..random import rng as _rng
-from ._util import Sample, sum_to, xp_of
+from ._util import Sample, sum_to, xp_of, check_numbers
 from ..core.modes import no_grad
 from .elementwise import where, Maximum
 from .reduce import sum
@@ -41,9 +42,9 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         if x.shape[-1] != w.shape[-1]:
-            raise RuntimeError(f"linear: input shape {list(x.shape)} and weight shape "
-                               f"{list(w.shape)} cannot be multiplied ({x.shape[-1]} vs "
-                               f"{w.shape[-1]} in-features)")
+            raise ShapeError(f"linear: input shape {list(x.shape)} and weight shape "
+                             f"{list(w.shape)} cannot be multiplied ({x.shape[-1]} vs "
+                             f"{w.shape[-1]} in-features)")
         out = backend.matmul(x, w.T)
         if b is not None:
             out += b
@@ -129,8 +130,8 @@ def bilinear(input1, input2, weight, bias=None):
     """y_o = sum_ij x1_i W_oij x2_j + b_o, as one GEMM: (x1 @ W') * x2 summed over j."""
     o, i, j = weight.shape
     if input1.shape[-1] != i or input2.shape[-1] != j:
-        raise RuntimeError(f"bilinear: input1 {list(input1.shape)} and input2 "
-                           f"{list(input2.shape)} don't match weight {list(weight.shape)}")
+        raise ShapeError(f"bilinear: input1 {list(input1.shape)} and input2 "
+                         f"{list(input2.shape)} don't match weight {list(weight.shape)}")
     lead = input1.shape[:-1]
     x1 = reshape(input1, (-1, i))
     x2 = reshape(input2, (-1, 1, j))
@@ -218,6 +219,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     indices, and the ``padding_idx`` row gets none. ``max_norm`` renormalises the looked-up
     rows of weight in place first; ``scale_grad_by_freq`` divides each row's gradient by its
     count in ``input`` (both as PyTorch). ``sparse`` is accepted; gradients are dense."""
+    check_numbers("embedding", input=input)
     idx = input._data if isinstance(input, Tensor) else xp_of(weight).asarray(input)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"embedding: expected indices of an integer dtype, got {idx.dtype}")

@@ -77,8 +77,8 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                     ("running_var", running_var)):
         if t is not None and tuple(t.shape) != (c,):
-            raise RuntimeError(f"batch_norm: {name} should have shape [{c}] for input of shape "
-                               f"{list(x.shape)}, got {list(t.shape)}")
+            raise ShapeError(f"batch_norm: {name} should have shape [{c}] for input of shape "
+                             f"{list(x.shape)}, got {list(t.shape)}")
     mean_buf, running_mean = _as_stat(running_mean, x)
     var_buf, running_var = _as_stat(running_var, x)
     if training or running_mean is None or running_var is None:
@@ -125,13 +125,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(ns)
     if k == 0 or tuple(input.shape[input.ndim - k:]) != ns or input.ndim < k:
-        raise RuntimeError(f"layer_norm: given normalized_shape={list(ns)}, expected input with "
-                           f"shape [*, {', '.join(map(str, ns))}], but got input of size "
-                           f"{list(input.shape)}")
+        raise ShapeError(f"layer_norm: given normalized_shape={list(ns)}, expected input with "
+                         f"shape [*, {', '.join(map(str, ns))}], but got input of size "
+                         f"{list(input.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != ns:
-            raise RuntimeError(f"layer_norm: {name} should have shape {list(ns)}, got "
-                               f"{list(t.shape)}")
+            raise ShapeError(f"layer_norm: {name} should have shape {list(ns)}, got "
+                             f"{list(t.shape)}")
     dims = tuple(range(input.ndim - k, input.ndim))
     xc, inv, _, _ = _normalize(input, dims, eps)
     y = xc * inv
@@ -153,17 +153,17 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     sample over its channels and spatial dims; then a per-channel affine."""
     x = input
     if x.ndim < 2:
-        raise RuntimeError(f"group_norm: expected an input with at least 2 dims (N, C, ...), "
-                           f"got shape {list(x.shape)}")
+        raise ShapeError(f"group_norm: expected an input with at least 2 dims (N, C, ...), "
+                         f"got shape {list(x.shape)}")
     n, c = x.shape[:2]
     if num_groups <= 0 or c % num_groups:
-        raise RuntimeError(f"group_norm: expected number of channels in input to be divisible "
-                           f"by num_groups, but got input of shape {list(x.shape)} and "
-                           f"num_groups={num_groups}")
+        raise ShapeError(f"group_norm: expected number of channels in input to be divisible "
+                         f"by num_groups, but got input of shape {list(x.shape)} and "
+                         f"num_groups={num_groups}")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
-            raise RuntimeError(f"group_norm: {name} should have shape [{c}], got "
-                               f"{list(t.shape)}")
+            raise ShapeError(f"group_norm: {name} should have shape [{c}], got "
+                             f"{list(t.shape)}")
     xg = reshape(x, (n, num_groups, -1))
     xc, inv, _, _ = _normalize(xg, (2,), eps)
     y = reshape(xc * inv, x.shape)

@@ -1,10 +1,11 @@
 """pad (constant, reflect, replicate, circular) and one_hot."""
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
 from ._util import Sample, normalize_dims, pick_dim, broadcast_to, guard, in_range, max_is, \
-    xp_of
+    xp_of, check_numbers, as_int
 from .shape import GetItem, IndexBackward, SetItem, reshape, narrow
 from .index import IndexOutOfRangeError, cat, scatter
 
@@ -74,12 +75,12 @@ def pad(x, pad, mode="constant", value=None):
     (wrap). Non-constant modes join views of x, so their gradients add up through the views."""
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2:
-        raise RuntimeError(f"pad(): Padding length must be divisible by 2, got {list(pad)}")
+        raise ShapeError(f"pad(): Padding length must be divisible by 2, got {list(pad)}")
     k = len(pad) // 2
     if k > x.ndim:
-        raise RuntimeError(f"pad(): Padding length should be less than or equal to two times "
-                           f"the input dimension but got padding length {len(pad)} and input of "
-                           f"dimension {x.ndim}")
+        raise ShapeError(f"pad(): Padding length should be less than or equal to two times "
+                         f"the input dimension but got padding length {len(pad)} and input of "
+                         f"dimension {x.ndim}")
     widths = [(0, 0)] * x.ndim
     for i in range(k):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
@@ -103,15 +104,15 @@ def pad(x, pad, mode="constant", value=None):
         crop = (max(-a, 0), max(-b, 0))   # negative widths crop after the padding (PyTorch)
         a, b = max(a, 0), max(b, 0)
         if mode == "reflect" and (a >= n or b >= n):
-            raise RuntimeError(f"pad(): Padding size should be less than the corresponding "
-                               f"input dimension, but got: padding ({a}, {b}) at dimension {d} "
-                               f"of input {list(x.shape)}")
+            raise ShapeError(f"pad(): Padding size should be less than the corresponding "
+                             f"input dimension, but got: padding ({a}, {b}) at dimension {d} "
+                             f"of input {list(x.shape)}")
         if mode != "reflect" and n == 0:
-            raise RuntimeError(f"pad(): can't pad dimension {d} of size 0 in {mode!r} mode "
-                               f"(input {list(x.shape)})")
+            raise ShapeError(f"pad(): can't pad dimension {d} of size 0 in {mode!r} mode "
+                             f"(input {list(x.shape)})")
         if mode == "circular" and (a > n or b > n):
-            raise RuntimeError(f"pad(): Padding value causes wrapping around more than once "
-                               f"(padding ({a}, {b}) at dimension {d} of input {list(x.shape)})")
+            raise ShapeError(f"pad(): Padding value causes wrapping around more than once "
+                             f"(padding ({a}, {b}) at dimension {d} of input {list(x.shape)})")
         if a or b:
             x = _pad_dim(x, d, a, b, mode)
         if crop != (0, 0):
@@ -137,11 +138,12 @@ class OneHot(Function):
 def one_hot(x, num_classes=-1):
     """One-hot encoding of an integer tensor as int64 with a new last dim of size
     ``num_classes`` (-1: max(x) + 1)."""
+    check_numbers("one_hot", input=x)
     arr = x._data if isinstance(x, Tensor) else xp_of(x).asarray(x)
     if arr.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot(): is only applicable to index tensor of integer type, "
                            f"got {arr.dtype}")
-    num_classes = int(num_classes)
+    num_classes = as_int(num_classes, "one_hot", "num_classes")
     inferred = num_classes == -1
     if inferred:
         if arr.size == 0:

@@ -7,6 +7,7 @@ linear pair), so gradients of every order work. Average pooling is a window sum 
 transpose) times a constant divisor map. 1-d pooling is 2-d pooling with a unit height.
 """
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
@@ -43,8 +44,8 @@ def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     ho = _out_len(h, k[0], s[0], p[0], d[0], ceil_mode)
     wo = _out_len(w, k[1], s[1], p[1], d[1], ceil_mode)
     if ho <= 0 or wo <= 0:
-        raise RuntimeError(f"{op}: given input size {list(x.shape[1:])}, the calculated output "
-                           f"size {[x.shape[1], ho, wo]} is too small")
+        raise ShapeError(f"{op}: given input size {list(x.shape[1:])}, the calculated output "
+                         f"size {[x.shape[1], ho, wo]} is too small")
     # extra padding at the end so the last (ceil-mode) window lies inside the buffer
     ph2 = max(0, (ho - 1) * s[0] + d[0] * (k[0] - 1) + 1 - h - p[0])
     pw2 = max(0, (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1 - w - p[1])
@@ -219,8 +220,8 @@ def _batched(op, x, nd):
     if x.ndim == nd + 1:
         return unsqueeze(x, 0), True
     if x.ndim != nd + 2:
-        raise RuntimeError(f"{op}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) "
-                           f"input, got shape {list(x.shape)}")
+        raise ShapeError(f"{op}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) "
+                         f"input, got shape {list(x.shape)}")
     return x, False
 
 

@@ -12,7 +12,7 @@ from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor
-from ._util import Sample
+from ._util import Sample, size_args
 from .index import gather
 from .shape import reshape, unsqueeze, squeeze
 
@@ -60,11 +60,13 @@ def _output_size(op, output_size, size, nd):
     """PyTorch's output_size: an int, or a tuple whose None entries keep the input's size."""
     if isinstance(output_size, int):
         output_size = (output_size,) * nd
-    output_size = tuple(output_size)
+    output_size = tuple(output_size) if isinstance(output_size, (tuple, list)) else \
+        size_args((output_size,), op, "output_size")
     if len(output_size) != nd:
-        raise ValueError(f"{op}: output_size must be an int or a {nd}-tuple, got "
-                         f"{output_size}")
-    out = tuple(s if o is None else int(o) for o, s in zip(output_size, size))
+        raise ShapeError(f"{op}: output_size must be an int or a {nd}-tuple, got "
+                         f"{list(output_size)}")
+    out = tuple(s if o is None else size_args((o,), op, "output_size")[0]
+                for o, s in zip(output_size, size))
     if min(out) < 0:
         raise RuntimeError(f"{op}: output_size must be non-negative, got {out}")
     return out

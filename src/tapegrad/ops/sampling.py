@@ -9,6 +9,7 @@ passes neither fold nor merge them.
 """
 from .. import backend
 from ..backend import special as _sp
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor
@@ -302,15 +303,15 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     with NaN, inf or a negative entry, or a row summing to 0."""
     _float_input(input, "multinomial")
     if input.ndim not in (1, 2):
-        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape "
-                           f"{list(input.shape)}")
+        raise ShapeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape "
+                         f"{list(input.shape)}")
     n = int(num_samples)
     k = input.shape[-1]
     if n <= 0:
         raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples (got {n})")
     if not replacement and n > k:
-        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
-                           f"without replacement ({n} > {k})")
+        raise ShapeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                         f"without replacement ({n} > {k})")
     data = input._data
     if not (xp_of(data).isfinite(data) & (data >= 0)).all():
         raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or "

@@ -254,8 +254,8 @@ def _masked_key(x, mask, source, op, shape=None):
     else:   # a 0-d mask: x[True] is x as a 1-element vector, x[False] an empty one
         key, n = m, int(bool(m))
     if source.numel() < n:
-        raise RuntimeError(f"{op}(): Number of elements of source ({source.numel()}) < "
-                           f"number of ones in mask ({n})")
+        raise ShapeError(f"{op}(): Number of elements of source ({source.numel()}) < "
+                         f"number of ones in mask ({n})")
     vals = GetItem.apply(reshape(source, (-1,)), key=(slice(0, n),))
     return full, key, vals
 

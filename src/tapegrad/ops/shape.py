@@ -4,14 +4,9 @@ from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, linear_jvp
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, not_traceable, xp_of
-
-
-def _size_args(shape):
-    """Accept f(2, 3), f((2, 3)) and f([2, 3])."""
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
+from ..core.errors import ShapeError
+from ._util import (Sample, normalize_dims, normalize_dim, check_dims_unique, size_args, as_int,
+                    check_numbers, not_traceable, xp_of)
 
 
 @primitive("reshape", public=False)
@@ -23,7 +18,11 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
-        return x.reshape(shape)
+        try:
+            return x.reshape(shape)
+        except ValueError:   # checked here, off the common path, in PyTorch's words
+            raise ShapeError(f"reshape: shape {list(shape)} is invalid for input of size "
+                             f"{x.size} (shape {list(x.shape)})") from None
 
     @staticmethod
     def vjp(ctx, g):
@@ -39,7 +38,7 @@ class Reshape(Function):
 def reshape(x, *shape, **kw):
     """A tensor with the same data and a new shape (-1 infers one size). ``view`` is an
     alias: tapegrad copies when the memory layout needs it instead of raising."""
-    shape = _size_args(shape) if shape else tuple(kw.pop("shape", kw.pop("size", ())))
+    shape = size_args(shape or (kw.pop("shape", kw.pop("size", ())),), "reshape", "shape")
     if x.shape == shape:
         return x
     return Reshape.apply(x, shape=shape)
@@ -68,10 +67,12 @@ class Permute(Function):
     Sample([rng.standard_normal((2, 3, 4))], {"dims": (2, 0, 1)})])
 def permute(x, *dims, **kw):
     """Reorder dimensions: ``x.permute(2, 0, 1)`` or ``tg.permute(x, dims=(2, 0, 1))``."""
-    dims = _size_args(dims) if dims else tuple(kw["dims"])
+    dims = size_args(dims or (kw["dims"],), "permute", "dims")
     if len(dims) != x.ndim:
-        raise ValueError(f"permute: got {len(dims)} dims for a tensor with {x.ndim} dims")
-    dims = tuple(d % max(x.ndim, 1) for d in dims)
+        raise ShapeError(f"permute: the number of dims {list(dims)} does not match the "
+                         f"tensor's {x.ndim} dims (shape {list(x.shape)})")
+    dims = tuple(normalize_dim(d, x.ndim, "permute") for d in dims)
+    check_dims_unique(dims, "permute")
     if dims == tuple(range(x.ndim)):
         return x
     return Permute.apply(x, dims=dims)
@@ -82,9 +83,8 @@ def permute(x, *dims, **kw):
     Sample([rng.standard_normal((2, 3, 4))], {"dim0": -1, "dim1": 0})])
 def transpose(x, dim0=0, dim1=1):
     """Swap two dimensions."""
-    n = max(x.ndim, 1)
+    a, b = normalize_dim(dim0, x.ndim, "transpose"), normalize_dim(dim1, x.ndim, "transpose")
     dims = list(range(x.ndim))
-    a, b = dim0 % n, dim1 % n
     if x.ndim < 2:
         return x
     dims[a], dims[b] = dims[b], dims[a]
@@ -99,8 +99,8 @@ def _t(x):
 def _mT(x):
     """Swap the last two dims (batched matrix transpose)."""
     if x.ndim < 2:
-        raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. "
-                           f"Got {x.ndim}-D tensor.")
+        raise ShapeError(f"tensor.mT is only supported on matrices or batches of matrices. "
+                         f"Got {x.ndim}-D tensor.")
     return transpose(x, -2, -1)
 
 
@@ -129,11 +129,7 @@ def squeeze(x, dim=None):
     Sample([rng.standard_normal((2, 3))], {"dim": -1})])
 def unsqueeze(x, dim):
     """Insert a size-1 dim at ``dim``."""
-    n = x.ndim + 1
-    if not -n <= dim < n:
-        raise IndexError(f"unsqueeze: dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {dim})")
-    dim %= n
+    dim = normalize_dim(dim, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
@@ -141,9 +137,12 @@ def unsqueeze(x, dim):
     Sample([rng.standard_normal((2, 3, 4))], {"start_dim": 1})])
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one."""
+    s, e = normalize_dim(start_dim, x.ndim, "flatten"), normalize_dim(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise RuntimeError(f"flatten: start_dim ({start_dim}) cannot come after end_dim "
+                           f"({end_dim})")
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
@@ -153,15 +152,15 @@ def flatten(x, start_dim=0, end_dim=-1):
     Sample([rng.standard_normal((2, 0))], {"dim": -1, "sizes": (0, 4)})])
 def unflatten(x, dim, sizes):
     """Split dim ``dim`` into ``sizes`` (one entry may be -1); the inverse of flatten."""
-    d = normalize_dims(dim, x.ndim, "unflatten")[0]
-    sizes = tuple(int(s) for s in sizes)
+    d = normalize_dim(dim, x.ndim, "unflatten")
+    sizes = size_args((sizes,), "unflatten", "sizes")
     n = x.shape[d]
     known = 1
     for s in sizes:
         known *= s if s != -1 else 1
     if sizes.count(-1) > 1 or (-1 not in sizes and known != n) or \
             (-1 in sizes and (known == 0 or n % known)):
-        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the "
+        raise ShapeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the "
                            f"size of dim {dim} ({n}) in the input tensor of shape {list(x.shape)}")
     return reshape(x, x.shape[:d] + sizes + x.shape[d + 1:])
 
@@ -170,7 +169,7 @@ def _expand_shape(x, sizes, op="expand"):
     """PyTorch's expand sizes: -1 keeps a dim, new dims may only be added in front."""
     lead = len(sizes) - x.ndim
     if lead < 0:
-        raise RuntimeError(f"{op}: the number of sizes provided ({len(sizes)}) must be greater "
+        raise ShapeError(f"{op}: the number of sizes provided ({len(sizes)}) must be greater "
                            f"or equal to the number of dimensions in the tensor ({x.ndim}); "
                            f"sizes {list(sizes)}, tensor shape {list(x.shape)}")
     out = []
@@ -185,7 +184,7 @@ def _expand_shape(x, sizes, op="expand"):
         if s == -1:
             s = old
         if s != old and old != 1:
-            raise RuntimeError(
+            raise ShapeError(
                 f"{op}: the expanded size of the tensor ({s}) must match the existing size "
                 f"({old}) at non-singleton dimension {i}. Target sizes: {list(sizes)}. Tensor "
                 f"sizes: {list(x.shape)}")
@@ -202,7 +201,7 @@ def expand(x, *sizes, **kw):
     """A read-only broadcast view of x with ``sizes`` (-1 keeps that dim; new dims go in
     front). The gradient sums over the expanded dims."""
     from ._util import broadcast_to
-    sizes = _size_args(sizes) if sizes else tuple(kw.pop("size"))
+    sizes = size_args(sizes or (kw.pop("size"),), "expand", "size")
     return broadcast_to(x, _expand_shape(x, sizes))
 
 
@@ -223,9 +222,9 @@ def repeat(x, *repeats, **kw):
     repeats add dims). Built as reshape -> broadcast -> reshape, so the gradient is a sum
     over the copies and needs no rule of its own."""
     from ._util import broadcast_to
-    reps = _size_args(repeats) if repeats else tuple(kw.pop("repeats", kw.pop("sizes", ())))
+    reps = size_args(repeats or (kw.pop("repeats", kw.pop("sizes", ())),), "repeat", "repeats")
     if len(reps) < x.ndim:
-        raise RuntimeError(f"repeat: number of dimensions of repeat dims ({len(reps)}) can not be "
+        raise ShapeError(f"repeat: number of dimensions of repeat dims ({len(reps)}) can not be "
                            f"smaller than number of dimensions of tensor ({x.ndim}, shape "
                            f"{list(x.shape)})")
     if any(r < 0 for r in reps):
@@ -242,7 +241,7 @@ def repeat(x, *repeats, **kw):
     Sample([rng.standard_normal((3,))], {"dims": (2, 1)})])
 def tile(x, dims):
     """``torch.tile``: like repeat, but missing leading entries of ``dims`` count as 1."""
-    dims = (int(dims),) if isinstance(dims, int) else tuple(dims)
+    dims = size_args((dims,), "tile", "dims")
     return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
 
 
@@ -288,16 +287,16 @@ class Roll(Function):
 def roll(x, shifts, dims=None):
     """Roll x along ``dims`` by ``shifts`` (elements leaving one end come back at the other);
     without dims, the flattened tensor is rolled and the shape restored."""
-    shifts = (int(shifts),) if isinstance(shifts, int) else tuple(int(s) for s in shifts)
+    shifts = size_args((shifts,), "roll", "shifts")
     if dims is None:
         if len(shifts) != 1:
             raise RuntimeError(f"roll: shifts {list(shifts)} need dims (one shift per dim)")
         return reshape(Roll.apply(reshape(x, (-1,)), shifts=shifts, dims=(0,)), x.shape)
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    dims = size_args((dims,), "roll", "dims")
     if len(shifts) != len(dims):
         raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
                            f"dims: {len(dims)}")
-    dims = tuple(normalize_dims(d, x.ndim, "roll")[0] for d in dims)
+    dims = tuple(normalize_dim(d, x.ndim, "roll") for d in dims)
     return Roll.apply(x, shifts=shifts, dims=dims)
 
 
@@ -308,18 +307,18 @@ def roll(x, shifts, dims=None):
 def narrow(x, dim, start, length):
     """The slice x[start:start+length] along ``dim`` (a view); start may be negative."""
     if x.ndim == 0:
-        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
-    d = normalize_dims(dim, x.ndim, "narrow")[0]
+        raise ShapeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = normalize_dim(dim, x.ndim, "narrow")
     n = x.shape[d]
-    start, length = int(start), int(length)
+    start, length = as_int(start, "narrow", "start"), as_int(length, "narrow", "length")
     if not -n <= start <= n:
         raise IndexError(f"narrow: start out of range (expected to be in range of [{-n}, {n}], "
                          f"but got {start}) for dim {dim} of a tensor of shape {list(x.shape)}")
     if start < 0:
         start += n
     if length < 0 or start + length > n:
-        raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
-                           f"({n}) of dim {dim} (tensor shape {list(x.shape)})")
+        raise ShapeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                         f"({n}) of dim {dim} (tensor shape {list(x.shape)})")
     if start == 0 and length == n:
         return x
     return GetItem.apply(x, key=(slice(None),) * d + (slice(start, start + length),))
@@ -330,16 +329,16 @@ def narrow(x, dim, start, length):
     Sample([rng.standard_normal((2, 3, 4))], {"source": (0, 1), "destination": (2, 0)})])
 def movedim(x, source, destination):
     """Move dims ``source`` to positions ``destination``; the others keep their order."""
-    src = (source,) if isinstance(source, int) else tuple(source)
-    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    src = size_args((source,), "movedim", "source")
+    dst = size_args((destination,), "movedim", "destination")
     if len(src) != len(dst):
-        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} "
-                           f"dims) should contain the same number of dims as destination "
-                           f"({list(dst)} dims)")
-    src = [normalize_dims(d, x.ndim, "movedim")[0] for d in src]
-    dst = [normalize_dims(d, x.ndim, "movedim")[0] for d in dst]
-    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
-        raise RuntimeError(f"movedim: repeated dim in source {src} or destination {dst}")
+        raise ShapeError(f"movedim: Invalid source or destination dims: source ({list(src)} "
+                         f"dims) should contain the same number of dims as destination "
+                         f"({list(dst)} dims)")
+    src = [normalize_dim(d, x.ndim, "movedim") for d in src]
+    dst = [normalize_dim(d, x.ndim, "movedim") for d in dst]
+    check_dims_unique(src, "movedim")
+    check_dims_unique(dst, "movedim")
     order = [d for d in range(x.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -511,6 +510,7 @@ class Clone(Function):
 
     @staticmethod
     def forward(ctx, x):
+        check_numbers("clone", input=x)   # (a list's or a dict's copy() would do)
         return x.copy()
 
     @staticmethod

@@ -15,10 +15,11 @@ import collections
 import itertools
 
 from .. import backend
+from ..core.errors import ShapeError
 from ..core.function import Function
 from ..core.registry import primitive, composite
 from ..core.tensor import Tensor, _make
-from ._util import Sample, normalize_dims, guard, in_range_closed, xp_of, const_like
+from ._util import Sample, normalize_dims, guard, in_range_closed, xp_of, const_like, check_numbers
 from .shape import reshape, movedim
 from .index import gather
 from .reduce import sum as _sum
@@ -279,7 +280,7 @@ def _quantile(x, q, dim, keepdim, interpolation, ignore_nan, op):
         raise RuntimeError(f"{op}() input tensor must be non-empty")
     if isinstance(q, Tensor):
         if q.ndim > 1:
-            raise RuntimeError(f"{op}() q must be a scalar or 1D tensor")
+            raise ShapeError(f"{op}() q must be a scalar or 1D tensor")
         if q.dtype != x.dtype:
             raise RuntimeError(f"{op}() q tensor must be same dtype as the input tensor")
         if not in_range_closed(q._data, 0, 1):
@@ -508,6 +509,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     seq[i]), along seq's last dim; seq is 1-d or matches v in all but the last dim.
     ``sorter``: indices that sort seq's last dim."""
     seq = sorted_sequence
+    check_numbers("searchsorted", sorted_sequence=seq, input=input)
     if side is not None:
         if side not in ("left", "right"):
             raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but "
@@ -518,10 +520,10 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
         right = side == "right"
     v = _as_tensor(input, seq)
     if seq.ndim != 1 and (v.ndim != seq.ndim or v.shape[:-1] != seq.shape[:-1]):
-        raise RuntimeError(f"torch.searchsorted(): boundaries tensor should be 1 dimension or "
-                           f"the first N-1 dimensions of boundaries tensor and input value "
-                           f"tensor must match, but we got boundaries tensor "
-                           f"{list(seq.shape)} and input value tensor {list(v.shape)}")
+        raise ShapeError(f"torch.searchsorted(): boundaries tensor should be 1 dimension or "
+                         f"the first N-1 dimensions of boundaries tensor and input value "
+                         f"tensor must match, but we got boundaries tensor "
+                         f"{list(seq.shape)} and input value tensor {list(v.shape)}")
     if sorter is not None:
         seq = gather(seq, -1, sorter)
     return SearchSorted.apply(seq, v, side="right" if right else "left",
@@ -534,7 +536,8 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
 def bucketize(input, boundaries, *, out_int32=False, right=False):
     """The bucket of each entry: i with boundaries[i-1] < v <= boundaries[i] (``right``:
     boundaries[i-1] <= v < boundaries[i]); boundaries is 1-d and sorted."""
+    check_numbers("bucketize", input=input, boundaries=boundaries)
     if boundaries.ndim != 1:
-        raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim"
-                           f"({boundaries.ndim})")
+        raise ShapeError(f"boundaries tensor must be 1 dimension, but got dim"
+                         f"({boundaries.ndim})")
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)

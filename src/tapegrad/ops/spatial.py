@@ -128,10 +128,10 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     blocks = [_blocks(n, k, d, p, s) for n, k, d, p, s in
               zip((h, w), geo["kernel"], geo["dilation"], geo["padding"], geo["stride"])]
     if min(blocks) < 1:
-        raise RuntimeError(f"{op}: given input with spatial size {(h, w)}, kernel_size="
-                           f"{geo['kernel']}, dilation={geo['dilation']}, padding="
-                           f"{geo['padding']}, the array of sliding blocks would have shape "
-                           f"{tuple(blocks)}, but its sizes must be at least one")
+        raise ShapeError(f"{op}: given input with spatial size {(h, w)}, kernel_size="
+                         f"{geo['kernel']}, dilation={geo['dilation']}, padding="
+                         f"{geo['padding']}, the array of sliding blocks would have shape "
+                         f"{tuple(blocks)}, but its sizes must be at least one")
     out = Im2Col.apply(x, **geo)
     return squeeze(out, 0) if unbatched else out
 
