@@ -21,6 +21,8 @@ from .spatial import (Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, Pixel
 from .normalization import (BatchNorm1d, BatchNorm2d, InstanceNorm1d, InstanceNorm2d,
                             InstanceNorm3d, LayerNorm, GroupNorm, RMSNorm)
 from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
+from .rnn import RNNBase, RNN, LSTM, GRU
+from .rnn_cell import RNNCellBase, RNNCell, LSTMCell, GRUCell
 from .activation import (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, CELU, GELU, SiLU, Mish,
                          Hardtanh, Hardsigmoid, Hardswish, Softsign, Tanhshrink, Threshold, GLU,
                          Sigmoid, Tanh, Softmax, LogSoftmax, Softmin, Softplus, LogSigmoid)

@@ -7,6 +7,7 @@ from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # 
                margin_loss, likelihood_loss,
                gamma, binary, layout, scatter, counting, sampling,
                decomp, svd, matops, resample, interpolate)
+from . import rnn_cell  # noqa: F401,E402  (recurrent cells; rnn_scan)
 
 globals().update({name: info.fn for name, info in OPS.items()})
 for _info in list(OPS.values()):

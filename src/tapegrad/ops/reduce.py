@@ -25,12 +25,6 @@ def _reduce_samples(rng):
             Sample([rng.standard_normal((0, 3))], {"dim": 1})]
 
 
-#: dtypes summed in another: bools count in int64; 16-bit floats sum in float32, as in
-#: PyTorch (NumPy would sum them in their own precision)
-_ACCUMULATOR = {backend.bool_: backend.int64, backend.float16: backend.float32,
-                backend.bfloat16: backend.float32}
-
-
 @primitive("sum", public=False)
 class Sum(Function):
     """y = sum of x over dims;  dy/dx = 1, so g is broadcast back to x's shape."""
@@ -38,9 +32,8 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.in_shape = x.shape
-        if x.dtype in _ACCUMULATOR:
-            out = x.sum(axis=dims, keepdims=keepdim, dtype=_ACCUMULATOR[x.dtype])
-            return out if x.dtype == backend.bool_ else out.astype(x.dtype)
+        if x.dtype == backend.bool_:
+            x = x.astype(backend.int64)
         return x.sum(axis=dims, keepdims=keepdim)
 
     @staticmethod
@@ -67,7 +60,7 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
     """Mean over ``dim``: sum / count."""
     if dtype is not None:
         x = x.to(dtype)
-    if not backend.is_floating(x.dtype):
+    if x.dtype.kind != "f":
         raise TypeError(f"mean(): could not infer output dtype. Input dtype must be floating "
                         f"point, got {x.dtype}; use x.float().mean()")
     dims = _dims(x, pick_dim(dim, axis), "mean")
@@ -234,7 +227,7 @@ def _count(x, dims):
 def _var(x, dim, unbiased, keepdim, correction, axis, keepdims, op):
     if isinstance(dim, bool):  # var(x, False): the old positional ``unbiased``
         dim, unbiased = None, dim
-    if not backend.is_floating(x.dtype):
+    if x.dtype.kind != "f":
         raise RuntimeError(f"{op}(): std and var only support floating point dtypes, got "
                            f"{x.dtype}")
     if correction is not None and unbiased is not None:
@@ -320,7 +313,7 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     overflows: m + log(sum(exp(x - m))). The shift cancels in the gradient (softmax).
     Slices that are all -inf give -inf; empty slices give -inf."""
     from .elementwise import Exp, Log
-    if not backend.is_floating(x.dtype):
+    if x.dtype.kind != "f":
         x = x.to(backend.DEFAULT_FLOAT)
     dims = _dims(x, pick_dim(dim, axis), "logsumexp")
     kd = pick_keepdim(keepdim, keepdims)

@@ -1,4 +1,5 @@
-"""Gradient clipping and flat parameter vectors (PyTorch's ``nn.utils``).
+"""Gradient clipping and flat parameter vectors (PyTorch's ``nn.utils``); packing and
+padding of sequence batches are in ``nn.utils.rnn``.
 
 ``clip_grad_norm`` / ``clip_grad_value`` are the seed documents' names for the same
 functions. Gradients are scaled in place (their arrays are owned by ``.grad``).
@@ -110,3 +111,5 @@ def vector_to_parameters(vec, parameters):
 
 clip_grad_norm = clip_grad_norm_
 clip_grad_value = clip_grad_value_
+
+from . import rnn  # noqa: E402,F401  (tg.nn.utils.rnn, as torch.nn.utils.rnn)
