@@ -47,6 +47,7 @@ def reset_uniform(module, hidden_size, generator=None):
 
 
 def check_dtype(name, input, weight):
+    """TypeError naming the layer when ``input``'s dtype is not the weights'."""
     if input.dtype != weight.dtype:
         raise TypeError(f"{name}: input dtype ({input.dtype}) does not match weight dtype "
                         f"({weight.dtype}); convert the input (input.to({weight.dtype})) or "

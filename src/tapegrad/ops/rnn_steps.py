@@ -24,10 +24,12 @@ from .nnfunc import linear
 
 
 def rnn_step(act, xg, h, c, w_hh, b_hh, w_hr):
+    """One Elman step: (act(xg + h W_hh^T), None)."""
     return getattr(xg + linear(h, w_hh), act)(), None
 
 
 def lstm_step(xg, h, c, w_hh, b_hh, w_hr):
+    """One LSTM step: (h', c')."""
     n = c.shape[-1]
     a = xg + linear(h, w_hh)
     i, f = a[:, :n].sigmoid(), a[:, n:2 * n].sigmoid()
@@ -38,6 +40,7 @@ def lstm_step(xg, h, c, w_hh, b_hh, w_hr):
 
 
 def gru_step(xg, h, c, w_hh, b_hh, w_hr):
+    """One GRU step: (h', None)."""
     n = h.shape[-1]
     hg = linear(h, w_hh, b_hh)
     rz = (xg[:, :2 * n] + hg[:, :2 * n]).sigmoid()

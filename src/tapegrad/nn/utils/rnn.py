@@ -67,22 +67,28 @@ class PackedSequence(namedtuple("PackedSequence", ["data", "batch_sizes", "sorte
                           move(self.unsorted_indices))
 
     def cpu(self):
+        """The sequence with its data on the CPU."""
         return self.to("cpu")
 
     def cuda(self, device=None):
+        """The sequence with its data on a CUDA device."""
         return self.to("cuda" if device is None else device)
 
     def double(self):
+        """The sequence with float64 data."""
         return self.to(dtype="float64")
 
     def float(self):
+        """The sequence with float32 data."""
         return self.to(dtype="float32")
 
     def half(self):
+        """The sequence with float16 data."""
         return self.to(dtype="float16")
 
     @property
     def is_cuda(self):
+        """Whether the data is on a CUDA device."""
         return self.data.is_cuda
 
 
