@@ -28,8 +28,11 @@ from .forward_ad import DualTensor, ForwardADContext
 from .serialization import save, load
 from .dlpack import from_dlpack
 from .graph import Graph, compile
+from . import amp
+from .amp import autocast
 
 float16 = half = _backend.float16
+bfloat16 = _backend.bfloat16
 float32 = float = _backend.float32
 float64 = double = _backend.float64
 int8 = _backend.int8

@@ -55,7 +55,7 @@ def _finish(arr, requires_grad):
 
 def _float(dtype, op="tensor factory"):
     dt = backend.as_dtype(dtype) or backend.DEFAULT_FLOAT
-    if dt.kind != "f":
+    if not backend.is_floating(dt):
         raise TypeError(f"{op}(): expected a floating dtype, got {dt}")
     return dt
 
@@ -186,7 +186,7 @@ def rand(*size, generator=None, dtype=None, layout=None, device=None, requires_g
     """Uniform samples in [0, 1) of ``size``."""
     shape = _shape(size, "rand", kw.pop("size", None))
     _no_extra("rand", kw)
-    return _finish(_draw(generator, device).random(shape, dtype=_float(dtype, "rand")),
+    return _finish(_sampled(_draw(generator, device).random, shape, _float(dtype, "rand")),
                    requires_grad)
 
 
@@ -195,9 +195,16 @@ def randn(*size, generator=None, dtype=None, layout=None, device=None, requires_
     """Standard normal samples of ``size``."""
     shape = _shape(size, "randn", kw.pop("size", None))
     _no_extra("randn", kw)
-    return _finish(_draw(generator, device).standard_normal(shape,
-                                                            dtype=_float(dtype, "randn")),
-                   requires_grad)
+    return _finish(_sampled(_draw(generator, device).standard_normal, shape,
+                            _float(dtype, "randn")), requires_grad)
+
+
+def _sampled(draw, shape, dtype):
+    """``draw(shape, dtype=dtype)``; the generators make float32 and float64 only, so 16-bit
+    floats are drawn as float32 and rounded."""
+    if dtype in backend.HALF:
+        return draw(shape, dtype=backend.float32).astype(dtype)
+    return draw(shape, dtype=dtype)
 
 
 def _bounds(op, args, low, high):

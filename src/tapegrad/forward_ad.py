@@ -82,7 +82,7 @@ def make_dual(tensor, tangent, *, level=None):
     level = _current(level)
     if not isinstance(tangent, Tensor):
         tangent = Tensor(tangent)
-    if tensor.dtype.kind != "f":
+    if not backend.is_floating(tensor.dtype):
         raise TypeError(f"make_dual: the primal must be floating, got {tensor.dtype}")
     if tangent.shape != tensor.shape:
         raise ValueError(f"make_dual: the tangent has shape {list(tangent.shape)} but the primal "

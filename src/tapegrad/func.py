@@ -60,8 +60,8 @@ def tree_unflatten(spec, leaves):
 def _as_input(leaf, argnum, what="grad"):
     """A differentiable stand-in for one input leaf: connected to the leaf when the leaf is
     itself being differentiated (nested transforms), else a fresh leaf sharing its data."""
-    if isinstance(leaf, (bool, int)) or (isinstance(leaf, Tensor) and leaf.dtype.kind != "f") \
-            or (isinstance(leaf, backend.ndarray) and leaf.dtype.kind != "f"):
+    if isinstance(leaf, (bool, int)) or isinstance(leaf, (Tensor, backend.ndarray)) and \
+            not backend.is_floating(leaf.dtype):
         dtype = leaf.dtype if hasattr(leaf, "dtype") else type(leaf).__name__
         raise TypeError(f"{what}: argument {argnum} has dtype {dtype}; only floating inputs can "
                         f"be differentiated. Convert it (e.g. x.float() or 2.0 instead of 2).")
@@ -223,7 +223,7 @@ def jvp(f, primals, tangents, has_aux=False):
             duals = []
             for leaf, tan in zip(pl, tl):
                 leaf = leaf if isinstance(leaf, Tensor) else Tensor(leaf)
-                if leaf.dtype.kind != "f":
+                if not backend.is_floating(leaf.dtype):
                     raise TypeError(f"jvp: primal {i} has dtype {leaf.dtype}; only floating "
                                     f"inputs have tangents")
                 duals.append(fwAD.make_dual(leaf, tan))

@@ -10,6 +10,7 @@ into PyTorch. The format is a JSON header and raw little-endian bytes: no code r
 Underneath is the ``safetensors`` package's NumPy API, an optional dependency
 (``pip install "tapegrad[safetensors]"``), imported the first time a function here is called.
 """
+import json
 import os
 from collections.abc import Mapping
 
@@ -18,8 +19,9 @@ from .core.tensor import Tensor
 
 INSTALL = 'pip install "tapegrad[safetensors]"'
 
-#: safetensors dtype codes tapegrad reads (NumPy has no bfloat16 or float8: refused by name)
-_READABLE = frozenset(("F64", "F32", "F16", "I64", "I32", "I16", "I8",
+#: safetensors dtype codes tapegrad reads (float8 and complex: refused by name). The
+#: package's NumPy API has no BF16 (NumPy has no bfloat16): tapegrad reads those itself.
+_READABLE = frozenset(("F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8",
                        "U64", "U32", "U16", "U8", "BOOL"))
 
 
@@ -63,7 +65,7 @@ def save_file(tensors, path, metadata=None):
             raise TypeError(f"save_file: the value for {name!r} is a {type(value).__name__}, "
                             f"not a tensor")
         arr = backend.to_host(arr)
-        if arr.dtype.kind not in "biuf":
+        if not backend.is_numeric(arr.dtype):
             raise TypeError(f"save_file: {name!r} holds {arr.dtype} data; safetensors files "
                             f"written by tapegrad hold bool, integer and floating point tensors")
         # safetensors reads the raw memory (address and byte count): views need a packed copy
@@ -80,8 +82,8 @@ def load_file(path, device="cpu"):
     ``device`` (what ``Module.load_state_dict`` takes).
 
     Raises FileNotFoundError for a missing file; ValueError for a file that isn't a valid
-    safetensors file; TypeError for tensors tapegrad can't hold (bfloat16, float8, complex:
-    named, with how to convert them); ImportError without the safetensors package.
+    safetensors file; TypeError for tensors tapegrad can't hold (float8, complex: named, with
+    how to convert them); ImportError without the safetensors package.
     """
     package = _package()
     dev = backend.devices.resolve(device)   # a bad device fails before the file is read
@@ -99,7 +101,26 @@ def load_file(path, device="cpu"):
                     f"(NumPy has none): " + ", ".join(f"{k!r}: {d}" for k, d in bad.items()) +
                     "; convert them to float32 (e.g. with safetensors.torch, "
                     "{k: v.float() for k, v in load_file(path).items()}) and save again")
-            arrays = {k: f.get_tensor(k) for k in names}
+            arrays = {k: f.get_tensor(k) for k in names if dtypes[k] != "BF16"}
     except package.SafetensorError as e:
         raise ValueError(f"load_file: {path!r} is not a valid safetensors file ({e})") from None
-    return {k: Tensor(backend.to_device(a, dev)) for k, a in arrays.items()}
+    bf16 = [k for k in names if dtypes[k] == "BF16"]
+    if bf16:
+        arrays.update(_read_bfloat16(path, bf16))
+    return {k: Tensor(backend.to_device(arrays[k], dev)) for k in names}
+
+
+def _read_bfloat16(path, names):
+    """The BF16 tensors ``names`` of the (already validated) file ``path``, read from their
+    byte ranges: the file is an 8-byte little-endian header size, a JSON header giving each
+    tensor's dtype, shape and data_offsets (from the end of the header), then the data."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+        out = {}
+        for k in names:
+            start, end = header[k]["data_offsets"]
+            f.seek(8 + size + start)
+            raw = backend.xp.frombuffer(bytearray(f.read(end - start)), dtype="<u2")
+            out[k] = raw.view(backend.bfloat16).reshape(header[k]["shape"])
+    return out

@@ -30,7 +30,9 @@ xp = backend.xp
 FORMAT = "tapegrad.checkpoint"
 VERSION = 1
 INDEX = "__tapegrad_index__"
-_ALLOWED_KINDS = "biuf"
+#: NumPy's .npy format has no bfloat16 (it would load as raw "V2" bytes): such arrays are
+#: stored as their uint16 bit patterns, with "bfloat16" as the dtype in the index
+_BF16 = str(backend.bfloat16)
 
 
 # -- encoding -----------------------------------------------------------------------------
@@ -44,14 +46,17 @@ def _encode(obj, arrays, path):
     if isinstance(obj, Tensor) or isinstance(obj, backend.generic) or backend.is_array(obj):
         is_tensor = isinstance(obj, Tensor)
         arr = backend.to_host(obj._data if is_tensor else obj)
-        if arr.dtype.kind not in _ALLOWED_KINDS:
+        if not backend.is_numeric(arr.dtype):
             raise TypeError(f"tg.save: {path} is an array of dtype {arr.dtype}; only bool, "
                             f"integer and floating point arrays can be saved")
         if isinstance(obj, backend.generic):
-            return {"scalar": arr.item(), "dtype": str(arr.dtype)} if math.isfinite(
-                float(arr.item())) else {"float": repr(float(arr.item()))}
+            value = float(arr) if arr.dtype == backend.bfloat16 else arr.item()
+            return {"scalar": value, "dtype": str(arr.dtype)} if math.isfinite(
+                float(value)) else {"float": repr(float(value))}
         key = f"a{len(arrays)}"
         arrays[key] = arr if arr.flags.c_contiguous else arr.copy(order="C")  # keeps 0-d
+        if arr.dtype == backend.bfloat16:
+            arrays[key] = arrays[key].view(backend.xp.uint16)
         entry = {"array": key, "shape": list(arr.shape), "dtype": str(arr.dtype)}
         if is_tensor:
             entry["tensor"] = True
@@ -156,14 +161,16 @@ def _decode(node, npz, used, place):
             raise _Bad(f"array '{key}' listed in the index is missing (truncated file?)")
         used.add(key)
         arr = npz[key]   # allow_pickle=False: an object array raises here
+        if node.get("dtype") == _BF16 and arr.dtype == backend.xp.uint16:
+            arr = arr.view(backend.bfloat16)
         if list(arr.shape) != node.get("shape") or str(arr.dtype) != node.get("dtype"):
             raise _Bad(f"array '{key}' is {arr.dtype}{list(arr.shape)} but the index says "
                        f"{node.get('dtype')}{node.get('shape')} (tampered file?)")
-        if arr.dtype.kind not in _ALLOWED_KINDS:
+        if not backend.is_numeric(arr.dtype):
             raise _Bad(f"array '{key}' has unsupported dtype {arr.dtype}")
         if node.get("tensor"):
             t = Tensor(place(arr, node.get("device", "cpu")))
-            if node.get("requires_grad") and arr.dtype.kind == "f":
+            if node.get("requires_grad") and backend.is_floating(arr.dtype):
                 t.requires_grad_(True)
             return t
         return arr
@@ -172,7 +179,7 @@ def _decode(node, npz, used, place):
 
 def _dtype(name):
     dt = xp.dtype(name)
-    if dt.kind not in _ALLOWED_KINDS:
+    if not backend.is_numeric(dt):
         raise _Bad(f"unsupported dtype {name!r}")
     return dt
 

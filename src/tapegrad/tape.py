@@ -127,7 +127,7 @@ class GradientTape:
             for t in tensor:
                 self.watch(t)
             return
-        if tensor.dtype.kind != "f":
+        if not backend.is_floating(tensor.dtype):
             warnings.warn(f"GradientTape.watch: a {tensor.dtype} tensor can't have gradients; "
                           f"it is not watched. Convert it with .float() first.", stacklevel=2)
             return
@@ -139,7 +139,7 @@ class GradientTape:
         """A new trainable tensor (requires_grad=True) watched by this tape."""
         from .creation import tensor
         t = data.detach() if isinstance(data, Tensor) else tensor(data, dtype=dtype)
-        if t.dtype.kind != "f":
+        if not backend.is_floating(t.dtype):
             t = t.float()
         t = Tensor(t._data).requires_grad_(True)
         self._watched[id(t)] = (t, t.node)

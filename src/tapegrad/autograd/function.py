@@ -107,7 +107,7 @@ def _apply(cls, args, kwargs):
                                f"declaring it; call ctx.mark_dirty(input) in forward")
     for d in dirty:
         d._vc[0] += 1
-    diff = [k for k, o in enumerate(outs) if o.dtype.kind == "f" and
+    diff = [k for k, o in enumerate(outs) if backend.is_floating(o.dtype) and
             not any(o is t for t in ctx.non_differentiable)]
     if not (record or fw) or not diff:
         res = [o if any(o is d for d in dirty) else _make(o._data) for o in outs]
@@ -216,7 +216,7 @@ def once_differentiable(backward):
 
         def guard(r):
             return core.apply(_OnceDifferentiable, (r, *read), {"op": ctx.name}) \
-                if isinstance(r, Tensor) and r.dtype.kind == "f" else r
+                if isinstance(r, Tensor) and backend.is_floating(r.dtype) else r
         return tuple(guard(r) for r in out) if isinstance(out, tuple) else guard(out)
     wrapper.__name__ = getattr(backward, "__name__", "backward")
     return wrapper

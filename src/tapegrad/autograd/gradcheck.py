@@ -13,14 +13,14 @@ xp = backend.xp
 
 def _flatten_outputs(out):
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
+    return [o for o in outs if isinstance(o, Tensor) and backend.is_floating(o.dtype)]
 
 
 def _as_f64(inputs):
     """float64 leaf copies of the inputs; which of them to differentiate."""
     xs, diff = [], []
     for i, x in enumerate(inputs):
-        if isinstance(x, Tensor) and x.dtype.kind == "f":
+        if isinstance(x, Tensor) and backend.is_floating(x.dtype):
             if x.dtype != backend.float64:
                 warnings.warn(f"gradcheck: input {i} is {x.dtype}; checking in float64",
                               stacklevel=3)

@@ -11,6 +11,7 @@ import os as _os
 import warnings as _warnings
 
 import numpy as xp
+import ml_dtypes as _ml_dtypes
 
 from . import devices
 from .devices import device, CPU, device_of, to_device
@@ -21,7 +22,7 @@ generic = xp.generic
 float16 = xp.dtype("float16")
 float32 = xp.dtype("float32")
 float64 = xp.dtype("float64")
-bfloat16 = None  # NumPy has no bfloat16
+bfloat16 = xp.dtype(_ml_dtypes.bfloat16)   # NumPy has none: ml_dtypes' (its kind is "V")
 int8 = xp.dtype("int8")
 int16 = xp.dtype("int16")
 int32 = xp.dtype("int32")
@@ -40,8 +41,14 @@ _warnings.filterwarnings(
 DEFAULT_FLOAT = float32
 DEFAULT_INT = int64
 
-#: dtype -> category used by type promotion: bool < integer < floating
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+#: dtype -> category used by type promotion: bool < integer < floating ("V": bfloat16, the
+#: only dtype of that kind a tensor can hold)
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "V": 2}
+#: the 16-bit floating dtypes: NumPy has no fast kernels for them, so products compute
+#: through float32 (:func:`half_product`), and sums accumulate in float32 (NumPy would sum
+#: in their own precision: a bfloat16 sum of 1024 ones stops at 256)
+HALF = (float16, bfloat16)
+_NAMES = {"half": float16, "bfloat16": bfloat16, "float": float32, "double": float64}
 
 
 def category(dtype):
@@ -50,15 +57,23 @@ def category(dtype):
 
 
 def is_floating(dtype):
-    return dtype.kind == "f"
+    """Whether ``dtype`` is a floating dtype: float16/32/64 or bfloat16."""
+    return dtype.kind == "f" or dtype == bfloat16
+
+
+def is_numeric(dtype):
+    """Whether a tensor may hold ``dtype``: bool, integers, floats and bfloat16."""
+    return dtype.kind in "biuf" or dtype == bfloat16
 
 
 def promote_types(a, b):
+    """NumPy's promotion within a category; bfloat16 with float16 is float32 (PyTorch's)."""
     return xp.promote_types(a, b)
 
 
 def as_dtype(dtype):
-    """Accept tapegrad/NumPy dtypes, their names ('float32') and Python types."""
+    """Accept tapegrad/NumPy dtypes, their names ('float32', 'bfloat16', 'half') and Python
+    types; anything else is a TypeError naming it."""
     if dtype is None:
         return None
     if dtype is float:
@@ -67,7 +82,13 @@ def as_dtype(dtype):
         return int64
     if dtype is bool:
         return bool_
-    return xp.dtype(dtype)
+    if isinstance(dtype, str) and dtype in _NAMES:
+        return _NAMES[dtype]
+    try:
+        return xp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{dtype!r} is not a dtype; use one of tg.float16, tg.bfloat16, "
+                        f"tg.float32, tg.float64 or an integer or bool dtype") from None
 
 
 def asarray(data, dtype=None):
@@ -170,7 +191,8 @@ if _blas["want"] not in _BLAS_NAMES:
 def matmul(a, b, out=None):
     """``a @ b`` for ops' forwards and VJPs: the one place matrix products are computed.
     2-d float products (and (..., m, k) @ (k, n) with a contiguous left side) go to MKL's
-    GEMM when it is in use (see :func:`set_blas`), everything else to NumPy."""
+    GEMM when it is in use (see :func:`set_blas`), everything else to NumPy. A product of
+    16-bit floats on the CPU is computed in float32 and rounded (:func:`half_product`)."""
     if type(a) is not ndarray:
         return array_module(a).matmul(a, b, out=out)
     if (b.ndim == 2 and a.ndim >= 2 and a.shape[-1] == b.shape[0]
@@ -186,7 +208,25 @@ def matmul(a, b, out=None):
                 r = None
             if r is not None:
                 return r
+    if a.dtype in HALF:     # (MKL's GEMM above takes no 16-bit floats; ops promote first)
+        return half_product(matmul, a, b, out=out)
     return xp.matmul(a, b, out=out)
+
+
+def half_product(product, *arrays, **kw):
+    """``product(*arrays)`` for 16-bit float NumPy arrays, computed in float32 and rounded
+    to the inputs' result dtype: NumPy has no half-precision GEMM (a float16 ``@`` is ~100x
+    slower than float32's, and ml_dtypes' bfloat16 ``@`` returns float32), and a float32
+    accumulation rounded once is what a bf16/fp16 GEMM with float32 accumulators gives.
+    Arrays of other devices (CuPy: native half precision) are not passed here."""
+    out = kw.pop("out", None)
+    dt = xp.result_type(*[a.dtype for a in arrays if isinstance(a, ndarray)])
+    r = product(*[a.astype(float32) if isinstance(a, ndarray) and a.dtype in HALF else a
+                  for a in arrays], **kw)
+    if out is not None:
+        out[...] = r
+        return out
+    return r.astype(dt, copy=False)
 
 
 def set_blas(name):

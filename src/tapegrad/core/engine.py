@@ -302,7 +302,7 @@ def _seed(t, g, where):
     if g.shape != t.shape:
         raise RuntimeError(f"Mismatch in shape: the gradient has a shape of {list(g.shape)} and "
                            f"the output has a shape of {list(t.shape)}; they must be equal")
-    if g.dtype.kind != "f":
+    if not backend.is_floating(g.dtype):
         raise TypeError(f"the gradient must be a floating tensor, got {g.dtype}")
     if g.dtype != t.dtype:
         g = Cast.apply(g, dtype=t.dtype)
@@ -370,7 +370,7 @@ def _input_nodes(inputs):
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor):
             raise TypeError(f"inputs[{i}] must be a Tensor, got {type(t).__name__}")
-        if t.dtype.kind != "f":
+        if not backend.is_floating(t.dtype):
             raise TypeError(f"can only differentiate with respect to floating tensors, but input "
                             f"{i} has dtype {t.dtype}; convert it with .to(tg.float32)")
         if t.node is None:

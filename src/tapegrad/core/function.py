@@ -29,6 +29,8 @@ Tensor = _make = None
 # vmap's batching rule for ops that meet a BatchedTensor; tapegrad.vmap sets it when it loads
 # (the rare modes register with the core; the core imports none of them)
 batch_apply = None
+# tg.autocast's casts of a primitive's and of a composite's inputs; tapegrad.amp sets them
+autocast_inputs = autocast_composite = None
 # an accelerator (CUDA) is in use: every op then takes the special path, which checks and
 # carries devices, so programs that never leave the CPU pay one flag test per op
 DEVICES = False
@@ -127,7 +129,7 @@ def apply(fn, args, params, promoted=False):
                 scalar = True
             else:
                 differ = True
-    if (differ or scalar and (dtype is None or dtype.kind != "f")) and fn.promote and \
+    if (differ or scalar and (dtype is None or dtype.kind not in "fV")) and fn.promote and \
             not promoted:
         return apply(fn, promote_args(args, fn.name), params, True)
     if not (needs and st.grad_enabled and fn.differentiable):
@@ -135,7 +137,7 @@ def apply(fn, args, params, promoted=False):
                          st.grad_enabled)
     ctx = Node(fn, tuple(nodes), next_seq(), params)
     out = _forward(fn, ctx, arrays, params)
-    if out.dtype.kind != "f":
+    if out.dtype.kind not in "fV":
         return _constant(fn, out, args, needs, True)
     t = _make(out, ctx)
     _finish(ctx, fn, t, out, args, False)
@@ -173,6 +175,8 @@ def _apply_special(fn, args, params, promoted, st):
             #           and as ops a trace records)
             args = tuple(ToDevice.apply(a, device=dev) if isinstance(a, Tensor) and
                          type(a._data) is ndarray and not a._data.ndim else a for a in args)
+    if st.autocast is not None:   # casts by the op's autocast policy, as recorded ops
+        args = autocast_inputs(fn, args, dev)
     if st.trace is not None:   # the tracer runs the op (through here) and records it
         return st.trace.apply(fn, args, params, promoted)
     if st.vmap and any(type(a).__name__ == "BatchedTensor" for a in args):
@@ -214,7 +218,7 @@ def _apply_special(fn, args, params, promoted, st):
                                f"ctx.xp (its inputs' array module)")
         if not record and not fw:
             return _constant(fn, out, args, needs, enabled)
-    if ctx is None or not (record or fw) or out.dtype.kind != "f":
+    if ctx is None or not (record or fw) or out.dtype.kind not in "fV":
         return _constant(fn, out, args, needs, enabled)
     t = _make(out, ctx if record else None)
     _finish(ctx, fn, t, out, args, fw)
@@ -308,7 +312,7 @@ def _must_promote(args):
             scalar = True
         else:
             return True
-    return scalar and (dtype is None or dtype.kind != "f")
+    return scalar and (dtype is None or dtype.kind not in "fV")
 
 
 class Unsaved:
@@ -435,7 +439,7 @@ def _share_view(t, src):
 def _watch_inputs(tapes, args, nodes):
     """While a tape records, floating tensors entering an op are watched."""
     for a in args:
-        if isinstance(a, Tensor) and a.node is None and a._data.dtype.kind == "f":
+        if isinstance(a, Tensor) and a.node is None and a._data.dtype.kind in "fV":
             for tape in tapes:
                 tape.watch(a)
     for i, a in enumerate(args):  # the same tensor may appear twice (x * x)
@@ -544,7 +548,7 @@ class Cast(Function):
 
     @staticmethod
     def vjp(ctx, g):
-        if ctx.in_dtype.kind != "f":
+        if ctx.in_dtype.kind not in "fV":
             return None
         return Cast.apply(g, dtype=ctx.in_dtype)
 

@@ -7,7 +7,7 @@ import functools
 import threading
 
 
-_WATCHERS = ("tapes", "anomaly", "fw_levels", "ckpt", "profile", "vmap", "trace")
+_WATCHERS = ("tapes", "anomaly", "fw_levels", "ckpt", "profile", "vmap", "trace", "autocast")
 
 
 def _watcher(name):
@@ -34,7 +34,8 @@ class _State(threading.local):
     _profile = None       # the active autograd profiler
     _vmap = 0             # batch size of the active vmap (0: none)
     _trace = None         # the tracer capturing ops into a graph (tg.compile, tg.Graph)
-    tapes, anomaly, fw_levels, ckpt, profile, vmap, trace = map(_watcher, _WATCHERS)
+    _autocast = None      # tg.autocast's state (tapegrad.amp.autocast_mode.Region)
+    tapes, anomaly, fw_levels, ckpt, profile, vmap, trace, autocast = map(_watcher, _WATCHERS)
 
 
 STATE = _State()

@@ -8,6 +8,7 @@ import re
 from . import function
 from .errors import ShapeError, OP_PREFIX, argument_error
 from .function import apply
+from .modes import STATE
 
 
 class OpInfo:
@@ -86,6 +87,8 @@ def _named_errors(fn, name):
     @functools.wraps(fn)
     def op(*args, **kwargs):
         try:
+            if STATE.special and STATE.autocast is not None:   # tg.autocast's policy
+                return function.autocast_composite(name, fn, args, kwargs)
             return fn(*args, **kwargs)
         except _CAUGHT as e:
             renamed = argument_error(name, fn, args, kwargs, e)

@@ -50,7 +50,7 @@ def _to_array(data, dtype=None, copy=False, device=None):
             arr = xp.asarray(_unwrap_nested(data))
             if dtype is None and arr.dtype == backend.float64:
                 arr = arr.astype(backend.DEFAULT_FLOAT)
-    if arr.dtype.kind not in "biuf":
+    if not backend.is_numeric(arr.dtype):
         raise TypeError(f"tapegrad tensors hold numbers, not {arr.dtype} data "
                         f"(got {type(data).__name__}); convert it to a numeric array first")
     dtype = backend.as_dtype(dtype)
@@ -85,7 +85,7 @@ def _value_read(what):
 
 
 def _check_grad_dtype(dtype):
-    if dtype.kind != "f":
+    if not backend.is_floating(dtype):
         raise TypeError(
             f"only floating point tensors can require gradients, but this tensor is {dtype}; "
             f"convert it first, e.g. x.to(tg.float32) or tg.tensor(data, dtype=tg.float32)")
@@ -305,12 +305,12 @@ class Tensor:
     def has_nan(self):
         """True if any element is NaN."""
         d = self._data
-        return bool(backend.array_module(d).isnan(d).any()) if d.dtype.kind == "f" else False
+        return backend.is_floating(d.dtype) and bool(backend.array_module(d).isnan(d).any())
 
     def has_inf(self):
         """True if any element is +-inf."""
         d = self._data
-        return bool(backend.array_module(d).isinf(d).any()) if d.dtype.kind == "f" else False
+        return backend.is_floating(d.dtype) and bool(backend.array_module(d).isinf(d).any())
 
     # -- conversion ---------------------------------------------------------------------
     def numpy(self, force=False):
@@ -406,8 +406,11 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self):
-        body = xp.array2string(self._host(), separator=", ", prefix="tensor(",
-                               precision=4, threshold=1000)
+        arr = self._host()
+        if arr.dtype == backend.bfloat16:   # NumPy formats ml_dtypes' scalars by str()
+            arr = arr.astype(backend.float32)
+        body = xp.array2string(arr, separator=", ", prefix="tensor(", precision=4,
+                               threshold=1000)
         extra = [f"dtype={self._data.dtype}"]
         if type(self._data) is not ndarray and self.device.type != "cpu":
             extra.insert(0, f"device='{self.device}'")
@@ -630,7 +633,8 @@ Tensor.cuda = cuda
 Tensor.cpu = cpu
 Tensor.type = lambda self, dtype=None: str(self.dtype) if dtype is None else to(self, dtype)
 for _name, _dt in (("float", backend.float32), ("double", backend.float64),
-                   ("half", backend.float16), ("long", backend.int64), ("int", backend.int32),
+                   ("half", backend.float16), ("bfloat16", backend.bfloat16),
+                   ("long", backend.int64), ("int", backend.int32),
                    ("short", backend.int16), ("bool", backend.bool_), ("byte", backend.uint8)):
     setattr(Tensor, _name, (lambda dt: lambda self: to(self, dt))(_dt))
 Tensor.contiguous = lambda self: self

@@ -24,6 +24,7 @@ import time
 import tapegrad as tg
 from tapegrad import nn
 from tapegrad.utils.data import DataLoader, TensorDataset
+from tapegrad.examples.amp import Precision, add_amp_argument
 
 
 
@@ -113,16 +114,18 @@ def blas_threads(n):
 
 
 def train(epochs=10, batch_size=64, seed=0, model="cnn", lr=5e-3, out=None, plot=True,
-          quiet=False, threads=1, device="cpu"):
+          quiet=False, threads=1, device="cpu", amp=None):
     """Train and return a dict of metrics: final test accuracy and loss, per-epoch
     curves, wall time, and the paths written (when ``out`` is given). ``threads`` caps
     the BLAS threads while training (None: leave the library's default); ``device``
-    is where the model and each batch go."""
+    is where the model and each batch go; ``amp`` ("bf16", "fp16" or None) picks mixed
+    precision (see tapegrad.examples.amp)."""
     with blas_threads(threads):
-        return _train(epochs, batch_size, seed, model, lr, out, plot, quiet, tg.device(device))
+        return _train(epochs, batch_size, seed, model, lr, out, plot, quiet, tg.device(device),
+                      Precision(amp, device))
 
 
-def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device):
+def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device, prec):
     t0 = time.perf_counter()
     tg.manual_seed(seed)
     x_train, y_train, x_test, y_test = load_data(seed)
@@ -139,11 +142,11 @@ def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device):
         seen, loss_sum, correct = 0, 0.0, 0
         for xb, yb in loader:
             xb, yb = xb.to(device), yb.to(device)
-            logits = net(xb)
-            loss = loss_fn(logits, yb)
+            with prec.autocast():
+                logits = net(xb)
+                loss = loss_fn(logits, yb)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            prec.step(loss, opt)
             sched.step()
             n = xb.shape[0]
             seen += n
@@ -153,7 +156,8 @@ def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device):
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.4f}",
                                 acc=f"{correct / seen:.3f}")
-        test_loss, test_acc = evaluate(net, x_test, y_test, device=device)
+        with prec.autocast():
+            test_loss, test_acc = evaluate(net, x_test, y_test, device=device)
         history["train_loss"].append(loss_sum / seen)
         history["train_acc"].append(correct / seen)
         history["test_loss"].append(test_loss)
@@ -166,7 +170,8 @@ def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device):
             print(msg, flush=True)
     if bar is not None:
         bar.close()
-    result = {"model": model, "epochs": epochs, "seed": seed, "test_acc": history["test_acc"][-1],
+    result = {"model": model, "epochs": epochs, "seed": seed, "amp": prec.amp,
+              "test_acc": history["test_acc"][-1],
               "test_loss": history["test_loss"][-1], "history": history,
               "n_train": x_train.shape[0], "n_test": x_test.shape[0],
               "n_params": sum(p.numel() for p in net.parameters()), "net": net,
@@ -232,15 +237,16 @@ def main(argv=None):
     p.add_argument("--device", default="cpu",
                    help="where to train: cpu (default), cuda or cuda:<index> (needs CuPy: "
                         "pip install \"tapegrad[cuda12]\" or \"tapegrad[cuda13]\")")
+    add_amp_argument(p)
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     a = p.parse_args(argv)
     r = train(epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, model=a.model, lr=a.lr,
               out=a.out, plot=not a.no_plot, quiet=a.quiet, threads=a.threads or None,
-              device=a.device)
+              device=a.device, amp=a.amp)
     print(f"{a.model.upper()} ({r['n_params']:,} parameters), {r['n_train']} train / "
-          f"{r['n_test']} test images, {a.epochs} epochs on {r['device']} in "
-          f"{r['seconds']:.1f} s")
+          f"{r['n_test']} test images, {a.epochs} epochs on {r['device']}"
+          f"{' with ' + a.amp + ' autocast' if a.amp else ''} in {r['seconds']:.1f} s")
     print(f"final test accuracy: {100 * r['test_acc']:.2f}%")
     print(f"saved weights to {r['weights']}")
     if r.get("plot"):

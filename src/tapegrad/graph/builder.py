@@ -90,7 +90,7 @@ class Graph:
         t = Tensor(arr.copy() if dtype is None or arr is not t._data else arr)
         if dtype is not None:
             t = Tensor(t._data.astype(dtype))
-        if t.dtype.kind == "f":
+        if backend.is_floating(t.dtype):
             t.requires_grad_(True)
         return self._add(Node(self, "variable", name=name, shape=t.shape, dtype=t.dtype,
                               index=t))
@@ -166,7 +166,7 @@ class Graph:
         tensors = []
         for h, arr in zip(holders, arrays):
             t = _make(arr)
-            if id(h) in grads_of and arr.dtype.kind == "f":
+            if id(h) in grads_of and backend.is_floating(arr.dtype):
                 t.requires_grad_(True)
             tensors.append(t)
         out = fn(*tensors)

@@ -19,6 +19,7 @@ import threading
 import warnings
 
 from .. import backend
+from ..core.modes import STATE
 from ..core.tensor import Tensor, _make
 from .ir import same_params, static_params
 from .passes import optimize
@@ -178,9 +179,10 @@ def _rebuild(spec, it):
 
 
 def _signature(args, kwargs):
-    """(hashable key, the tensor arguments in order)."""
+    """(hashable key, the tensor arguments in order). The autocast state is part of the key:
+    a trace made under tg.autocast holds its casts, one made outside has none."""
     tensors = []
-    key = []
+    key = [STATE.autocast.key if STATE.autocast is not None else None]
 
     def visit(x):
         if isinstance(x, Tensor):

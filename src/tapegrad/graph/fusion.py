@@ -107,7 +107,7 @@ def _fusable(prog, op, first):
     if op.kind != "call" or op.fn.name not in FUSABLE or op.params or op.side or op.dyn:
         return False
     out = prog.values[op.out]
-    if out.dtype.kind != "f" or not out.shape:
+    if not backend.is_floating(out.dtype) or not out.shape:
         return False
     for a in op.args:
         if type(a) is int:

@@ -210,7 +210,7 @@ def _same(a, b):
     """Equality for op parameters, arrays included (compared by dtype, shape and values)."""
     if hasattr(a, "shape") and hasattr(a, "dtype"):
         return (hasattr(b, "shape") and hasattr(b, "dtype") and a.shape == b.shape and
-                a.dtype == b.dtype and bool((a == b).all() if a.dtype.kind != "f" else
+                a.dtype == b.dtype and bool((a == b).all() if not backend.is_floating(a.dtype) else
                                             ((a == b) | ((a != a) & (b != b))).all()))
     if isinstance(a, (tuple, list)):
         return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))

@@ -173,7 +173,7 @@ def _lowerable(prog, op):
     name = op.fn.name
     if name in UFUNCS and not op.params:
         return UFUNCS[name]
-    if name in UNARY_FLOAT and not op.params and out.dtype.kind == "f":
+    if name in UNARY_FLOAT and not op.params and backend.is_floating(out.dtype):
         return UNARY_FLOAT[name]
     return None
 
@@ -286,7 +286,7 @@ def _scaled_update(prog, i, dst, last, pinned):
         return None
     vals = [prog.values[v] for v in (a, x, dst)]
     if any(v.shape != vals[2].shape or v.dtype != vals[2].dtype for v in vals) or \
-            vals[2].dtype.kind != "f" or vals[1].root == vals[2].root:
+            not backend.is_floating(vals[2].dtype) or vals[1].root == vals[2].root:
         return None
     return a, x, c, op.fn.name == "sub"
 

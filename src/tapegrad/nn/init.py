@@ -21,7 +21,7 @@ def _fill(tensor, arr, name):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init.{name} expects a tg.Tensor, got {type(tensor).__name__}")
     data = tensor._data
-    if data.dtype.kind != "f" and name not in ("constant_", "zeros_", "ones_"):
+    if not backend.is_floating(data.dtype) and name not in ("constant_", "zeros_", "ones_"):
         raise TypeError(f"init.{name} needs a floating point tensor, got {data.dtype}")
     xp = backend.array_module(data)
     xp.copyto(data, xp.asarray(arr), casting="unsafe")

@@ -318,10 +318,10 @@ class Module:
         the same objects (their gradients move with them), so an optimizer built before
         keeps working; its state follows on its next step."""
         device, dtype = parse_to_args(args, device, dtype)
-        if dtype is not None and dtype.kind != "f":
+        if dtype is not None and not backend.is_floating(dtype):
             raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
         for t in itertools.chain(self.parameters(), self.buffers()):
-            _convert(t, device, dtype if t._data.dtype.kind == "f" else None)
+            _convert(t, device, dtype if backend.is_floating(t._data.dtype) else None)
         return self
 
     def cuda(self, device=None):
@@ -334,13 +334,20 @@ class Module:
         return self.to(backend.CPU)
 
     def float(self):
+        """Floating parameters and buffers as float32, in place."""
         return self.to(backend.float32)
 
     def double(self):
+        """Floating parameters and buffers as float64, in place."""
         return self.to(backend.float64)
 
     def half(self):
+        """Floating parameters and buffers as float16, in place."""
         return self.to(backend.float16)
+
+    def bfloat16(self):
+        """Floating parameters and buffers as bfloat16, in place."""
+        return self.to(backend.bfloat16)
 
     # -- state dict ----------------------------------------------------------------------
     def state_dict(self, destination=None, prefix="", keep_vars=False):

@@ -36,7 +36,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 def _float(x):
     """Integer and bool tensors become float32 (PyTorch's default dtype)."""
-    return x if x.dtype.kind == "f" else x.float()
+    return x if backend.is_floating(x.dtype) else x.float()
 
 
 def _apply(fn, x, inplace):

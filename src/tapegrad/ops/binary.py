@@ -71,7 +71,7 @@ def _select(input, other, keep, op):
     """input where keep(input, other) holds or other is NaN, else other (broadcast)."""
     _tensor_first(op, input)
     if not isinstance(other, Tensor):
-        other = const_like(other, input, input.dtype if input.dtype.kind == "f" else None)
+        other = const_like(other, input, input.dtype if backend.is_floating(input.dtype) else None)
     input, other = promote_args((input, other))
     return where(where(IsNan.apply(other), True, keep(input, other)), input, other)
 
@@ -107,10 +107,10 @@ def xlog1py(input, other):
     either gradient (PyTorch's gradient is NaN for y there; as tapegrad's xlogy)."""
     x, y = input, other
     if not isinstance(x, Tensor):
-        x = const_like(float(x), y, y.dtype if y.dtype.kind == "f" else None)
+        x = const_like(float(x), y, y.dtype if backend.is_floating(y.dtype) else None)
     if not isinstance(y, Tensor):
-        y = const_like(float(y), x, x.dtype if x.dtype.kind == "f" else None)
-    x, y = (v if v.dtype.kind == "f" else v.float() for v in (x, y))
+        y = const_like(float(y), x, x.dtype if backend.is_floating(x.dtype) else None)
+    x, y = (v if backend.is_floating(v.dtype) else v.float() for v in (x, y))
     x, y = promote_args((x, y))
     bad = where(x == 0, where(y <= -1, True, y == float("inf")), False)
     return x * Log1p.apply(where(bad, 0.0, y))

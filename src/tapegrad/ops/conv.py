@@ -49,6 +49,8 @@ _BLOCK = 4096  # GEMM column block: OpenBLAS is 2-3x slower on one very wide, sk
 def _mm(xp, a, b):
     """a (G, M, K) @ b (G, K, L), per group; in column blocks of b when K is small (cache
     blocking pays there, e.g. 3x3 kernels on one input channel, and costs elsewhere)."""
+    if a.dtype in backend.HALF and xp is backend.xp:   # no 16-bit GEMM in NumPy
+        return backend.half_product(lambda a, b: _mm(xp, a, b), a, b)
     if a.shape[2] > 12 or xp is not backend.xp:
         if a.shape[0] == 1:
             return backend.matmul(a[0], b[0])[None]
@@ -62,6 +64,8 @@ def _mm(xp, a, b):
 
 def _mm_nt(xp, a, b):
     """a (G, M, L) @ b (G, N, L)^T, per group, summed over column blocks of L."""
+    if a.dtype in backend.HALF and xp is backend.xp:
+        return backend.half_product(lambda a, b: _mm_nt(xp, a, b), a, b)
     if xp is not backend.xp:
         return xp.matmul(a, b.transpose(0, 2, 1))
     out = xp.zeros((a.shape[0], a.shape[1], b.shape[1]), dtype=xp.result_type(a, b))
@@ -289,7 +293,7 @@ def _check(op, x, w, b, groups, nd=2):
         raise ShapeError(f"{op}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) "
                          f"input, got shape {list(x.shape)}")
     dts = [t.dtype for t in (x, w, b) if isinstance(t, Tensor)]
-    if any(d != dts[0] for d in dts) or dts[0].kind != "f":
+    if any(d != dts[0] for d in dts) or not backend.is_floating(dts[0]):
         raise RuntimeError(f"{op}: input, weight and bias must have the same floating dtype, "
                            f"got {', '.join(str(d) for d in dts)}")
     if groups < 1 or x.shape[1] % groups or w.shape[0] % groups:

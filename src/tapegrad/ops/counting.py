@@ -29,7 +29,7 @@ class Bincount(Function):
         if weights is None:
             return ctx.xp.bincount(x, minlength=minlength)
         # PyTorch: float weights keep their dtype, other weights count in float64
-        dt = weights.dtype if weights.dtype.kind == "f" else backend.float64
+        dt = weights.dtype if backend.is_floating(weights.dtype) else backend.float64
         return ctx.xp.bincount(x, weights.astype(backend.float64),
                                minlength=minlength).astype(dt)
 
@@ -91,7 +91,7 @@ def histc(input, bins=100, min=0, max=0):
 
     Raises: TypeError for a non-floating input; RuntimeError for bins <= 0, max < min or
     an infinite range."""
-    if input.dtype.kind != "f":
+    if not backend.is_floating(input.dtype):
         raise TypeError(f"histc: expected a floating tensor, got {input.dtype}")
     bins = int(bins)
     if bins <= 0:

@@ -185,7 +185,7 @@ class CrossEntropyGrad(Function):
 
 def _class_rows(op, x, target, weight, ignore_index):
     """Logits/log-probs as (M, C) rows with class dim last, plus the checked targets."""
-    if not isinstance(x, Tensor) or x.dtype.kind != "f":
+    if not isinstance(x, Tensor) or x.dtype.kind not in "fV":     # V: bfloat16
         check_numbers(op, input=x)   # (a string...: a TypeError)
         raise RuntimeError(f"{op}: expected a floating-point input tensor, got "
                            f"{getattr(x, 'dtype', type(x).__name__)}")
@@ -289,7 +289,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                          f"{label_smoothing}")
     weight = _const(weight, input)
     tdt = target.dtype if isinstance(target, Tensor) else xp_of(input).asarray(target).dtype
-    if tdt.kind == "f":
+    if tdt.kind in "fV":
         return _ce_probabilities(input, target, weight, reduction, label_smoothing)
     x2, ts, wt, valid, tshape, c = _class_rows("cross_entropy", input, target, weight,
                                                ignore_index)

@@ -11,7 +11,7 @@ from ._util import sum_to, unary_samples, binary_samples, Sample, xp_of, check_n
 
 def as_float(x):
     """Integer and bool arrays become the default float dtype (PyTorch's rule for math ops)."""
-    return x if x.dtype.kind == "f" else x.astype(backend.DEFAULT_FLOAT)
+    return x if x.dtype.kind in "fV" else x.astype(backend.DEFAULT_FLOAT)  # V: bfloat16
 
 
 def const(arr):
@@ -109,7 +109,8 @@ class Div(Function):
             return _rounded_div(ctx.xp, a, b, rounding_mode)
         out = ctx.xp.true_divide(a, b)
         if out.dtype == backend.float64 and all(
-                getattr(v, "dtype", backend.int64).kind != "f" and not isinstance(v, float)
+                not backend.is_floating(getattr(v, "dtype", backend.int64))
+                and not isinstance(v, float)
                 for v in (a, b)):
             out = out.astype(backend.DEFAULT_FLOAT)  # int / int gives the default float
         return out

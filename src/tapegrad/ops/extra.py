@@ -29,7 +29,7 @@ def _t(x, like):
     """A Python number as a tensor on ``like``'s device (in its dtype when a float one)."""
     if isinstance(x, Tensor):
         return x
-    dt = like.dtype if isinstance(like, Tensor) and like.dtype.kind == "f" else None
+    dt = like.dtype if isinstance(like, Tensor) and backend.is_floating(like.dtype) else None
     return const_like(x, like, dt)
 
 
@@ -38,7 +38,7 @@ def _dim(dim, x, op):
 
 
 def _float(x):
-    return x.float() if isinstance(x, Tensor) and x.dtype.kind != "f" else x
+    return x.float() if isinstance(x, Tensor) and not backend.is_floating(x.dtype) else x
 
 
 # -- clamp_min / clamp_max / clamp_ ------------------------------------------------------------
@@ -140,7 +140,7 @@ def _nan_samples(rng):
 def nansum(x, dim=None, keepdim=False, *, dtype=None):
     """Sum treating NaN as 0; their gradient is 0."""
     x = x.to(dtype) if dtype is not None else x
-    if x.dtype.kind != "f":     # integers have no NaN
+    if not backend.is_floating(x.dtype):     # integers have no NaN
         return _sum(x, dim, keepdim)
     return _sum(where(x.isnan(), 0.0, x), dim, keepdim)
 
@@ -149,7 +149,7 @@ def nansum(x, dim=None, keepdim=False, *, dtype=None):
 def nanmean(x, dim=None, keepdim=False, *, dtype=None):
     """Mean over the non-NaN entries (NaN where all are NaN, as 0/0)."""
     x = x.to(dtype) if dtype is not None else x
-    if x.dtype.kind != "f":
+    if not backend.is_floating(x.dtype):
         raise RuntimeError(f"nanmean(): expected a float input, got {x.dtype}")
     n = _sum((x == x).to(x.dtype), dim, keepdim)   # x == x: not NaN
     return nansum(x, dim, keepdim) / n
@@ -346,7 +346,7 @@ def sgn(x):
     """sign(x) for real tensors (x / |x| for complex ones, which tapegrad has not). Its
     gradient is 0, connected to x as in PyTorch (tg.sign's result is a constant)."""
     out = x.sign()
-    if x.dtype.kind == "f":
+    if backend.is_floating(x.dtype):
         out = out + _zero(x)
     return out
 

@@ -7,6 +7,7 @@ polygamma(n + 1); i0' = i1 and i1' = i0 - i1/x.
 """
 import math as _m
 
+from .. import backend
 from ..backend import special as _sp
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
@@ -93,7 +94,7 @@ def mvlgamma(input, p):
     p = int(p)
     if p < 1:
         raise RuntimeError(f"mvlgamma: p has to be greater than or equal to 1, got p = {p}")
-    x = input if input.dtype.kind == "f" else input.float()
+    x = input if backend.is_floating(input.dtype) else input.float()
     bound = (p - 1) / 2
     if not _above(x._data, bound):
         raise RuntimeError(f"mvlgamma: all elements must be greater than (p-1)/2 = {bound} "

@@ -50,7 +50,7 @@ def _promoted(items):
     """Cast to PyTorch's common dtype: the widest float if any input is floating (float32
     with int64 stays float32; core's result_type gives float64 there), else NumPy's."""
     dts = [t.dtype for t in items]
-    floats = [d for d in dts if d.kind == "f"] or dts
+    floats = [d for d in dts if backend.is_floating(d)] or dts
     res = floats[0]
     for d in floats[1:]:
         res = backend.promote_types(res, d)
@@ -480,7 +480,7 @@ def masked_fill(x, mask, value):
     except ValueError:
         raise ShapeError(f"masked_fill(): the mask of shape {list(m.shape)} can't be broadcast "
                          f"with the tensor of shape {list(x.shape)}") from None
-    if x.dtype.kind != "f" and not isinstance(value, Tensor):
+    if not backend.is_floating(x.dtype) and not isinstance(value, Tensor):
         value = _make(_array_on(value, x).astype(x.dtype))
     out = where(m, value, x)
     if out.shape != shape:  # a 0-d x with a 0-d value and a broadcast mask

@@ -227,6 +227,9 @@ class Einsum(Function):
 
     @staticmethod
     def forward(ctx, *arrays, terms, out):
+        if ctx.xp is backend.xp and any(a.dtype in backend.HALF for a in arrays):
+            return backend.half_product(     # (NumPy's einsum takes no bfloat16)
+                lambda *xs: Einsum.forward(ctx, *xs, terms=terms, out=out), *arrays)
         if len(arrays) == 2:
             r = _einsum_gemm(*arrays, *terms, out)
             if r is not None:

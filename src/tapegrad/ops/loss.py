@@ -317,6 +317,6 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
                          f"target {list(target.shape)}")
     if not isinstance(target, Tensor):
         target = const_like(target, input1)
-    if target.dtype.kind != "f":
+    if not backend.is_floating(target.dtype):
         target = target.to(input1.dtype)
     return _reduce(Relu.apply(-target * (input1 - input2) + margin), reduction)

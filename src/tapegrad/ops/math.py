@@ -31,7 +31,7 @@ def _data(x):
 
 def _float_tensor(x):
     """Integer and bool tensors become float32 before float math (PyTorch's rule)."""
-    if isinstance(x, Tensor) and x.dtype.kind != "f":
+    if isinstance(x, Tensor) and not backend.is_floating(x.dtype):
         return x.float()
     return x
 
@@ -134,7 +134,7 @@ def _rounding(name, fn, doc, aliases=(), half=False):
     class Rounding(Function):
         @staticmethod
         def forward(ctx, x, *args, **params):
-            if x.dtype.kind != "f":
+            if not backend.is_floating(x.dtype):
                 return x.copy()  # integers are already whole (the dtype is kept, as PyTorch)
             return fn(ctx.xp, x, *args, **params)
 

@@ -1,6 +1,7 @@
 """Matrix functions and products built from matmul: matrix_power, multi_dot, cdist, addmv,
 addr, addbmm. All composites: their gradients (every order, both modes) come from matmul,
 inverse, vector_norm and the elementwise ops."""
+from .. import backend
 from ..core.registry import composite
 from ..core.errors import ShapeError
 from ..core.tensor import Tensor
@@ -153,7 +154,7 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         if t.ndim < 2:
             raise ShapeError(f"cdist: only tensors of at least 2 dims are supported, got "
                              f"shapes {list(x1.shape)} and {list(x2.shape)}")
-        if t.dtype.kind != "f":
+        if not backend.is_floating(t.dtype):
             raise RuntimeError(f"cdist: only floating-point inputs are supported, got "
                                f"{t.dtype}")
     if x1.shape[-1] != x2.shape[-1]:

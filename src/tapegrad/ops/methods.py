@@ -138,7 +138,7 @@ def random_(self, from_=0, to=None, *, generator=None, **kw):
         lo, to = 0, lo
     if to is None:
         dt = self.dtype
-        if dt.kind == "f":
+        if backend.is_floating(dt):
             to = 2 ** (xp_of(self).finfo(dt).nmant + 1) + 1
         elif dt.kind == "b":
             to = 2

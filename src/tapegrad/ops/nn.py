@@ -1,5 +1,6 @@
 """Activations as ops: relu and sigmoid are primitives for stability, softmax is a
 composite whose max-shift keeps it finite for any logits."""
+from .. import backend
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
 from ._util import Sample, unary_samples, pick_dim
@@ -100,7 +101,7 @@ def softmax(x, dim=-1, dtype=None, *, axis=None):
     dim = pick_dim(dim, axis, -1)
     if dtype is not None:
         x = x.to(dtype)
-    x = x if x.dtype.kind == "f" else x.float()
+    x = x if backend.is_floating(x.dtype) else x.float()
     if x.numel() == 0:
         return x * 1.0  # nothing to normalise (amax refuses empty slices)
     e = (x - amax(x.detach(), dim, keepdim=True)).exp()

@@ -100,7 +100,7 @@ def _max_forward(xp, x, geo, want_arg=True):
     """Window maxima and, per window, the offset of its first maximum (PyTorch's rule for
     ties; a window holding NaN gives NaN, its gradient going to one of its elements).
     One pass per kernel offset over output-sized arrays: no window copy, no argmax."""
-    fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+    fill = -xp.inf if backend.is_floating(x.dtype) else xp.iinfo(x.dtype).min
     xpd = pad_hw(x, geo["pad"], fill)
     offs = _offsets(geo)
     # each offset's strided view is copied into one reused contiguous buffer: a strided copy

@@ -123,6 +123,8 @@ class Cumsum(Function):
 
     @staticmethod
     def forward(ctx, x, dim, reverse):
+        if x.dtype in backend.HALF:   # summed in float32, as PyTorch does
+            return Cumsum.forward(ctx, x.astype(backend.float32), dim, reverse).astype(x.dtype)
         if x.dtype.kind in "bui":
             x = x.astype(backend.int64)
         if not reverse:

@@ -25,6 +25,12 @@ def _reduce_samples(rng):
             Sample([rng.standard_normal((0, 3))], {"dim": 1})]
 
 
+#: dtypes summed in another: bools count in int64; 16-bit floats sum in float32, as in
+#: PyTorch (NumPy would sum them in their own precision)
+_ACCUMULATOR = {backend.bool_: backend.int64, backend.float16: backend.float32,
+                backend.bfloat16: backend.float32}
+
+
 @primitive("sum", public=False)
 class Sum(Function):
     """y = sum of x over dims;  dy/dx = 1, so g is broadcast back to x's shape."""
@@ -32,8 +38,9 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.in_shape = x.shape
-        if x.dtype == backend.bool_:
-            x = x.astype(backend.int64)
+        if x.dtype in _ACCUMULATOR:
+            out = x.sum(axis=dims, keepdims=keepdim, dtype=_ACCUMULATOR[x.dtype])
+            return out if x.dtype == backend.bool_ else out.astype(x.dtype)
         return x.sum(axis=dims, keepdims=keepdim)
 
     @staticmethod
@@ -60,7 +67,7 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
     """Mean over ``dim``: sum / count."""
     if dtype is not None:
         x = x.to(dtype)
-    if x.dtype.kind != "f":
+    if not backend.is_floating(x.dtype):
         raise TypeError(f"mean(): could not infer output dtype. Input dtype must be floating "
                         f"point, got {x.dtype}; use x.float().mean()")
     dims = _dims(x, pick_dim(dim, axis), "mean")
@@ -227,7 +234,7 @@ def _count(x, dims):
 def _var(x, dim, unbiased, keepdim, correction, axis, keepdims, op):
     if isinstance(dim, bool):  # var(x, False): the old positional ``unbiased``
         dim, unbiased = None, dim
-    if x.dtype.kind != "f":
+    if not backend.is_floating(x.dtype):
         raise RuntimeError(f"{op}(): std and var only support floating point dtypes, got "
                            f"{x.dtype}")
     if correction is not None and unbiased is not None:
@@ -313,7 +320,7 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     overflows: m + log(sum(exp(x - m))). The shift cancels in the gradient (softmax).
     Slices that are all -inf give -inf; empty slices give -inf."""
     from .elementwise import Exp, Log
-    if x.dtype.kind != "f":
+    if not backend.is_floating(x.dtype):
         x = x.to(backend.DEFAULT_FLOAT)
     dims = _dims(x, pick_dim(dim, axis), "logsumexp")
     kd = pick_keepdim(keepdim, keepdims)

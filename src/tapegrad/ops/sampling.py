@@ -32,7 +32,7 @@ def _on(arr, like):
 def _float_input(t, op, what="input"):
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}(): argument '{what}' must be a Tensor, not {type(t).__name__}")
-    if t.dtype.kind != "f":
+    if not backend.is_floating(t.dtype):
         raise TypeError(f"{op}(): expected a floating-point {what}, got {t.dtype}")
 
 

@@ -197,7 +197,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
         if reduce == "sum":
             return total
         n = _make((counts + int(include_self)).clip(1, None).astype(input.dtype))
-        mean = total / n if input.dtype.kind == "f" else total // n
+        mean = total / n if backend.is_floating(input.dtype) else total // n
         return mean if include_self else where(hit, mean, input)
     if not src.numel():
         return input.clone()
@@ -220,7 +220,7 @@ def _pad(xp, dtype, reduce):
     the highest for amin."""
     if reduce == "prod":
         return 1
-    if dtype.kind == "f":
+    if backend.is_floating(dtype):
         return -float("inf") if reduce == "amax" else float("inf")
     info = xp.iinfo(dtype) if dtype.kind in "iu" else None
     if info is None:   # bool

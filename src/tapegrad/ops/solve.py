@@ -64,7 +64,7 @@ class Inverse(Function):
 
 
 def _as_float(x):
-    return x if x.dtype.kind == "f" else x.to(backend.DEFAULT_FLOAT)
+    return x if backend.is_floating(x.dtype) else x.to(backend.DEFAULT_FLOAT)
 
 
 def _eye(n):

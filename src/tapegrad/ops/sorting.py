@@ -274,7 +274,7 @@ def _quantile(x, q, dim, keepdim, interpolation, ignore_nan, op):
     """PyTorch's quantile_compute: sort, rank = q (n - 1) (quantile: n - 1 where the slice
     holds a NaN; nanquantile: n counts the non-NaN values), gather the values below and
     above the rank and lerp between them. q's gradient is (above - below)(n - 1)."""
-    if x.dtype.kind != "f":
+    if not backend.is_floating(x.dtype):
         raise RuntimeError(f"{op}() input tensor must be either float or double dtype")
     if x.numel() == 0:
         raise RuntimeError(f"{op}() input tensor must be non-empty")
@@ -451,7 +451,7 @@ class LogCumSumExp(Function):
     Sample([backend.asarray([-800.0, 1.0, -3.0, 700.0]), 0], name="wide range")])
 def logcumsumexp(x, dim):
     """log(cumsum(exp(x))) along ``dim``, computed stably (see LogCumSumExp)."""
-    if x.dtype.kind != "f":
+    if not backend.is_floating(x.dtype):
         raise NotImplementedError(f"logcumsumexp(): not implemented for {x.dtype}; use a "
                                   f"floating point tensor")
     d = _dim(x, dim, "logcumsumexp")

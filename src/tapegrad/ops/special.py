@@ -102,5 +102,5 @@ def entr(input):
     d/dx = -(1 + log x) for x > 0 and 0 elsewhere (tapegrad's convention where the function
     is constant or infinite; PyTorch gives inf at 0 and NaN below). log sees 1 off the
     domain, so no NaN reaches the gradient."""
-    x = input if input.dtype.kind == "f" else input.float()
+    x = input if backend.is_floating(input.dtype) else input.float()
     return where(x < 0, -float("inf"), -x * where(x > 0, x, 1.0).log())

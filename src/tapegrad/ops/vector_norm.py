@@ -79,7 +79,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, axis=None, kee
     (count of nonzeros) or any real p. The gradient of an all-zero slice is 0, not NaN."""
     if dtype is not None:
         x = x.to(dtype)
-    if x.dtype.kind != "f":
+    if not backend.is_floating(x.dtype):
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point tensor as input. "
                            f"Got {x.dtype}")
     if isinstance(ord, str):

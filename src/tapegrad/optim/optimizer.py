@@ -282,7 +282,7 @@ class Optimizer:
                                                 or backend.is_array(arr)):
                     new[k] = new_scalar(float(arr))     # (older checkpoints: a number)
                 elif backend.is_array(arr):             # on the parameter's device
-                    dt = p.dtype if arr.dtype.kind == "f" else arr.dtype
+                    dt = p.dtype if backend.is_floating(arr.dtype) else arr.dtype
                     new[k] = backend.to_device(arr, p.device).astype(dt, copy=True)
                 elif isinstance(arr, backend.generic):
                     new[k] = arr.item()
