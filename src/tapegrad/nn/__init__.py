@@ -23,6 +23,9 @@ from .normalization import (BatchNorm1d, BatchNorm2d, InstanceNorm1d, InstanceNo
 from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from .rnn import RNNBase, RNN, LSTM, GRU
 from .rnn_cell import RNNCellBase, RNNCell, LSTMCell, GRUCell
+from .attention import MultiheadAttention
+from .transformer import (Transformer, TransformerEncoder, TransformerDecoder,
+                          TransformerEncoderLayer, TransformerDecoderLayer)
 from .activation import (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, CELU, GELU, SiLU, Mish,
                          Hardtanh, Hardsigmoid, Hardswish, Softsign, Tanhshrink, Threshold, GLU,
                          Sigmoid, Tanh, Softmax, LogSoftmax, Softmin, Softplus, LogSigmoid)

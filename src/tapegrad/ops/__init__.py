@@ -4,7 +4,7 @@ from . import (_util, elementwise, math, special, shape, index, pad, reduce,  # 
                products, vector_norm, linalg, diag, solve, nn, activation, conv, pool, norm,
                loss, cross_entropy, nnfunc, inplace, sorting, extra, methods,
                spatial, norm_extra, pool_adaptive, conv_transpose1d, dropout_channel,
-               margin_loss, likelihood_loss,
+               margin_loss, likelihood_loss, attention,
                gamma, binary, layout, scatter, counting, sampling,
                decomp, svd, matops, resample, interpolate)
 from . import rnn_cell  # noqa: F401,E402  (recurrent cells; rnn_scan)
