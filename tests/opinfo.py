@@ -175,7 +175,7 @@ def run(fn, info, s, order=2):
     # the sample's own view of the outputs (e.g. eigenvectors up to sign), applied alike
     t_out, g_out = s.output_process_fn_grad(t_out), s.output_process_fn_grad(g_out)
     t_outs, g_outs = _outputs(t_out, torch), _outputs(g_out, tg)
-    if key in RANDOM:
+    if key in RANDOM or s.kwargs.get("dropout_p", 0) > 0:   # (attention with dropout)
         got = [(tuple(o.shape), str(o.dtype).split(".")[-1]) for o in g_outs]
         want = [(tuple(o.shape), str(o.dtype).split(".")[-1]) for o in t_outs]
         assert got == want, f"random op: shapes and dtypes {got}, torch's {want}"

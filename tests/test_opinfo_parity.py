@@ -26,7 +26,7 @@ EXCEPTIONS = {
 }
 
 #: what the README reports; python tests/opinfo.py prints the current numbers
-COUNTS = {"ops": 361, "samples": 1725, "passing": 1725 - 9}
+COUNTS = {"ops": 366, "samples": 1753, "passing": 1753 - 8}
 
 
 def _excused(key, i):
