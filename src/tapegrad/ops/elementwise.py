@@ -138,6 +138,29 @@ class Div(Function):
         return out
 
 
+def _alpha_samples(rng):
+    return binary_samples()(rng) + [
+        Sample([rng.standard_normal((2, 3)), rng.standard_normal((3,))], {"alpha": 2.5}),
+        Sample([rng.standard_normal((2, 3)), 1.5], {"alpha": -2})]
+
+
+def _scaled(other, alpha):
+    return other if alpha == 1 else (other * alpha if not isinstance(other, Tensor) else
+                                     Mul.apply(other, alpha))
+
+
+@composite("add", method=True, samples=_alpha_samples)
+def add(input, other, *, alpha=1):
+    """input + alpha * other, as PyTorch's ``add`` (``a + b`` runs the primitive directly)."""
+    return Add.apply(input, _scaled(other, alpha))
+
+
+@composite("sub", method=True, aliases=("subtract",), samples=_alpha_samples)
+def sub(input, other, *, alpha=1):
+    """input - alpha * other, as PyTorch's ``sub`` (``a - b`` runs the primitive directly)."""
+    return Sub.apply(input, _scaled(other, alpha))
+
+
 def _rounded_div(xp, a, b, mode):
     if mode == "floor":
         return xp.floor_divide(a, b)
