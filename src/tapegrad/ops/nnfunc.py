@@ -298,7 +298,12 @@ def _safe_norm(x, dim):
 @composite("cosine_similarity", samples=_cos_samples)
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """sum(x1/||x1|| * x2/||x2||) along dim, each norm clamped below at eps in value only
-    (as PyTorch does: the clamp is outside the graph)."""
+    (as PyTorch does: the clamp is outside the graph). x1 and x2 broadcast first, so each
+    norm is taken over the broadcast tensors (PyTorch's rule)."""
+    if isinstance(x1, Tensor) and isinstance(x2, Tensor) and x1.shape != x2.shape:
+        from ._util import broadcast_shapes, broadcast_to
+        shape = broadcast_shapes("cosine_similarity", x1.shape, x2.shape)
+        x1, x2 = broadcast_to(x1, shape), broadcast_to(x2, shape)
     n1, n2 = _safe_norm(x1, dim), _safe_norm(x2, dim)
     with no_grad():   # the clamp's shift, computed by ops (tg.compile records them)
         d1 = Maximum.apply(n1, eps) - n1

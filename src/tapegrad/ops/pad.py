@@ -100,9 +100,13 @@ def pad(x, pad, mode="constant", value=None):
     for d, (a, b) in enumerate(widths):
         if not (a or b):
             continue
-        n = x.shape[d]
-        crop = (max(-a, 0), max(-b, 0))   # negative widths crop after the padding (PyTorch)
+        # negative widths crop: after the padding in reflect and replicate modes, before it
+        # in circular mode (which then wraps the cropped values), as PyTorch's kernels do
+        crop = (max(-a, 0), max(-b, 0))
         a, b = max(a, 0), max(b, 0)
+        if mode == "circular" and crop != (0, 0):
+            x, crop = _crop(x, d, crop), (0, 0)
+        n = x.shape[d]
         if mode == "reflect" and (a >= n or b >= n):
             raise ShapeError(f"pad(): Padding size should be less than the corresponding "
                              f"input dimension, but got: padding ({a}, {b}) at dimension {d} "
@@ -116,10 +120,15 @@ def pad(x, pad, mode="constant", value=None):
         if a or b:
             x = _pad_dim(x, d, a, b, mode)
         if crop != (0, 0):
-            key = [slice(None)] * x.ndim
-            key[d] = slice(crop[0], x.shape[d] - crop[1])
-            x = GetItem.apply(x, key=tuple(key))
+            x = _crop(x, d, crop)
     return x
+
+
+def _crop(x, d, crop):
+    """x without ``crop[0]`` leading and ``crop[1]`` trailing entries of dim d."""
+    key = [slice(None)] * x.ndim
+    key[d] = slice(crop[0], x.shape[d] - crop[1])
+    return GetItem.apply(x, key=tuple(key))
 
 
 # -- one_hot --------------------------------------------------------------------------------

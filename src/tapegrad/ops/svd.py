@@ -321,7 +321,8 @@ def lstsq(A, B, rcond=None, *, driver=None):
     singular_values for 'gelsd' and 'gelss'; the others are empty. The solution is pinv(A)
     @ B with rtol = rcond (default eps * max(m, n)); ranks count singular values above
     rcond * s_max. Its gradient is the gradient of pinv(A) @ B, as in PyTorch; residuals
-    and singular_values are differentiable too (PyTorch ignores gradients through them)."""
+    are differentiable too (PyTorch drops gradients through them); singular_values carry no
+    gradient, as PyTorch's."""
     from .solve import _as_float
     A = check_matrix(A, "linalg.lstsq")
     B = _as_float(B)
@@ -350,4 +351,4 @@ def lstsq(A, B, rcond=None, *, driver=None):
         guard(rank._data, _full_rank, n, what=f"A has full rank {n}")
         residuals = ((A @ x - b) ** 2).sum(dim=-2)
     return Lstsq(squeeze(x, -1) if vec else x, residuals, rank,
-                 s if driver in ("gelsd", "gelss") else empty)
+                 s.detach() if driver in ("gelsd", "gelss") else empty)
