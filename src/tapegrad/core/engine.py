@@ -13,6 +13,7 @@ from .. import backend
 from .errors import GraphFreedError
 from .function import Cast
 from .modes import STATE
+from .node import POST_HOOKS
 from .tensor import Tensor, _make
 
 xp = backend.xp
@@ -27,7 +28,8 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
     ``targets``: nodes whose incoming gradient to return (others are pruned away when
     ``accumulate`` is False). ``accumulate``: add into ``.grad`` of leaves requiring grad.
     Returns {node: gradient} for the targets reached. Leaves are updated only after the
-    whole pass succeeded.
+    whole pass succeeded, except those with post-accumulate hooks: they are updated (and
+    their hooks run) as soon as their last contribution has arrived.
     """
     needed = None if accumulate or targets is None else _leading_to(roots, targets)
     grads = {}
@@ -37,13 +39,16 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
         _add_root(node, g, grads, heap, leaf_grads)
     captured = {}
     shared = {id(g._data) for _, g in roots}  # the caller's arrays: never stored as .grad
+    ready = None
+    if accumulate and POST_HOOKS[0]:
+        ready = _Ready(roots, leaf_grads, create_graph, shared) or None
     with _LOCK:
         prev = STATE.grad_enabled
         STATE.grad_enabled = create_graph
         try:
             with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph,
-                       create_graph)
+                       create_graph, ready)
         finally:
             STATE.grad_enabled = prev
         for node, g in leaf_grads.items():
@@ -54,6 +59,8 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
                 shared.add(id(g._data))  # returned to the caller: .grad gets its own copy
             if accumulate and not node.watch:
                 _accumulate(node, g, create_graph, shared)
+                if node.post_hooks:
+                    _run_post_hooks(node)
     return captured
 
 
@@ -67,7 +74,8 @@ def _add_root(node, g, grads, heap, leaf_grads):
             heapq.heappush(heap, (-node.seq, node))
 
 
-def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph):
+def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph,
+           ready):
     heappop, heappush = heapq.heappop, heapq.heappush
     anomaly = STATE.anomaly
     prof = STATE.profile
@@ -127,8 +135,62 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                 arr = prev._data + gi._data
                 store[n] = prev = _make(arr if type(arr) is ndarray else xp.asarray(arr))
                 owned.add(id(prev))
+        if ready is not None:
+            ready.count_down(node)
         if not retain_graph:
             node.release()
+
+
+class _Ready(dict):
+    """{leaf with post-accumulate hooks: edges into it not yet run} over the nodes that
+    lead to the roots (PyTorch counts dependencies the same way). When a node has run, its
+    edges are counted down; a leaf at zero has all its gradient: it is accumulated and its
+    post hooks run then, while the pass goes on. Leaves whose count never reaches zero (an
+    input's VJP returned None) are finished with the others at the end."""
+
+    def __init__(self, roots, leaf_grads, create_graph, shared):
+        super().__init__()
+        self.leaf_grads, self.create_graph, self.shared = leaf_grads, create_graph, shared
+        seen = set()
+        stack = [n for n, _ in roots if not n.is_leaf]
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            for n in node.next:
+                if n is None:
+                    continue
+                if not n.is_leaf:
+                    stack.append(n)
+                elif n.post_hooks and not n.watch:
+                    self[n] = self.get(n, 0) + 1
+
+    def count_down(self, node):
+        for n in node.next:
+            left = self.get(n)
+            if left is None:
+                continue
+            if left > 1:
+                self[n] = left - 1
+                continue
+            del self[n]
+            g = self.leaf_grads.pop(n, None)
+            if g is None:
+                continue
+            if n.hooks:
+                g = _run_hooks(n, g)
+            # .grad gets its own buffer: parts of the pass still to run may hold this array
+            self.shared.add(id(g._data))
+            _accumulate(n, g, self.create_graph, self.shared)
+            _run_post_hooks(n)
+
+
+def _run_post_hooks(node):
+    t = node.ref()
+    if t is not None:
+        for hook in list(node.post_hooks):
+            hook(t)
 
 
 def _visit_marked(node, g, create_graph):
