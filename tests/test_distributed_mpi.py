@@ -260,3 +260,23 @@ def test_a_rank_that_leaves_while_another_reduces_is_an_error(tmp_path):
         p.stderr
     assert p.stderr.count("Traceback (most recent call last)") == 1, p.stderr
 
+
+def test_digits_distributed_same_accuracy_checkpoint_once(tmp_path):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "out"
+    cmd = [find_mpiexec(), "-n", "2", sys.executable, "-m", "tapegrad.examples.digits",
+           "--distributed", "--epochs", "2", "--no-plot", "--out", str(out)]
+    p = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("final test accuracy") == 1          # rank 0 prints, once
+    assert "data-parallel over 2 ranks" in p.stdout
+    acc = float(p.stdout.split("final test accuracy: ")[1].split("%")[0]) / 100
+    from tapegrad.examples import digits
+    single = digits.train(epochs=2, seed=0, model="cnn", quiet=True)
+    assert acc > 0.8 and abs(acc - single["test_acc"]) < 0.05, (acc, single["test_acc"])
+    assert sorted(os.listdir(out)) == ["digits_cnn.tg"]        # one file, no temporaries
+    ck = tg.load(str(out / "digits_cnn.tg"))
+    fresh = digits.make_model("cnn")
+    fresh.load_state_dict(ck["model"])
+    _, _, x_test, y_test = digits.load_data(0)
+    assert digits.evaluate(fresh, x_test, y_test)[1] == pytest.approx(acc, abs=1e-4)
