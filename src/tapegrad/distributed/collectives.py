@@ -147,9 +147,20 @@ def _start(group, async_op, method, args, finish, result=None):
     return None
 
 
-def _averaged(buf, reduce_op, size):
-    if reduce_op == ReduceOp.AVG:
-        xp.true_divide(buf, size, out=buf)
+def _reduction(name, g, tensor, op, root=-1):
+    """The common start of a reduction: check ``tensor`` and ``op``, agree with the other
+    ranks, and return (MPI op, buffer, finish), where finish divides the buffer for AVG and
+    writes it back into ``tensor``."""
+    _tensor(name, tensor, "output" if name == "reduce_scatter" else "tensor")
+    mop = _mpi_op(name, op, tensor.dtype)
+    g.agree(name, tensor.dtype, tensor.shape, int(op), root)
+    buf = _buffer(tensor)
+
+    def finish():
+        if op == ReduceOp.AVG:
+            xp.true_divide(buf, g.size(), out=buf)
+        _restore(buf, tensor)
+    return mop, buf, finish
 
 
 def barrier(group=None, async_op=False):
@@ -162,33 +173,19 @@ def barrier(group=None, async_op=False):
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """Combine ``tensor`` across ranks with ``op``; every rank gets the result in place."""
     g = group or default_group("all_reduce")
-    _tensor("all_reduce", tensor)
-    mop = _mpi_op("all_reduce", op, tensor.dtype)
-    g.agree("all_reduce", tensor.dtype, tensor.shape, int(op))
-    buf = _buffer(tensor)
-
-    def finish():
-        _averaged(buf, op, g.size())
-        _restore(buf, tensor)
+    mop, buf, finish = _reduction("all_reduce", g, tensor, op)
     return _start(g, async_op, "Allreduce", (_mpi.load().IN_PLACE, buf, mop), finish, [tensor])
 
 
 def reduce(tensor, dst=0, op=ReduceOp.SUM, group=None, async_op=False):
     """Like all_reduce, but only rank ``dst`` receives the result (others keep theirs)."""
     g = group or default_group("reduce")
-    _tensor("reduce", tensor)
-    mop = _mpi_op("reduce", op, tensor.dtype)
-    g.agree("reduce", tensor.dtype, tensor.shape, int(op), dst)
-    buf = _buffer(tensor)
-    root = g.rank() == dst
-    send = _mpi.load().IN_PLACE if root else buf
-    recv = buf if root else None
-
-    def finish():
-        if root:
-            _averaged(buf, op, g.size())
-            _restore(buf, tensor)
-    return _start(g, async_op, "Reduce", (send, recv, mop, dst), finish, [tensor])
+    mop, buf, finish = _reduction("reduce", g, tensor, op, dst)
+    if g.rank() == dst:
+        args = (_mpi.load().IN_PLACE, buf, mop, dst)
+    else:
+        args, finish = (buf, None, mop, dst), lambda: None
+    return _start(g, async_op, "Reduce", args, finish, [tensor])
 
 
 def broadcast(tensor, src=0, group=None, async_op=False):
@@ -241,15 +238,9 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
     """Rank i receives the reduction over ranks of ``input_list[i]``, in ``output``."""
     g = group or default_group("reduce_scatter")
-    _tensor("reduce_scatter", output, "output")
-    _like("reduce_scatter", input_list, output, g.size(), "input_list")
-    mop = _mpi_op("reduce_scatter", op, output.dtype)
-    g.agree("reduce_scatter", output.dtype, output.shape, int(op))
-    buf = _buffer(output)
-
-    def finish():
-        _averaged(buf, op, g.size())
-        _restore(buf, output)
+    _like("reduce_scatter", input_list, _tensor("reduce_scatter", output, "output"), g.size(),
+          "input_list")
+    mop, buf, finish = _reduction("reduce_scatter", g, output, op)
     return _start(g, async_op, "Reduce_scatter_block", (_stack(input_list), buf, mop), finish,
                   [output])
 
