@@ -128,7 +128,8 @@ def test_sampler_epochs_reshuffle_identically_on_every_rank():
     assert e0 != e1 and e0 == shards(0)
     for shard in (e0, e1):
         assert sorted(sum(shard, [])) == list(range(9))       # a partition of the data
-    with pytest.raises(ValueError, match=r"Invalid rank 3, rank should be in the interval \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"Invalid rank 3, rank should be in the interval "
+                                         r"\[0, 2\]"):
         DistributedSampler(range(9), 3, 3)
 
 
@@ -177,3 +178,20 @@ def test_launcher_finds_mpiexec_and_builds_the_command():
                                                                 "--help"]
     with pytest.raises(SystemExit):
         run.command(["-n", "2"])
+
+
+def test_benchmark_cost_model_fits_and_inverts():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks import distributed_report as B
+    sizes = [4 << (2 * k) for k in range(13)]
+    alpha, beta = B.fit(sizes, [5e-6 + n / 2e9 for n in sizes])
+    assert alpha == pytest.approx(5e-6 + 4 / 2e9) and beta == pytest.approx(2e9)
+    args = (8, 1.25e9, 25e-6, 5e-6, 1e-10)
+    # 14 messages of 30 us, 1.75 * n bytes through the link, 0.875 * n added
+    assert B.ring(1e6, *args) == pytest.approx(14 * 30e-6 + 1.75e6 / 1.25e9 + 0.875e6 * 1e-10)
+    n = B.largest(2e-3, *args)
+    assert B.ring(n, *args) == pytest.approx(2e-3)
+    assert B.largest(1e-4, *args) == 0.0               # latency alone is over budget
+    assert 0 < B.dense_limit(8, 1.25e9, 1e-10, 2e-11, 128) < 1

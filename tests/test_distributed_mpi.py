@@ -280,3 +280,16 @@ def test_digits_distributed_same_accuracy_checkpoint_once(tmp_path):
     fresh.load_state_dict(ck["model"])
     _, _, x_test, y_test = digits.load_data(0)
     assert digits.evaluate(fresh, x_test, y_test)[1] == pytest.approx(acc, abs=1e-4)
+
+
+def test_readme_training_script_runs_on_two_ranks(tmp_path):
+    import re
+    readme = open(os.path.join(os.path.dirname(HERE), "README.md")).read()
+    (block,) = [b for b in re.findall(r"^```py\n(.*?)^```", readme, re.S | re.M)
+                if b.startswith("# train.py")]
+    (tmp_path / "train.py").write_text(block)
+    p = subprocess.run([sys.executable, "-m", "tapegrad.distributed.run", "-n", "2", "train.py"],
+                       cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    state = tg.load(str(tmp_path / "ckpt.tg"))
+    assert sorted(state) == ["0.bias", "0.weight", "2.bias", "2.weight"]

@@ -76,6 +76,11 @@ def describe(sig):
             dims if ndim <= MAX_DIMS else f"{ndim}-d, starting {list(dims[:-1])}")
 
 
+def _shape_text(shape):
+    """A described shape as PyTorch prints it ([2, 3]); long shapes are already text."""
+    return list(shape) if isinstance(shape, tuple) else shape
+
+
 def compare(all_sigs, reduce_names):
     """Raise CollectiveMismatchError naming what differs between the rows of
     ``all_sigs`` (one signature per rank, in rank order); None when they agree."""
@@ -91,7 +96,7 @@ def compare(all_sigs, reduce_names):
             if field == "reduce op":
                 values = [reduce_names[v] for v in values]
             if field == "shape":
-                values = [list(v) if isinstance(v, tuple) else v for v in values]
+                values = [_shape_text(v) for v in values]
             per_rank = "; ".join(f"rank {i}: {v}" for i, v in enumerate(values))
             if field == "collective":
                 hint = (" (every rank must call the same collectives in the same order; "
@@ -126,7 +131,7 @@ def verify_same_tensors(group, who, tensors, config):
     for k, (kind, name, _) in enumerate(tensors):
         rows = all_sigs[:, k]
         if not all((row == rows[0]).all() for row in rows[1:]):
-            per_rank = "; ".join(f"rank {r}: {d[3]} {list(d[4]) if isinstance(d[4], tuple) else d[4]}"
+            per_rank = "; ".join(f"rank {r}: {d[3]} {_shape_text(d[4])}"
                                  for r, d in enumerate(map(describe, rows)))
             raise CollectiveMismatchError(f"{who}: {kind} {k} ('{name}' on rank {group.rank()}) "
                                           f"differs between ranks: {per_rank}")

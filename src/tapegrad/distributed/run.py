@@ -1,7 +1,8 @@
 """Start a training script on N processes:
 
     python -m tapegrad.distributed.run -n 4 train.py [script args]
-    python -m tapegrad.distributed.run -n 8 --hostfile hosts -m tapegrad.examples.digits --distributed
+    python -m tapegrad.distributed.run -n 8 --hostfile hosts -m tapegrad.examples.digits \
+        --distributed
 
 It runs ``mpiexec -n N [-f hostfile] python -m tapegrad.distributed.run --as-rank
 train.py ...`` with the mpiexec that the mpich wheel installed (``pip install
