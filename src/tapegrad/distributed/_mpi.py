@@ -7,7 +7,9 @@ live on a GPU stages them through host memory here and nowhere else.
 """
 from .. import backend
 
-xp = backend.xp
+#: the array module of host memory, where MPI reads and writes: what ``_buffer`` returns,
+#: receive buffers, and the small signature arrays of the agreement check
+host = backend.xp
 
 INSTALL_HINT = ("tapegrad.distributed needs mpi4py and an MPI library; install both with "
                 "pip install 'tapegrad[mpi]' (mpi4py and the mpich wheel), then start the "
@@ -33,7 +35,7 @@ def _buffer(t):
     arr = t._data
     if arr.flags.c_contiguous and arr.flags.writeable:
         return arr
-    return xp.ascontiguousarray(arr)
+    return host.ascontiguousarray(arr)
 
 
 def _restore(buf, t):
@@ -49,4 +51,4 @@ def _restore(buf, t):
 
 def _empty(shape, like):
     """A contiguous host array for MPI to write ``shape`` elements of ``like``'s dtype into."""
-    return xp.empty(shape, dtype=like._data.dtype)
+    return host.empty(shape, dtype=like._data.dtype)

@@ -12,8 +12,7 @@ turns it on everywhere (DDP buckets included).
 import os
 
 from .. import backend
-
-xp = backend.xp
+from ._mpi import host
 
 # collective names and dtypes by code; "shutdown" is destroy_process_group or the exit
 OPS = ("barrier", "all_reduce", "broadcast", "all_gather", "gather", "scatter",
@@ -51,7 +50,7 @@ def checks_enabled(internal=False):
 def signature(op, dtype=None, shape=(), reduce_op=0, root=-1):
     """The 16 numbers that describe one call: op code, reduce op, root, dtype code, ndim,
     then up to 10 dimensions (a longer shape contributes its size instead of the tail)."""
-    sig = xp.zeros(LENGTH, dtype=backend.int64)
+    sig = host.zeros(LENGTH, dtype=backend.int64)
     shape = tuple(shape)
     dims = shape if len(shape) <= MAX_DIMS else shape[:MAX_DIMS - 1] + (_size(shape),)
     sig[:6 + len(dims)] = (OPS.index(op), reduce_op, root,
@@ -114,8 +113,8 @@ def verify_same_tensors(group, who, tensors, config):
     size = group.size()
     if size == 1:
         return
-    head = xp.asarray([len(tensors)] + list(config.values()), dtype=backend.int64)
-    heads = xp.empty((size, head.size), dtype=backend.int64)
+    head = host.asarray([len(tensors)] + list(config.values()), dtype=backend.int64)
+    heads = host.empty((size, head.size), dtype=backend.int64)
     group.comm.Allgather(head, heads)
     labels = ["the number of parameters and buffers"] + list(config)
     for k, label in enumerate(labels):
@@ -125,8 +124,8 @@ def verify_same_tensors(group, who, tensors, config):
                                           f"(every rank must build the same model)")
     if not tensors:
         return
-    sigs = xp.stack([signature("ddp_layout", t.dtype, t.shape) for _, _, t in tensors])
-    all_sigs = xp.empty((size,) + sigs.shape, dtype=sigs.dtype)
+    sigs = host.stack([signature("ddp_layout", t.dtype, t.shape) for _, _, t in tensors])
+    all_sigs = host.empty((size,) + sigs.shape, dtype=sigs.dtype)
     group.comm.Allgather(sigs, all_sigs)
     for k, (kind, name, _) in enumerate(tensors):
         rows = all_sigs[:, k]

@@ -22,7 +22,7 @@ from ._mpi import _buffer, _restore, _empty
 from .group import default_group
 from ..core.tensor import Tensor
 
-xp = _mpi.xp
+host = _mpi.host
 
 
 class ReduceOp(enum.IntEnum):
@@ -158,7 +158,7 @@ def _reduction(name, g, tensor, op, root=-1):
 
     def finish():
         if op == ReduceOp.AVG:
-            xp.true_divide(buf, g.size(), out=buf)
+            host.true_divide(buf, g.size(), out=buf)
         _restore(buf, tensor)
     return mop, buf, finish
 
@@ -246,7 +246,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
 
 
 def _stack(tensors):
-    return xp.ascontiguousarray(xp.stack([_buffer(t) for t in tensors]))
+    return host.ascontiguousarray(host.stack([_buffer(t) for t in tensors]))
 
 
 def _scatter_rows(rows, tensors):
@@ -299,7 +299,7 @@ def irecv(tensor, src=None, group=None, tag=0):
         work = Work([g.comm.Irecv(buf, source[0], tag)], done, [tensor], [status])
         work.source = source
         return work
-    got = xp.empty_like(_sig_of("send", tensor, 0))
+    got = host.empty_like(_sig_of("send", tensor, 0))
     req = g.comm.Irecv(got, source[0], _TAG_SIGNATURE + tag)
 
     def finish():

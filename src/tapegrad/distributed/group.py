@@ -52,7 +52,7 @@ class ProcessGroup:
             return
         from .collectives import ReduceOp
         sig = check.signature(op, dtype, shape, reduce_op, root)
-        all_sigs = check.xp.empty((self._size, check.LENGTH), dtype=sig.dtype)
+        all_sigs = _mpi.host.empty((self._size, check.LENGTH), dtype=sig.dtype)
         self.comm.Allgather(sig, all_sigs)
         check.compare(all_sigs, {int(o): o.name for o in ReduceOp})
 
@@ -88,8 +88,9 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
 
     Args:
         backend: "mpi" (the only backend; PyTorch's "gloo" and "nccl" have no equivalent).
-        init_method, timeout: accepted for PyTorch's signature; must be None (MPI's
-            launcher does the rendezvous).
+        init_method: must be None (MPI's launcher does the rendezvous).
+        timeout: accepted for PyTorch's signature and ignored: MPI collectives have no
+            timeout; a failing rank aborts the job instead (see the module docstring).
         world_size, rank: optional; when given they must equal what MPI reports.
 
     Raises:

@@ -14,10 +14,10 @@ calls.
 """
 import weakref
 
-from . import _mpi
+from .. import backend
 from ..core.tensor import Tensor
 
-xp = _mpi.xp
+xp = backend.xp
 
 
 class GradBucket:
@@ -184,7 +184,7 @@ class Reducer:
         if self.used is None:
             return None
         from .collectives import all_reduce, ReduceOp
-        flags = Tensor(xp.asarray(self.used, dtype=xp.int32))
+        flags = Tensor(xp.asarray(self.used, dtype=backend.int32))
         all_reduce(flags, ReduceOp.MAX, group=self.group)
         return [bool(f) for f in flags._data]
 
