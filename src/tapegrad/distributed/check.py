@@ -80,11 +80,10 @@ def _shape_text(shape):
     return list(shape) if isinstance(shape, tuple) else shape
 
 
-def compare(all_sigs, reduce_names):
+def compare(all_sigs):
     """Raise CollectiveMismatchError naming what differs between the rows of
     ``all_sigs`` (one signature per rank, in rank order); None when they agree."""
-    first = all_sigs[0]
-    if all((row == first).all() for row in all_sigs[1:]):
+    if (all_sigs == all_sigs[0]).all():
         return
     rows = [describe(r) for r in all_sigs]
     fields = ("collective", "reduce op", "root rank", "dtype", "shape")
@@ -93,7 +92,8 @@ def compare(all_sigs, reduce_names):
         values = [r[k] for r in rows]
         if len(set(map(str, values))) > 1:
             if field == "reduce op":
-                values = [reduce_names[v] for v in values]
+                from .collectives import ReduceOp
+                values = [ReduceOp(v).name for v in values]
             if field == "shape":
                 values = [_shape_text(v) for v in values]
             per_rank = "; ".join(f"rank {i}: {v}" for i, v in enumerate(values))
@@ -129,7 +129,7 @@ def verify_same_tensors(group, who, tensors, config):
     group.comm.Allgather(sigs, all_sigs)
     for k, (kind, name, _) in enumerate(tensors):
         rows = all_sigs[:, k]
-        if not all((row == rows[0]).all() for row in rows[1:]):
+        if not (rows == rows[0]).all():
             per_rank = "; ".join(f"rank {r}: {d[3]} {_shape_text(d[4])}"
                                  for r, d in enumerate(map(describe, rows)))
             raise CollectiveMismatchError(f"{who}: {kind} {k} ('{name}' on rank {group.rank()}) "
