@@ -113,6 +113,17 @@ def collectives(dist, rank, world, out, msgs):
         dist.all_reduce(tg.tensor([1, 2]), R.AVG)
     except TypeError as e:
         msgs["avg_int"] = str(e)
+    # collectives are not recorded: a leaf stays a leaf, changed in place (version bumped)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x                                  # saves x for its backward
+    dist.all_reduce(x)
+    msgs["tape"] = [x.grad_fn is None, x.is_leaf, x.tolist()]
+    try:
+        y.sum().backward()
+    except tg.InplaceModifiedError as e:
+        msgs["tape_inplace"] = str(e)
+    (x * 3).sum().backward()
+    msgs["tape_grad"] = x.grad.tolist()
 
 
 def mismatches(dist, rank, world, msgs):

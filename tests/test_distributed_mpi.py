@@ -102,6 +102,14 @@ def test_broadcast_all_gather_and_the_rest(run):
     assert "ReduceOp.AVG needs a floating tensor, got int64" in msgs[0]["avg_int"]
 
 
+def test_collectives_change_tensors_in_place_outside_the_tape(run):
+    n, _, msgs = run
+    for m in msgs:
+        assert m["tape"] == [True, True, [n * 1.0, n * 2.0]]
+        assert "modified by an in-place operation" in m["tape_inplace"]   # x was saved by mul
+        assert m["tape_grad"] == [3.0, 3.0]
+
+
 def test_mismatched_collectives_raise_on_every_rank_naming_the_difference(run):
     n, _, msgs = run
     expect = {
