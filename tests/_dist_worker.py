@@ -266,6 +266,14 @@ def ddp_errors(dist, rank, msgs):
         msgs["ddp_count"] = None
     except dist.CollectiveMismatchError as e:
         msgs["ddp_count"] = str(e)
+    try:
+        if rank == 0:
+            DDP(nn.Linear(3, 2))
+        else:
+            dist.all_reduce(tg.zeros(2))
+        msgs["ddp_vs_collective"] = None
+    except dist.CollectiveMismatchError as e:
+        msgs["ddp_vs_collective"] = str(e)
 
 
 def sampler_shards(rank, world, out):

@@ -215,6 +215,8 @@ def test_ddp_refuses_different_models(run):
         assert ("DistributedDataParallel: parameter 0 ('weight' on rank" in m["ddp_mismatch"]
                 and "rank 0: float32 [2, 3]; rank 1: float32 [3, 3]" in m["ddp_mismatch"])
         assert "the number of parameters and buffers: rank 0: 2; rank 1: 4" in m["ddp_count"]
+        assert ("ranks called different collectives: rank 0: ddp_layout; rank 1: all_reduce"
+                in m["ddp_vs_collective"])
 
 
 # -- DistributedSampler -------------------------------------------------------------------

@@ -108,11 +108,13 @@ def compare(all_sigs):
 
 def verify_same_tensors(group, who, tensors, config):
     """Check that every rank holds the same list of tensors (``tensors``: [(kind, name,
-    tensor)]) and the same ``config`` ({name: int}): two allgathers, whatever the size.
+    tensor)]) and the same ``config`` ({name: int}): three small allgathers (the first
+    checks that all ranks are here), whatever the number of tensors.
     Raises CollectiveMismatchError naming the first difference (on every rank)."""
     size = group.size()
     if size == 1:
         return
+    group.agree("ddp_layout")      # every rank is here, not in some other collective
     head = host.asarray([len(tensors)] + list(config.values()), dtype=backend.int64)
     heads = host.empty((size, head.size), dtype=backend.int64)
     group.comm.Allgather(head, heads)

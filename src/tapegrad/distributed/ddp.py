@@ -3,7 +3,7 @@
     model = DistributedDataParallel(Net())      # after dist.init_process_group("mpi")
 
 At construction every rank checks that all wrap the same model (parameter and buffer
-count, shapes, dtypes, bucket size: two small allgathers; a difference is a
+count, shapes, dtypes, bucket size: three small allgathers; a difference is a
 CollectiveMismatchError naming the tensor), then takes rank 0's parameters and buffers.
 Each training forward broadcasts rank 0's buffers (BatchNorm statistics); backward averages
 the gradients in buckets while it runs (``reducer``). Communication uses a private
