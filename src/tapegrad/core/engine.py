@@ -10,6 +10,7 @@ import threading
 import warnings
 
 from .. import backend
+from .countdown import Countdown
 from .errors import GraphFreedError
 from .function import Cast
 from .modes import STATE
@@ -41,7 +42,8 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
     shared = {id(g._data) for _, g in roots}  # the caller's arrays: never stored as .grad
     ready = None
     if accumulate and POST_HOOKS[0]:
-        ready = _Ready(roots, leaf_grads, create_graph, shared) or None
+        ready = Countdown(roots, leaf_grads, lambda n, g: _finish_early(n, g, create_graph,
+                                                                          shared)) or None
     with _LOCK:
         prev = STATE.grad_enabled
         STATE.grad_enabled = create_graph
@@ -141,49 +143,15 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
             node.release()
 
 
-class _Ready(dict):
-    """{leaf with post-accumulate hooks: edges into it not yet run} over the nodes that
-    lead to the roots (PyTorch counts dependencies the same way). When a node has run, its
-    edges are counted down; a leaf at zero has all its gradient: it is accumulated and its
-    post hooks run then, while the pass goes on. Leaves whose count never reaches zero (an
-    input's VJP returned None) are finished with the others at the end."""
-
-    def __init__(self, roots, leaf_grads, create_graph, shared):
-        super().__init__()
-        self.leaf_grads, self.create_graph, self.shared = leaf_grads, create_graph, shared
-        seen = set()
-        stack = [n for n, _ in roots if not n.is_leaf]
-        while stack:
-            node = stack.pop()
-            if node in seen:
-                continue
-            seen.add(node)
-            for n in node.next:
-                if n is None:
-                    continue
-                if not n.is_leaf:
-                    stack.append(n)
-                elif n.post_hooks and not n.watch:
-                    self[n] = self.get(n, 0) + 1
-
-    def count_down(self, node):
-        for n in node.next:
-            left = self.get(n)
-            if left is None:
-                continue
-            if left > 1:
-                self[n] = left - 1
-                continue
-            del self[n]
-            g = self.leaf_grads.pop(n, None)
-            if g is None:
-                continue
-            if n.hooks:
-                g = _run_hooks(n, g)
-            # .grad gets its own buffer: parts of the pass still to run may hold this array
-            self.shared.add(id(g._data))
-            _accumulate(n, g, self.create_graph, self.shared)
-            _run_post_hooks(n)
+def _finish_early(n, g, create_graph, shared):
+    """A leaf with post-accumulate hooks whose gradient is complete: its tensor hooks,
+    accumulation (into its own buffer: parts of the pass still to run may hold ``g``'s
+    array) and post hooks, now rather than at the end of the pass."""
+    if n.hooks:
+        g = _run_hooks(n, g)
+    shared.add(id(g._data))
+    _accumulate(n, g, create_graph, shared)
+    _run_post_hooks(n)
 
 
 def _run_post_hooks(node):
