@@ -81,6 +81,7 @@ def worker_step(args):
         step()
     del comm[:]
     times, comm_per_step = [], []
+    cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(args.steps):
         dist.barrier()
         n = len(comm)
@@ -88,7 +89,18 @@ def worker_step(args):
         step()
         times.append(time.perf_counter() - t)
         comm_per_step.append(sum(comm[n:]))
-    return {"step_s": times, "comm_s": comm_per_step}
+    return {"step_s": times, "comm_s": comm_per_step,
+            "cpu_share": _least_cpu_share(dist, cpu, wall)}
+
+
+def _least_cpu_share(dist, cpu, wall):
+    """The smallest share of a core any rank got since (cpu, wall): below 1 when other
+    jobs took the cores (MPI's busy waiting counts as this process's CPU time)."""
+    import tapegrad as tg
+    share = tg.tensor([(time.process_time() - cpu) / (time.perf_counter() - wall)],
+                      dtype=tg.float64)
+    dist.all_reduce(share, dist.ReduceOp.MIN)
+    return share.item()
 
 
 def worker_allreduce(args):
@@ -182,6 +194,21 @@ def _tmp():
     return _tmp.dir
 
 
+def undisturbed(res, n, *args, env=None, tries=4, least=0.9):
+    """A "step" launch in which every rank had at least ``least`` of a core (other jobs on
+    this shared machine otherwise take it, and the step times with it): relaunched up to
+    ``tries`` times, else the least disturbed one; ``res["relaunched"]`` counts retries."""
+    best = None
+    for k in range(tries):
+        r = launch(n, "step", *args, env=env)
+        if best is None or r["cpu_share"] > best["cpu_share"]:
+            best = r
+        if r["cpu_share"] >= least:
+            break
+        res["relaunched"] += 1
+    return best
+
+
 # glibc keeps freed memory instead of returning it (and faulting it in again next step)
 KEEP_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHOLD_": str(1 << 32),
                "MALLOC_TOP_PAD_": str(1 << 28)}
@@ -194,17 +221,19 @@ def measure(quick):
     res = {"load_before": os.getloadavg(), "throughput": {}, "kept": {}}
     for name in SETUPS:
         res["throughput"][name], res["kept"][name] = [], []
+    res["relaunched"] = 0
     for r in range(rounds):                       # alternate: drift hits all setups alike
         for name, (n, extra) in SETUPS.items():
             res["throughput"][name].append(
-                statistics.median(launch(n, "step", *steps, *extra)["step_s"]))
+                statistics.median(undisturbed(res, n, *steps, *extra)["step_s"]))
             if r < (rounds + 1) // 2:
                 res["kept"][name].append(statistics.median(
-                    launch(n, "step", *steps, *extra, env=KEEP_MEMORY)["step_s"]))
+                    undisturbed(res, n, *steps, *extra, env=KEEP_MEMORY)["step_s"]))
     res["comm"] = {}
     for cap in (25.0, SMALL_CAP_MB):
         for overlap in (True, False):
-            runs = [launch(2, "step", *steps, "--cap", cap, *([] if overlap else ["--no-overlap"]))
+            runs = [undisturbed(res, 2, *steps, "--cap", cap,
+                                *([] if overlap else ["--no-overlap"]))
                     for _ in range(1 if quick else 3)]
             res["comm"][f"{cap}/{overlap}"] = {
                 "step_s": statistics.median(sum((r["step_s"] for r in runs), [])),
