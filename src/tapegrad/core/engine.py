@@ -10,10 +10,12 @@ import threading
 import warnings
 
 from .. import backend
+from .countdown import Countdown
 from .errors import GraphFreedError
 from . import function as _function
 from .function import Cast, zeros_like
 from .modes import STATE
+from .node import POST_HOOKS
 from .tensor import Tensor, _make
 
 xp = backend.xp
@@ -29,7 +31,8 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
     ``targets``: nodes whose incoming gradient to return (others are pruned away when
     ``accumulate`` is False). ``accumulate``: add into ``.grad`` of leaves requiring grad.
     Returns {node: gradient} for the targets reached. Leaves are updated only after the
-    whole pass succeeded.
+    whole pass succeeded, except those with post-accumulate hooks: they are updated (and
+    their hooks run) as soon as their last contribution has arrived.
     """
     needed = None if accumulate or targets is None else _leading_to(roots, targets)
     grads = {}
@@ -39,13 +42,17 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
         _add_root(node, g, grads, heap, leaf_grads)
     captured = {}
     shared = {id(g._data) for _, g in roots}  # the caller's arrays: never stored as .grad
+    ready = None
+    if accumulate and POST_HOOKS[0]:
+        ready = Countdown(roots, leaf_grads, lambda n, g: _finish_early(n, g, create_graph,
+                                                                          shared)) or None
     with _LOCK:
         prev = STATE.grad_enabled
         STATE.grad_enabled = create_graph
         try:
             with backend.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph,
-                       create_graph)
+                       create_graph, ready)
         finally:
             STATE.grad_enabled = prev
         for node, g in leaf_grads.items():
@@ -56,6 +63,8 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
                 shared.add(id(g._data))  # returned to the caller: .grad gets its own copy
             if accumulate and not node.watch:
                 _accumulate(node, g, create_graph, shared)
+                if node.post_hooks:
+                    _run_post_hooks(node)
     return captured
 
 
@@ -69,7 +78,8 @@ def _add_root(node, g, grads, heap, leaf_grads):
             heapq.heappush(heap, (-node.seq, node))
 
 
-def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph):
+def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph,
+           ready):
     heappop, heappush = heapq.heappop, heapq.heappush
     anomaly = STATE.anomaly
     check = anomaly or _function.DEVICES   # each gradient's device, when a GPU is in use
@@ -135,8 +145,28 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                 arr = prev._data + gi._data
                 store[n] = prev = _make(arr if type(arr) is ndarray else _as_array(arr))
                 owned.add(id(prev))
+        if ready is not None:
+            ready.count_down(node)
         if not retain_graph:
             node.release()
+
+
+def _finish_early(n, g, create_graph, shared):
+    """A leaf with post-accumulate hooks whose gradient is complete: its tensor hooks,
+    accumulation (into its own buffer: parts of the pass still to run may hold ``g``'s
+    array) and post hooks, now rather than at the end of the pass."""
+    if n.hooks:
+        g = _run_hooks(n, g)
+    shared.add(id(g._data))
+    _accumulate(n, g, create_graph, shared)
+    _run_post_hooks(n)
+
+
+def _run_post_hooks(node):
+    t = node.ref()
+    if t is not None:
+        for hook in list(node.post_hooks):
+            hook(t)
 
 
 def _visit_marked(node, g, create_graph):

@@ -148,6 +148,10 @@ class Node:
         return f"<{self.name} backward #{self.seq}>"
 
 
+#: how many post-accumulate-grad hooks are registered; while 0, backward counts no dependencies
+POST_HOOKS = [0]
+
+
 class LeafNode:
     """Where gradients for a leaf tensor arrive (PyTorch's AccumulateGrad).
 
@@ -155,7 +159,7 @@ class LeafNode:
     reach the tape but never the tensor's ``.grad``.
     """
 
-    __slots__ = ("ref", "seq", "shape", "dtype", "watch", "hooks", "__weakref__")
+    __slots__ = ("ref", "seq", "shape", "dtype", "watch", "hooks", "post_hooks", "__weakref__")
     is_leaf = True
     next = ()
     consumed = False
@@ -169,6 +173,7 @@ class LeafNode:
         self.dtype = tensor.dtype
         self.watch = watch
         self.hooks = None
+        self.post_hooks = None   # fn(tensor) after .grad is accumulated (see engine._count_down)
 
     def __repr__(self):
         return f"<{'watched' if self.watch else 'leaf'} {list(self.shape)} {self.dtype}>"

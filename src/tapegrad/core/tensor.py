@@ -12,7 +12,7 @@ from . import function as _function
 from .function import apply, next_seq, Cast, ToDevice
 from .registry import OPS
 from .modes import STATE
-from .node import LeafNode
+from .node import LeafNode, POST_HOOKS
 
 xp = backend.xp
 ndarray = backend.ndarray
@@ -282,6 +282,23 @@ class Tensor:
                 n.marked = True
         n.hooks.append(hook)
         return _HookHandle(n.hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` right after backward has accumulated this leaf's gradient into
+        ``.grad``. That happens as soon as the leaf's last contribution has arrived, while
+        the rest of the pass goes on (DistributedDataParallel starts communicating there),
+        so such a leaf is updated even if a later part of the pass raises. Returns a handle
+        with ``remove()``. Raises RuntimeError for a non-leaf or a tensor that doesn't
+        require grad."""
+        n = self.node
+        if n is None or not n.is_leaf or n.watch:
+            raise RuntimeError("post accumulate grad hooks can only be registered on leaf "
+                               "tensors that require grad")
+        if n.post_hooks is None:
+            n.post_hooks = []
+        n.post_hooks.append(hook)
+        POST_HOOKS[0] += 1
+        return _HookHandle(n.post_hooks, hook, POST_HOOKS)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad."""
@@ -557,12 +574,14 @@ class _no_grad_quiet:
 
 
 class _HookHandle:
-    def __init__(self, hooks, hook):
-        self._hooks, self._hook = hooks, hook
+    def __init__(self, hooks, hook, counter=None):
+        self._hooks, self._hook, self._counter = hooks, hook, counter
 
     def remove(self):
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+            if self._counter is not None:
+                self._counter[0] -= 1
 
 
 def _rebuild(data, requires_grad, device=None):

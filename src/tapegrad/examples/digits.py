@@ -3,6 +3,7 @@
     python -m tapegrad.examples.digits [--epochs 10] [--batch-size 64] [--seed 0]
                                        [--out digits_out] [--model cnn|mlp] [--threads 1]
                                        [--device cpu|cuda|cuda:1]
+    mpiexec -n 2 python -m tapegrad.examples.digits --distributed
 
 The 1,797 8x8 images ship inside scikit-learn (no download). 80% train, 20% held-out
 test, both fixed by the seed. Adam + cross-entropy, a cosine learning-rate schedule, a
@@ -14,6 +15,13 @@ GPU (through CuPy: ``pip install "tapegrad[cuda12]"``): the model is moved there
 batch with ``.to(device)``. The console script ``tapegrad-digits`` is the same command.
 
 ``train(...)`` is importable and returns the metrics, for tests and notebooks.
+
+``--distributed`` (under mpiexec, or ``python -m tapegrad.distributed.run -n 2 -m
+tapegrad.examples.digits --distributed``) trains data-parallel: the model wrapped in
+DistributedDataParallel, each rank on its DistributedSampler shard, ``--batch-size`` the
+global batch split evenly over the ranks (so the steps match one process's). Metrics are
+summed over ranks, the progress bar and the prints come from rank 0 only, and rank 0
+alone writes the checkpoint (atomically: ``tg.save`` replaces the file when complete).
 """
 import argparse
 import contextlib
@@ -114,31 +122,81 @@ def blas_threads(n):
 
 
 def train(epochs=10, batch_size=64, seed=0, model="cnn", lr=5e-3, out=None, plot=True,
-          quiet=False, threads=1, device="cpu", amp=None):
+          quiet=False, threads=1, device="cpu", amp=None, distributed=False):
     """Train and return a dict of metrics: final test accuracy and loss, per-epoch
     curves, wall time, and the paths written (when ``out`` is given). ``threads`` caps
     the BLAS threads while training (None: leave the library's default); ``device``
     is where the model and each batch go; ``amp`` ("bf16", "fp16" or None) picks mixed
-    precision (see tapegrad.examples.amp)."""
+    precision (see tapegrad.examples.amp); ``distributed``: data-parallel over the MPI
+    ranks (see the module docstring)."""
     with blas_threads(threads):
         return _train(epochs, batch_size, seed, model, lr, out, plot, quiet, tg.device(device),
-                      Precision(amp, device))
+                      Precision(amp, device), distributed)
 
 
-def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device, prec):
+class _Ranks:
+    """The data-parallel setup for ``--distributed`` (one rank of one when off)."""
+
+    def __init__(self, distributed, batch_size):
+        self.on = distributed
+        self.rank, self.world, self.owns_group = 0, 1, False
+        if not distributed:
+            return
+        import tapegrad.distributed as dist
+        self.dist = dist
+        if not dist.is_initialized():
+            dist.init_process_group("mpi")
+            self.owns_group = True
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        if batch_size % self.world:
+            raise ValueError(f"--batch-size {batch_size} (the global batch) must divide evenly "
+                             f"over the {self.world} ranks")
+
+    def loader(self, dataset, batch_size, seed):
+        if not self.on:
+            return DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                              generator=tg.Generator(seed)), None
+        from tapegrad.utils.data import DistributedSampler
+        sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
+        return DataLoader(dataset, batch_size=batch_size // self.world, sampler=sampler), sampler
+
+    def total(self, *values):
+        """Sums over ranks of the given numbers (float64)."""
+        if not self.on:
+            return values
+        t = tg.tensor(list(values), dtype=tg.float64)
+        self.dist.all_reduce(t)
+        return tuple(t.tolist())
+
+    def sync_buffers(self, module):
+        """Rank 0's buffers (BatchNorm statistics) everywhere, so every rank evaluates the
+        model rank 0 saves."""
+        if self.on:
+            for b in module.buffers():
+                self.dist.broadcast(b, 0)
+
+
+def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device, prec, distributed):
     t0 = time.perf_counter()
+    ranks = _Ranks(distributed, batch_size)
+    quiet = quiet or ranks.rank != 0
     tg.manual_seed(seed)
     x_train, y_train, x_test, y_test = load_data(seed)
     net = make_model(model).to(device)
+    if ranks.on:
+        net = nn.parallel.DistributedDataParallel(net)
+        tg.manual_seed(seed + ranks.rank)     # each rank its own dropout masks
+    plain = net.module if ranks.on else net
     opt = tg.optim.Adam(net.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True,
-                        generator=tg.Generator(seed))
+    loader, sampler = ranks.loader(TensorDataset(x_train, y_train), batch_size, seed)
     sched = tg.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
     loss_fn = nn.CrossEntropyLoss()
     history = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
     bar = _progress(epochs * len(loader), quiet)
     for epoch in range(1, epochs + 1):
         net.train()
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         seen, loss_sum, correct = 0, 0.0, 0
         for xb, yb in loader:
             xb, yb = xb.to(device), yb.to(device)
@@ -156,8 +214,10 @@ def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device, prec):
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.4f}",
                                 acc=f"{correct / seen:.3f}")
+        seen, loss_sum, correct = ranks.total(seen, loss_sum, correct)
+        ranks.sync_buffers(plain)
         with prec.autocast():
-            test_loss, test_acc = evaluate(net, x_test, y_test, device=device)
+            test_loss, test_acc = evaluate(plain, x_test, y_test, device=device)
         history["train_loss"].append(loss_sum / seen)
         history["train_acc"].append(correct / seen)
         history["test_loss"].append(test_loss)
@@ -174,17 +234,22 @@ def _train(epochs, batch_size, seed, model, lr, out, plot, quiet, device, prec):
               "test_acc": history["test_acc"][-1],
               "test_loss": history["test_loss"][-1], "history": history,
               "n_train": x_train.shape[0], "n_test": x_test.shape[0],
-              "n_params": sum(p.numel() for p in net.parameters()), "net": net,
-              "device": str(net[0].weight.device if model == "cnn" else net[1].weight.device)}
+              "n_params": sum(p.numel() for p in plain.parameters()), "net": plain,
+              "device": str(next(plain.parameters()).device),
+              "rank": ranks.rank, "world_size": ranks.world}
     if out is not None:
-        os.makedirs(out, exist_ok=True)
         weights = os.path.join(out, f"digits_{model}.tg")
-        tg.save({"model": net.state_dict(), "epochs": epochs, "seed": seed,
-                 "test_acc": result["test_acc"]}, weights)
+        if ranks.rank == 0:
+            os.makedirs(out, exist_ok=True)
+            tg.save({"model": plain.state_dict(), "epochs": epochs, "seed": seed,
+                     "test_acc": result["test_acc"]}, weights)
+            if plot:
+                result["plot"] = plot_curves(history,
+                                             os.path.join(out, f"digits_{model}_curves.png"),
+                                             title=f"tapegrad {model.upper()} on sklearn digits")
         result["weights"] = weights
-        if plot:
-            result["plot"] = plot_curves(history, os.path.join(out, f"digits_{model}_curves.png"),
-                                         title=f"tapegrad {model.upper()} on sklearn digits")
+    if ranks.owns_group:
+        ranks.dist.destroy_process_group()
     result["seconds"] = time.perf_counter() - t0
     return result
 
@@ -240,10 +305,17 @@ def main(argv=None):
     add_amp_argument(p)
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the MPI ranks (start with mpiexec -n N); "
+                        "--batch-size is then the global batch")
     a = p.parse_args(argv)
     r = train(epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, model=a.model, lr=a.lr,
               out=a.out, plot=not a.no_plot, quiet=a.quiet, threads=a.threads or None,
-              device=a.device, amp=a.amp)
+              device=a.device, amp=a.amp, distributed=a.distributed)
+    if r["rank"] != 0:
+        return r
+    if r["world_size"] > 1:
+        print(f"data-parallel over {r['world_size']} ranks (global batch {a.batch_size})")
     print(f"{a.model.upper()} ({r['n_params']:,} parameters), {r['n_train']} train / "
           f"{r['n_test']} test images, {a.epochs} epochs on {r['device']}"
           f"{' with ' + a.amp + ' autocast' if a.amp else ''} in {r['seconds']:.1f} s")

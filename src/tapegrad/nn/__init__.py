@@ -39,6 +39,10 @@ from .utils import clip_grad_norm_, clip_grad_value_, clip_grad_norm, clip_grad_
 
 
 def __getattr__(name):
+    if name in ("DistributedDataParallel", "parallel"):   # loaded on first use
+        import importlib
+        parallel = importlib.import_module(__name__ + ".parallel")
+        return parallel if name == "parallel" else parallel.DistributedDataParallel
     # the seed documents import optimizers from the nn package: ``from gt.nn import SGD``
     from .. import optim
     if hasattr(optim, name) and name[:1].isupper():

@@ -1,0 +1,54 @@
+"""The two places tapegrad.distributed touches MPI's Python binding: loading mpi4py (on
+first use only, so ``import tapegrad`` never loads an MPI library) and turning a tensor's
+array into the buffer MPI reads and writes, and back.
+
+Every byte that crosses MPI goes through ``_buffer``/``_restore``: a backend whose arrays
+live on a GPU stages them through host memory here and nowhere else.
+"""
+from .. import backend
+
+#: the array module of host memory, where MPI reads and writes: what ``_buffer`` returns,
+#: receive buffers, and the small signature arrays of the agreement check
+host = backend.xp
+
+INSTALL_HINT = ("tapegrad.distributed needs mpi4py and an MPI library; install both with "
+                "pip install 'tapegrad[mpi]' (mpi4py and the mpich wheel), then start the "
+                "processes with mpiexec or python -m tapegrad.distributed.run")
+
+
+def load():
+    """The ``mpi4py.MPI`` module (imported, and MPI initialised, on the first call).
+
+    Raises ImportError saying how to install it when mpi4py or its MPI library is missing.
+    """
+    try:
+        from mpi4py import MPI
+    except (ImportError, RuntimeError) as e:
+        raise ImportError(f"{INSTALL_HINT} ({type(e).__name__}: {e})") from e
+    return MPI
+
+
+def _buffer(t):
+    """The host array MPI reads and writes for tensor ``t``: its own array when that is
+    C-contiguous and writeable (then ``_restore`` has nothing to copy), else a contiguous
+    copy."""
+    arr = t._data
+    if arr.flags.c_contiguous and arr.flags.writeable:
+        return arr
+    return host.ascontiguousarray(arr)
+
+
+def _restore(buf, t):
+    """Make tensor ``t`` hold ``buf`` (its ``_buffer``, now holding what MPI wrote): copied
+    back when it was a copy, and the version counter bumped (an in-place change)."""
+    if buf is not t._data:
+        if t._data.flags.writeable:
+            t._data[...] = buf.reshape(t._data.shape)
+        else:
+            t._data = buf.reshape(t._data.shape)
+    t._vc[0] += 1
+
+
+def _empty(shape, like):
+    """A contiguous host array for MPI to write ``shape`` elements of ``like``'s dtype into."""
+    return host.empty(shape, dtype=like._data.dtype)
