@@ -231,3 +231,24 @@ def test_a_broken_mkl_install_warns_under_auto_and_raises_when_asked_for(blas, m
     assert blas.blas() == "numpy"
     a, b = _operands(np.float32, *BIG)
     np.testing.assert_array_equal(backend.matmul(a, b), a @ b)
+
+
+def test_glibc_keeps_freed_memory_unless_told_not_to():
+    """backend tunes glibc's malloc so a step's large temporaries are not page-faulted in
+    again every step (a fifth of a W4 step); TAPEGRAD_MALLOC=system or the user's own
+    MALLOC_* settings leave it alone."""
+    import os
+    import platform
+    import subprocess
+    import sys
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    assert tg.backend.MALLOC_TUNED is True
+    code = "import tapegrad as tg; print(tg.backend.MALLOC_TUNED)"
+    src = os.path.dirname(os.path.dirname(tg.__file__))
+    for extra, want in (({"TAPEGRAD_MALLOC": "system"}, "False"),
+                        ({"MALLOC_TRIM_THRESHOLD_": "131072"}, "False"), ({}, "True")):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "TAPEGRAD_MALLOC"))}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**env, "PYTHONPATH": src, **extra}, check=True)
+        assert out.stdout.strip() == want, extra
