@@ -45,15 +45,15 @@ def make_opt(kind, params):
     return tg.optim.Adam(params, lr=0.01)
 
 
-def train(model, opt, x, y, rows):
-    """STEPS steps; step s uses the rows ``rows(s)`` of the data."""
+def train(model, opt, x, y, rows, device=None):
+    """STEPS steps; step s uses the rows ``rows(s)`` of the data (moved to ``device``)."""
     for s in range(STEPS):
         idx = rows(s)
         opt.zero_grad()
-        out = model(tg.tensor(x[idx]))
-        nn.functional.cross_entropy(out, tg.tensor(y[idx])).backward()
+        out = model(tg.tensor(x[idx], device=device))
+        nn.functional.cross_entropy(out, tg.tensor(y[idx], device=device)).backward()
         opt.step()
-    return [p.detach().numpy().copy() for p in model.parameters()]
+    return [p.detach().cpu().numpy().copy() for p in model.parameters()]
 
 
 def reference(dtype, kind, world):
@@ -276,6 +276,25 @@ def ddp_errors(dist, rank, msgs):
         msgs["ddp_vs_collective"] = str(e)
 
 
+def on_gpu(dist, rank, world, out):
+    """Collectives and a DDP step on (fake) CUDA tensors: staged through host memory, the
+    results back on the device."""
+    from tapegrad.backend.fake import fake_cuda
+    with fake_cuda():
+        t = tg.tensor(base(rank, "float64"), device="cuda")
+        dist.all_reduce(t)
+        out["gpu_sum"] = t.cpu().numpy()
+        out["gpu_on_device"] = np.array(t.device == tg.device("cuda:0"))
+        ddp = nn.parallel.DistributedDataParallel(make_model("float64", seed=rank).to("cuda"))
+        assert all(p.device == tg.device("cuda:0") for p in ddp.parameters())
+        x, y = data("float64", world)
+        n = world * B
+        params = train(ddp, make_opt("sgd", ddp.parameters()), x, y,
+                       lambda s: np.arange(s * n + rank * B, s * n + (rank + 1) * B), "cuda")
+        for i, p in enumerate(params):
+            out[f"gpu_ddp/{i}"] = p
+
+
 def sampler_shards(rank, world, out):
     from tapegrad.utils.data import DistributedSampler
     for n in (10, 11):
@@ -295,6 +314,7 @@ def main(scenario, outdir):
         mismatches(dist, rank, world, msgs)
         ddp_training(dist, rank, world, out)
         sampler_shards(rank, world, out)
+        on_gpu(dist, rank, world, out)
         ddp_errors(dist, rank, msgs)
         if world == 2:
             ddp_features(dist, rank, world, out, msgs)

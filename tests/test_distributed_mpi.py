@@ -303,3 +303,16 @@ def test_readme_training_script_runs_on_two_ranks(tmp_path):
     assert p.returncode == 0, p.stderr
     state = tg.load(str(tmp_path / "ckpt.tg"))
     assert sorted(state) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+
+
+def test_collectives_and_ddp_on_gpu_tensors(run):
+    """On the (fake) CUDA device, collectives stage through host memory and leave their
+    results on the device, and DDP trains as on the CPU (one process at the global batch)."""
+    n, arrays, _ = run
+    for a in arrays:
+        np.testing.assert_array_equal(a["gpu_sum"], sum(W.base(r, "float64") for r in range(n)))
+        assert a["gpu_on_device"]
+    want = W.reference("float64", "sgd", n)
+    for a in arrays:
+        for i, w in enumerate(want):
+            np.testing.assert_allclose(a[f"gpu_ddp/{i}"], w, rtol=1e-10, atol=1e-12)

@@ -29,10 +29,12 @@ def load():
 
 
 def _buffer(t):
-    """The host array MPI reads and writes for tensor ``t``: its own array when that is
-    C-contiguous and writeable (then ``_restore`` has nothing to copy), else a contiguous
-    copy."""
+    """The host array MPI reads and writes for tensor ``t``: its own array when that is a
+    C-contiguous, writeable host array (then ``_restore`` has nothing to copy), else a
+    contiguous host copy (a GPU tensor is staged through host memory)."""
     arr = t._data
+    if type(arr) is not host.ndarray:
+        return host.ascontiguousarray(backend.to_host(arr))
     if arr.flags.c_contiguous and arr.flags.writeable:
         return arr
     return host.ascontiguousarray(arr)
@@ -40,12 +42,17 @@ def _buffer(t):
 
 def _restore(buf, t):
     """Make tensor ``t`` hold ``buf`` (its ``_buffer``, now holding what MPI wrote): copied
-    back when it was a copy, and the version counter bumped (an in-place change)."""
-    if buf is not t._data:
-        if t._data.flags.writeable:
-            t._data[...] = buf.reshape(t._data.shape)
+    back (to the tensor's device) when it was a copy, and the version counter bumped (an
+    in-place change)."""
+    arr = t._data
+    if buf is not arr:
+        val = buf.reshape(arr.shape)
+        if type(arr) is not host.ndarray:
+            val = backend.to_device(val, backend.device_of(arr))
+        if backend.is_writeable(arr):
+            arr[...] = val
         else:
-            t._data = buf.reshape(t._data.shape)
+            t._data = val
     t._vc[0] += 1
 
 
