@@ -15,7 +15,7 @@ from .errors import GraphFreedError
 from . import function as _function
 from .function import Cast, zeros_like
 from .modes import STATE
-from .node import POST_HOOKS
+from .node import POST_HOOKS, ARRAYS
 from .tensor import Tensor, _make
 
 xp = backend.xp
@@ -33,13 +33,21 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
     Returns {node: gradient} for the targets reached. Leaves are updated only after the
     whole pass succeeded, except those with post-accumulate hooks: they are updated (and
     their hooks run) as soon as their last contribution has arrived.
+
+    A first-order pass (no graph of the backward pass wanted, no forward-mode tangents, no
+    trace, vmap, anomaly mode or profiler) carries plain arrays: the VJP rules that allow
+    it (``Function.array_vjp``) run on arrays and build no tensors or nodes; the others get
+    a tensor around their gradient.
     """
+    st = STATE
+    arrays = not (create_graph or st.special and (st.fw_levels or st.trace is not None or
+                                                 st.vmap or st.anomaly or st.profile))
     needed = None if accumulate or targets is None else _leading_to(roots, targets)
     grads = {}
     heap = []
     leaf_grads = {}
     for node, g in roots:
-        _add_root(node, g, grads, heap, leaf_grads)
+        _add_root(node, g._data if arrays else g, grads, heap, leaf_grads)
     captured = {}
     shared = {id(g._data) for _, g in roots}  # the caller's arrays: never stored as .grad
     ready = None
@@ -47,15 +55,17 @@ def run_backward(roots, retain_graph, create_graph, targets=None, accumulate=Tru
         ready = Countdown(roots, leaf_grads, lambda n, g: _finish_early(n, g, create_graph,
                                                                           shared)) or None
     with _LOCK:
-        prev = STATE.grad_enabled
-        STATE.grad_enabled = create_graph
+        prev = st.grad_enabled
+        st.grad_enabled = create_graph
         try:
             with backend.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph,
-                       create_graph, ready)
+                       create_graph, ready, arrays)
         finally:
-            STATE.grad_enabled = prev
+            st.grad_enabled = prev
         for node, g in leaf_grads.items():
+            if arrays:
+                g = _tensor(g)
             if node.hooks:
                 g = _run_hooks(node, g)
             if targets is not None and node in targets:
@@ -79,13 +89,13 @@ def _add_root(node, g, grads, heap, leaf_grads):
 
 
 def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph,
-           ready):
+           ready, arrays):
     heappop, heappush = heapq.heappop, heapq.heappush
     anomaly = STATE.anomaly
     check = anomaly or _function.DEVICES   # each gradient's device, when a GPU is in use
     prof = STATE.profile
     # sums of gradients: tensor ops when they must carry a graph or forward-mode tangents,
-    # else plain arrays in buffers this pass allocated (so later terms add in place)
+    # else arrays; those this pass allocated (``owned``) take later terms in place
     by_ops = create_graph or bool(STATE.fw_levels) or STATE.trace is not None
     owned = set()
     while heap:
@@ -93,20 +103,26 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
         g = grads.pop(node)
         owned.discard(id(g))
         if node.marked:   # hooks, retained grads, freed or checkpointed
-            g = _visit_marked(node, g, create_graph)
+            g = _visit_marked(node, g, create_graph, arrays)
         if targets is not None:
             if node in targets:
-                captured[node] = g
+                captured[node] = _tensor(g) if arrays else g
             if needed is not None and not any(n in needed for n in node.next):
                 if not retain_graph:
                     node.release()
                 continue
+        fn = node.fn
         try:
-            if check and node.device is not None:   # allocate on the op's device
-                with backend.on_device(node.device):
-                    out = node.fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
+            if arrays and fn.array_vjp:
+                out = _array_vjp(node, g, check)
             else:
-                out = node.fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
+                if arrays:
+                    g = _tensor(g)
+                if check and node.device is not None:   # allocate on the op's device
+                    with backend.on_device(node.device):
+                        out = fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
+                else:
+                    out = fn.vjp(node, g) if prof is None else prof.run_backward(node, g)
         except Exception as e:
             e.add_note(f"(raised in the backward of '{node.name}'"
                        + (f", called at {node.where})" if node.where else ")"))
@@ -120,9 +136,14 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
         for n, gi in zip(nxt, out):
             if n is None or gi is None or needed is not None and n not in needed:
                 continue
-            if (check or type(gi) is not Tensor or gi._data.shape != n.shape
+            if arrays:
+                if type(gi) is not ndarray and isinstance(gi, Tensor):
+                    gi = gi._data
+                if check or gi.shape != n.shape or gi.dtype != n.dtype:
+                    gi = _conform(node, nxt, n, _tensor(gi), anomaly)._data
+            elif (check or type(gi) is not Tensor or gi._data.shape != n.shape
                     or gi._data.dtype != n.dtype):
-                gi = _conform(node, nxt, out, n, gi, anomaly)
+                gi = _conform(node, nxt, n, gi, anomaly)
             if n.is_leaf:
                 prev = leaf_grads.get(n)
                 if prev is None:
@@ -138,6 +159,13 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                 store = grads
             if by_ops:
                 store[n] = prev + gi
+            elif arrays:
+                if id(prev) in owned:
+                    prev += gi
+                else:
+                    store[n] = prev = prev + gi
+                    if type(prev) is ndarray:
+                        owned.add(id(prev))
             elif id(prev) in owned:
                 arr = prev._data
                 arr += gi._data
@@ -151,10 +179,29 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
             node.release()
 
 
+def _array_vjp(node, g, check):
+    """``node``'s VJP on plain arrays (``g`` and what ``ctx.inputs``/``ctx.output`` give)."""
+    ARRAYS[0] = True
+    try:
+        if check and node.device is not None:
+            with backend.on_device(node.device):
+                return node.fn.vjp(node, g)
+        return node.fn.vjp(node, g)
+    finally:
+        ARRAYS[0] = False
+
+
+def _tensor(g):
+    """A gradient carried as an array (or a NumPy scalar) as a tensor, for the rules, hooks
+    and callers that take tensors."""
+    return g if isinstance(g, Tensor) else _make(g if type(g) is ndarray else _as_array(g))
+
+
 def _finish_early(n, g, create_graph, shared):
     """A leaf with post-accumulate hooks whose gradient is complete: its tensor hooks,
     accumulation (into its own buffer: parts of the pass still to run may hold ``g``'s
     array) and post hooks, now rather than at the end of the pass."""
+    g = _tensor(g)
     if n.hooks:
         g = _run_hooks(n, g)
     shared.add(id(g._data))
@@ -169,25 +216,28 @@ def _run_post_hooks(node):
             hook(t)
 
 
-def _visit_marked(node, g, create_graph):
+def _visit_marked(node, g, create_graph, arrays):
     """A node with a checkpoint to recompute (first: that brings back what its segment set
     on it), freed saved values (raises), tensor hooks or retain_grad() requests: its
-    gradient after the hooks."""
+    gradient after the hooks (as it came: a tensor, or an array in an array-level pass)."""
     if node.consumed:
         node._check_alive("saved tensors")
     if node.ckpt is not None:
         node.ckpt.restore()
-    if node.hooks:
-        g = _run_hooks(node, g)
-    if node.retains:
-        _retain(node, g, create_graph)
+    if node.hooks or node.retains:
+        t = _tensor(g)
+        if node.hooks:
+            t = _run_hooks(node, t)
+        if node.retains:
+            _retain(node, t, create_graph)
+        g = t._data if arrays else t
     return g
 
 
-def _conform(node, nxt, out, n, gi, anomaly):
+def _conform(node, nxt, n, gi, anomaly):
     """The gradient ``gi`` for input ``n`` as a tensor of its dtype (cast if needed); a
     wrong shape is an error in the op's vjp; anomaly mode checks it is finite."""
-    i = next(k for k, (m, h) in enumerate(zip(nxt, out)) if m is n and h is gi)
+    i = next(k for k, m in enumerate(nxt) if m is n)
     if not isinstance(gi, Tensor):
         gi = _make(_as_array(gi))
     want, got = _device_of_node(n), backend.device_of(gi._data)

@@ -14,7 +14,7 @@ import weakref
 from .. import backend
 from .modes import STATE
 from .errors import ShapeError, argument_error
-from .node import Node, LeafNode
+from .node import Node, LeafNode, ARRAYS
 
 xp = backend.xp
 ndarray = backend.ndarray
@@ -57,7 +57,9 @@ class Function:
     the output is on another device than the inputs (``x.to("cuda")``); ``saves``
     (with ``save_inputs``) lists for each input the inputs its gradient reads, so those
     no needed gradient reads are not kept (nor version-checked): ``((1,), (0,))`` for
-    ``a * b``.
+    ``a * b``; ``array_vjp`` says its vjp is written in operators and ops that plain arrays
+    answer too (ctx.inputs, ctx.output and g are arrays then), so a first-order backward
+    runs it without building tensors or nodes.
     """
 
     name = None
@@ -68,6 +70,7 @@ class Function:
     view = False
     random = False
     traceable = True
+    array_vjp = False   # its vjp runs on plain arrays too (first-order passes use that)
     moves = False
     saves = None      # per input, the inputs its gradient reads (None: all of them)
     jvp = None
@@ -121,6 +124,8 @@ def apply(fn, args, params, promoted=False):
             elif d.dtype != dtype:
                 differ = True
         elif isinstance(a, ndarray):
+            if ARRAYS[0]:     # inside an array-level VJP: arrays in, arrays out
+                return _array_apply(fn, args, params)
             return apply(fn, _wrap_arrays(args), params)
         else:
             arrays.append(a)
@@ -166,6 +171,8 @@ def _finish(ctx, fn, t, out, args, fw):
 def _apply_special(fn, args, params, promoted, st):
     """apply() while a rare mode is active: an accelerator, tracing, vmap, GradientTapes,
     forward mode, anomaly detection, checkpointing or the profiler."""
+    if ARRAYS[0]:
+        return _array_apply(fn, args, params)
     dev = CPU
     if DEVICES and not fn.moves:
         if any(not isinstance(a, Tensor) and backend.is_array(a) for a in args):
@@ -240,6 +247,16 @@ def _forward(fn, ctx, arrays, params):
     except _FORWARD_ERRORS as e:
         raise _forward_error(fn, arrays, params, e) from None
     return out if type(out) is ndarray else xp.asarray(out)
+
+
+def _array_apply(fn, args, params):
+    """``fn`` on the arrays behind ``args``, for an array-level VJP: its forward's result
+    as it is (an array or a NumPy scalar), no tensor, no node."""
+    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+    ctx = _new(_Scratch)
+    if DEVICES:
+        ctx.xp = backend.array_module(*arrays)
+    return fn.forward(ctx, *arrays, **params)
 
 
 def _device_forward(fn, ctx, arrays, params):
@@ -528,7 +545,10 @@ def promote_args(args, op=None):
 
 
 def zeros_like(t):
-    """A constant tensor of zeros with ``t``'s shape, dtype and device."""
+    """A constant tensor of zeros with ``t``'s shape, dtype and device (an array in an
+    array-level VJP)."""
+    if ARRAYS[0]:
+        return backend.array_module(t).zeros_like(t)
     d = t._data
     if type(d) is ndarray:
         return _make(xp.zeros(d.shape, d.dtype))

@@ -71,6 +71,8 @@ class Node:
             if v is not None and t._vc[0] != v:
                 i = next(k for k, s in enumerate(saved) if s is t)
                 raise InplaceModifiedError(self._inplace_msg(f"input {i}", t, v, t._vc[0]))
+        if ARRAYS[0]:       # an array-level VJP: the arrays themselves
+            return tuple([t._data if isinstance(t, function.Tensor) else t for t in saved])
         return saved
 
     @property
@@ -82,6 +84,8 @@ class Node:
             raise RuntimeError(f"op '{self.name}' did not save its output (set save_output = True)")
         if self._out_vc[0] != self._out_v:
             raise InplaceModifiedError(self._inplace_msg("its output", out, self._out_v, self._out_vc[0]))
+        if ARRAYS[0]:
+            return out
         t = function._make(out, self)
         t._fw = self._out_fw  # forward-mode tangents of the output, if any
         return t
@@ -150,6 +154,9 @@ class Node:
 
 #: how many post-accumulate-grad hooks are registered; while 0, backward counts no dependencies
 POST_HOOKS = [0]
+# True while the engine runs a VJP rule on plain arrays (Function.array_vjp, a first-order
+# pass): ctx.inputs and ctx.output are arrays, and the ops the rule calls return arrays
+ARRAYS = [False]
 
 
 class LeafNode:

@@ -27,6 +27,8 @@ def _shape(x):
 class Add(Function):
     """y = a + b;  dy/da = 1, dy/db = 1 (summed back over broadcast dims)."""
 
+    array_vjp = True
+
     promote = True
 
     @staticmethod
@@ -47,6 +49,8 @@ class Add(Function):
 class Sub(Function):
     """y = a - b;  dy/da = 1, dy/db = -1."""
 
+    array_vjp = True
+
     promote = True
 
     @staticmethod
@@ -66,6 +70,8 @@ class Sub(Function):
            samples=binary_samples())
 class Mul(Function):
     """y = a * b;  dy/da = b, dy/db = a."""
+
+    array_vjp = True
 
     promote = True
     save_inputs = True
@@ -98,6 +104,8 @@ class Div(Function):
     """y = a / b;  dy/da = 1/b, dy/db = -a/b**2 = -y/b. With ``rounding_mode`` "trunc" or
     "floor" the quotient is rounded toward zero or down (integers stay integers), and the
     gradient is zero, as in PyTorch."""
+
+    array_vjp = True
 
     promote = True
     save_inputs = True
@@ -179,6 +187,8 @@ def _rounded_div(xp, a, b, mode):
 class Neg(Function):
     """y = -x;  dy/dx = -1."""
 
+    array_vjp = True
+
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -193,6 +203,8 @@ class Neg(Function):
 @primitive("exp", method=True, samples=unary_samples())
 class Exp(Function):
     """y = exp(x);  dy/dx = y."""
+
+    array_vjp = True
 
     save_output = True
 
@@ -211,6 +223,8 @@ class Exp(Function):
 class Log(Function):
     """y = log(x);  dy/dx = 1/x (inf at 0, as IEEE says)."""
 
+    array_vjp = True
+
     save_inputs = True
 
     @staticmethod
@@ -227,6 +241,8 @@ class Log(Function):
 @primitive("sqrt", method=True, samples=unary_samples(0.2, 3.0))
 class Sqrt(Function):
     """y = sqrt(x);  dy/dx = 1/(2y) (inf at 0, as IEEE says; use norm() for lengths)."""
+
+    array_vjp = True
 
     save_output = True
 
@@ -245,6 +261,8 @@ class Sqrt(Function):
 class Tanh(Function):
     """y = tanh(x);  dy/dx = 1 - y**2.
     Primitive because 2*sigmoid(2x) - 1 loses relative precision near 0."""
+
+    array_vjp = True
 
     save_output = True
 
@@ -334,6 +352,8 @@ class Sign(Function):
 class Abs(Function):
     """y = |x|;  dy/dx = sign(x), and 0 at x = 0 (PyTorch's subgradient)."""
 
+    array_vjp = True
+
     save_inputs = True
 
     @staticmethod
@@ -361,6 +381,8 @@ def _pow_samples(rng):
 class Pow(Function):
     """y = a ** b;  dy/da = b * a**(b-1), dy/db = y * log(a).
     The exponent's gradient is 0 where a == 0 and b >= 0 (the limit), not NaN."""
+
+    array_vjp = True
 
     promote = True
     save_inputs = True
@@ -393,7 +415,7 @@ class Pow(Function):
 
 
 def _pow_grad_base(g, a, b, reduce=True):
-    if not isinstance(b, Tensor):
+    if isinstance(b, (int, float)):     # a Python number (tensors: arrays in array mode)
         if b == 0:
             return g * 0
         r = g * (2 * a) if b == 2 else g * (b * a ** (b - 1))
@@ -403,11 +425,11 @@ def _pow_grad_base(g, a, b, reduce=True):
 
 
 def _pow_grad_exp(g, a, b, y, reduce=True):
-    if not isinstance(a, Tensor):
+    if isinstance(a, (int, float)):
         r = g * (y * float(backend.xp.log(a)))   # a Python number: its log on the host
     else:
         r = g * (y * log(a))
-        if isinstance(b, Tensor):   # 0 where a == 0 and b >= 0, as nested selects (ops)
+        if not isinstance(b, (int, float)):   # 0 where a == 0 and b >= 0, nested selects
             r = where(a == 0, where(b >= 0, 0.0, r), r)
         elif b >= 0:
             r = where(a == 0, 0.0, r)
