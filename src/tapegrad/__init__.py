@@ -27,6 +27,7 @@ from .autograd import CustomOp, checkpoint
 from .forward_ad import DualTensor, ForwardADContext
 from .serialization import save, load
 from .dlpack import from_dlpack
+from . import onnx   # tg.onnx.export; the onnx package is imported on first use
 from .graph import Graph, compile
 from . import amp
 from .amp import autocast
