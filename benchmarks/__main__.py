@@ -8,7 +8,7 @@ import sys
 
 from . import _env
 
-KEYS = ("I", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "M1")
+KEYS = ("I", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "M1")
 
 
 def parser():
@@ -17,7 +17,9 @@ def parser():
         description="Benchmark tapegrad against PyTorch, micrograd and a NumPy floor. "
                     "Workloads: W1 scalar graph, W2 small tensors, W3 MLP train step, W4 CNN "
                     "train step, W5 deep chain (time, peak RSS), W6 Hessian-vector product, "
-                    "W7 recording overhead, M1 training memory, I thread interference check.")
+                    "W7 recording overhead, W8 LSTM train step, W9 Transformer encoder layer train "
+                    "step (both at default threads and at 1 thread), M1 training memory, I "
+                    "thread interference check.")
     ap.add_argument("--only", default=None,
                     help="comma-separated workloads to run, e.g. W1,W3 (default: all)")
     ap.add_argument("--repeats", type=int, default=None,

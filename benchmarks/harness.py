@@ -240,6 +240,14 @@ class Run:
                                  min(overs), max(overs), target="≤ 5%" if is_tg else None,
                                  met=(over <= 5) if is_tg else None))
 
+    def run_W8(self):
+        from . import sequence
+        sequence.run(self, "W8")
+
+    def run_W9(self):
+        from . import sequence
+        sequence.run(self, "W9")
+
     def run_M1(self):
         steps, mark, b = self.size("M1")
         names = self.frameworks("M1")
@@ -298,7 +306,8 @@ class Run:
                 traceback.print_exc()
                 self.skipped.append((key, f"failed: {type(exc).__name__}: {exc}"))
             self.log(f"{key} done in {time.perf_counter() - t0:.1f} s")
-        skipped_keys = [k for k in ("I", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "M1")
+        skipped_keys = [k for k in ("I", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9",
+                                           "M1")
                         if k not in self.args.selected]
         if skipped_keys:
             why = "--quick (name it in --only to run it)" if self.quick and not self.args.only \
@@ -404,7 +413,7 @@ Skipped:
 - **W7**: W3's forward and loss at batch 128, recorded (grad mode on; the graph is dropped
   unused) vs under `no_grad()`; overhead = median over repeats of (recorded / no_grad) − 1,
   the two timed back to back.
-- **M1**: 100 W3 training steps at batch 1024 in a fresh process per framework
+{_sequence_md(run)}- **M1**: 100 W3 training steps at batch 1024 in a fresh process per framework
   (`python -m benchmarks.memory train ...`); peak RSS (VmHWM), the RSS after setup
   (model, data, optimizer built; before step 1), and the RSS after step 10 and step 100. The
   target ratio uses the peak **above the post-setup baseline** (what training itself adds;
@@ -447,6 +456,14 @@ What was found while building this (2-core VM shared with other jobs, load avera
 
 {interference}
 {(HERE / "WHERE_TIME_GOES.md").read_text()}"""
+
+
+def _sequence_md(run):
+    """The W8/W9 bullets of the Workloads section, when the run measured them."""
+    if not {"W8", "W9"} & set(run.args.selected):
+        return ""
+    from . import sequence
+    return sequence.WORKLOADS_MD + "\n"
 
 
 def tapegrad_source():
