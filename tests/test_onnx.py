@@ -1,7 +1,7 @@
 """tg.onnx.export: files checked with onnxruntime against tapegrad's own outputs (float32,
-1e-5), each exported at batch 2 and run at batch 5 (and other sequence lengths where the
-sequence axis is dynamic too); the graph's ops, names and dynamic dims; the keywords;
-errors by type and message."""
+1e-5), each exported at batch 2 and run at batches 1 and 5 (and other sequence lengths where
+the sequence axis is dynamic too); the graph's ops, names and dynamic dims; eval-mode
+export of models in training mode; the keywords; errors by type and message."""
 import inspect
 import io
 import math
@@ -38,17 +38,19 @@ def _run(proto, *inputs):
     return sess.run(None, {n: x.numpy() for n, x in zip(names, inputs)})
 
 
-def _check(model, example, inputs, **kw):
-    """Export at ``example``, run at ``inputs``: equal to tapegrad's eval-mode outputs."""
+def _check(model, example, *runs, **kw):
+    """Export at ``example``, run at each of ``runs`` (lists of inputs): equal to tapegrad's
+    eval-mode outputs."""
     proto = _export(model, example, **kw)
-    got = _run(proto, *inputs)
     model.eval()
-    with tg.no_grad():
-        want = _flat(model(*inputs))
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape and g.dtype == w.dtype
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+    for inputs in runs:
+        got = _run(proto, *inputs)
+        with tg.no_grad():
+            want = _flat(model(*inputs))
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape and g.dtype == w.dtype
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
     return proto
 
 
@@ -68,7 +70,8 @@ def test_mlp():
     tg.manual_seed(0)
     m = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 16), nn.Tanh(),
                       nn.Linear(16, 3))
-    p = _check(m, tg.randn(2, 4), [tg.randn(5, 4)], input_names=["x"], dynamic_axes=BATCH)
+    p = _check(m, tg.randn(2, 4), [tg.randn(5, 4)], [tg.randn(1, 4)], input_names=["x"],
+               dynamic_axes=BATCH)
     assert _ops(p) == {"Gemm", "Relu", "Tanh"}       # dropout in eval is the identity
     assert _dims(p.graph.input[0]) == ["batch", 4] and _dims(p.graph.output[0]) == ["batch", 3]
     assert {i.name for i in p.graph.initializer} == {f"{k}.{w}" for k in (0, 3, 5)
@@ -85,7 +88,8 @@ def test_cnn_with_batchnorm_and_pooling():
     m[4].eval()
     _export(m, tg.randn(2, 3, 10, 10))       # traced in eval mode; each module's mode comes back
     assert m.training and m[1].training and not m[4].training
-    p = _check(m, tg.randn(2, 3, 10, 10), [tg.randn(5, 3, 10, 10)], input_names=["x"],
+    p = _check(m, tg.randn(2, 3, 10, 10), [tg.randn(5, 3, 10, 10)], [tg.randn(1, 3, 10, 10)],
+               input_names=["x"],
                dynamic_axes=BATCH)
     assert {"Conv", "MaxPool", "AveragePool", "Gemm"} <= _ops(p)
     assert _dims(p.graph.output[0]) == ["batch", 4]
@@ -105,18 +109,20 @@ class _LSTM(nn.Module):
 def test_lstm_two_layers():
     tg.manual_seed(2)
     m = _LSTM()
-    p = _check(m, tg.randn(2, 7, 3), [tg.randn(5, 7, 3)], input_names=["x"], dynamic_axes=BATCH)
+    p = _check(m, tg.randn(2, 7, 3), [tg.randn(5, 7, 3)], [tg.randn(1, 7, 3)], input_names=["x"],
+               dynamic_axes=BATCH)
     assert [n.op_type for n in p.graph.node].count("LSTM") == 2
     assert _dims(p.graph.output[1]) == [2, "batch", 6]
     # the sequence length can be dynamic too: ONNX's LSTM node loops over it
-    _check(m, tg.randn(2, 7, 3), [tg.randn(5, 4, 3)], input_names=["x"],
+    _check(m, tg.randn(2, 7, 3), [tg.randn(5, 4, 3)], [tg.randn(1, 9, 3)], input_names=["x"],
            dynamic_axes={"x": {0: "batch", 1: "time"}})
 
 
 def test_transformer_encoder_layer():
     tg.manual_seed(3)
     m = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, batch_first=True)
-    p = _check(m, tg.randn(2, 6, 16), [tg.randn(5, 6, 16)], input_names=["src"],
+    p = _check(m, tg.randn(2, 6, 16), [tg.randn(5, 6, 16)], [tg.randn(1, 6, 16)],
+               input_names=["src"],
                dynamic_axes={"src": {0: "batch"}})
     assert {"LayerNormalization", "Softmax", "MatMul"} <= _ops(p)
 
@@ -154,14 +160,40 @@ class GPTBlock(nn.Module):
 def test_gpt_block():
     tg.manual_seed(4)
     m = GPTBlock()
-    p = _check(m, tg.randint(0, 13, (2, 8)), [tg.randint(0, 13, (5, 8))], input_names=["idx"],
+    p = _check(m, tg.randint(0, 13, (2, 8)), [tg.randint(0, 13, (5, 8))],
+               [tg.randint(0, 13, (1, 8))], input_names=["idx"],
                dynamic_axes={"idx": {0: "batch"}})
     assert {"Gather", "LayerNormalization", "Softmax", "LogSoftmax", "Erf"} <= _ops(p)
     assert _dims(p.graph.output[0]) == ["batch", 8, 13]
     # batch and length dynamic: positions (Range), the mask slice and the causal mask follow
-    p = _check(m, tg.randint(0, 13, (2, 8)), [tg.randint(0, 13, (5, 3))], input_names=["idx"],
+    p = _check(m, tg.randint(0, 13, (2, 8)), [tg.randint(0, 13, (5, 3))],
+               [tg.randint(0, 13, (1, 1))], input_names=["idx"],
                dynamic_axes={"idx": {0: "batch", 1: "T"}})
     assert "Range" in _ops(p) and _dims(p.graph.output[0]) == ["batch", "T", 13]
+
+
+def test_a_model_in_training_mode_exports_eval_semantics_as_pytorch():
+    """training=TrainingMode.EVAL (the default, PyTorch's): dropout is the identity, BatchNorm
+    uses its running statistics and updates none of them; every module's mode comes back."""
+    tg.manual_seed(9)
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(4, 2))
+    m(tg.randn(8, 3) * 3 + 1)                        # running statistics away from 0 and 1
+    stats = [b.numpy().copy() for b in m.buffers()]
+    assert m.training
+    p = _export(m, tg.randn(2, 3), input_names=["x"], dynamic_axes=BATCH)
+    assert m.training and all(k.training for k in m)
+    for b, s in zip(m.buffers(), stats):
+        np.testing.assert_array_equal(b.numpy(), s)
+    x = tg.randn(3, 3)
+    with tg.no_grad():
+        want = m.eval()(x).numpy()
+    np.testing.assert_allclose(_run(p, x)[0], want, rtol=1e-5, atol=1e-6)
+    assert "Dropout" not in _ops(p)
+    m.train()
+    with pytest.raises(NotImplementedError, match=r"training=PRESERVE .* model\.eval\(\)"):
+        _export(m, tg.randn(2, 3), training=tapegrad.onnx.TrainingMode.PRESERVE)
+    m.eval()
+    _export(m, tg.randn(2, 3), training=tapegrad.onnx.TrainingMode.PRESERVE)
 
 
 # -- more ops, in-place updates, indexing -----------------------------------------------------
@@ -197,7 +229,7 @@ def test_many_ops_with_a_dynamic_batch():
     mask5 = tg.cat([mask, mask, mask[:1]])
     p = _check(_Zoo(), (tg.randn(2, 3, 5), tg.randn(2, 4, 7, 7), mask),
                [tg.randn(5, 3, 5), tg.randn(5, 4, 7, 7), mask5],
-               input_names=["x", "img", "m"],
+               [tg.randn(1, 3, 5), tg.randn(1, 4, 7, 7), mask[1:]], input_names=["x", "img", "m"],
                dynamic_axes={k: {0: "batch"} for k in ("x", "img", "m")})
     assert {"GRU", "LSTM", "RNN", "ConvTranspose", "ScatterND", "GatherND"} <= _ops(p)
 
@@ -221,7 +253,8 @@ class _Sizes(nn.Module):
 def test_sizes_that_follow_two_dynamic_axes_are_computed_in_the_graph():
     tg.manual_seed(7)
     p = _check(_Sizes(), (tg.randn(2, 6, 4), tg.tensor([3, 6])),
-               [tg.randn(5, 4, 4), tg.tensor([1, 2, 3, 4, 4])], input_names=["x", "n"],
+               [tg.randn(5, 4, 4), tg.tensor([1, 2, 3, 4, 4])],
+               [tg.randn(1, 9, 4), tg.tensor([7])], input_names=["x", "n"],
                dynamic_axes={"x": {0: "B", 1: "T"}, "n": {0: "B"}})
     assert _dims(p.graph.output[0]) == ["output_0_dim_0", "output_0_dim_1"]   # 2*B, 2*T
     assert {"ConstantOfShape", "Range", "Shape"} <= _ops(p)
@@ -297,7 +330,7 @@ def test_is_in_onnx_export():
             seen.append(tg.onnx.is_in_onnx_export())
             return x * 2
     _export(M(), tg.randn(2))
-    assert seen == [True] and not tg.onnx.is_in_onnx_export()
+    assert seen and all(seen) and not tg.onnx.is_in_onnx_export()
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -312,6 +345,18 @@ def test_an_op_without_mapping_is_named_with_its_module():
 class _Sorter(nn.Module):
     def forward(self, x):
         return tg.sort(x, dim=-1)[0]
+
+
+def test_a_random_draw_in_the_forward_is_refused_not_baked_in():
+    class M(nn.Module):
+        def forward(self, x):
+            return x + tg.randn(2, 3)      # a graph would repeat one draw forever
+
+    with pytest.raises(tg.onnx.OnnxExporterError,
+                       match=r"op 'add' reads a constant float32\[2,3\] whose values change"):
+        _export(M(), tg.randn(2, 3))
+    with pytest.raises(tg.onnx.UnsupportedOperatorError, match=r"op 'dropout_mask'"):
+        _export(lambda x: F.dropout(x, 0.5, training=True), tg.randn(2, 3))
 
 
 def test_sizes_that_change_the_program_are_refused():

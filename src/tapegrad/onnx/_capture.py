@@ -129,16 +129,15 @@ def _scopes(spans, n):
 
 def capture(fn, args, kwargs, axes):
     """Trace ``fn`` at the example sizes and, for dynamic ``axes`` ({name: [(input, dim)]}),
-    at other sizes; fit the integers that change (see the module docstring)."""
+    at other sizes (without axes, once more at the example sizes); fit the integers that
+    change and classify the constants (see the module docstring)."""
     spans = [] if hasattr(fn, "named_modules") else None
     try:
         tracer, prog, result, tensors = trace(fn, args, kwargs, spans)
     except TraceError as e:
         raise OnnxExporterError(_export_words(str(e))) from None
     cap = Capture(prog, tracer.arrays, result, axes, _scopes(spans or [], len(prog.ops)))
-    if not axes:
-        return cap
-    names = list(axes)
+    names = list(axes)    # none: a second trace at the example sizes finds random constants
     base = {s: _size(tensors, axes[s], s) for s in names}
     alt = {s: _other_sizes(n) for s, n in base.items()}
     points = [{s: alt[s][0] if mask >> j & 1 else base[s] for j, s in enumerate(names)}
@@ -220,6 +219,11 @@ def _resized(tree, tensors, axes, point):
 def _align(a, b, base, point):
     """The two programs must record the same ops on the same values."""
     def differ(why):
+        if point == base:
+            raise OnnxExporterError(
+                f"tg.onnx.export: the model's traced program changes from one call to the "
+                f"next on the same inputs ({why}); one graph can't serve a forward that "
+                f"isn't deterministic")
         raise OnnxExporterError(
             f"tg.onnx.export: the model's traced program changes when its dynamic axes have the "
             f"sizes {point} instead of {base} ({why}): its computation depends on those sizes "
@@ -348,9 +352,10 @@ def _classify(cap, runs, points):
                 continue
             raise OnnxExporterError(
                 f"tg.onnx.export: {who} reads a constant {prog._ty(v)} whose values change with "
-                f"the inputs: it was computed from tensor data outside tapegrad ops (e.g. "
-                f"x.numpy()), so a graph would bake in the example's values. Compute it with "
-                f"tensor ops")
+                f"the inputs or between calls: it was computed from tensor data outside tapegrad "
+                f"ops (e.g. x.numpy()) or drawn at random in the forward (tg.randn), so a graph "
+                f"would bake in the example's values. Compute it with tensor ops, or make it a "
+                f"parameter or buffer")
         hosts = [backend.to_host(a) for a in arrs]
         flat = [h.reshape(-1) for h in hosts]
         if all(f.size and (f == flat[0][0]).all() for f in flat):

@@ -221,7 +221,7 @@ class Converter:
         entry = CONVERTERS.get(op.name)
         if entry is None:
             raise self.error(i, "has no ONNX mapping in tapegrad's exporter. Write the model "
-                                "with ops that have one (see the README's ONNX section), or "
+                                "with ops that have one (docs/onnx.md lists them), or "
                                 "compute this part outside the exported model",
                              UnsupportedOperatorError)
         fn, dynamic = entry

@@ -62,11 +62,17 @@ def div(c):
 def _floor_fix(c, a, b, q):
     """Floor division of integers from the truncated quotient: one less where the remainder
     is non-zero and its sign differs from the divisor's."""
-    zero = c.b.const(0, c.out_dtype)
     r = c.node("Sub", [a, c.node("Mul", [q, b])])
-    off = c.node("And", [c.node("Not", [c.node("Equal", [r, zero])]),
-                         c.node("Xor", [c.node("Less", [r, zero]), c.node("Less", [b, zero])])])
+    off = _signs_differ(c, r, b)
     return c.node("Sub", [q, c.node("Cast", [off], to=c.b.onnx_type(c.out_dtype))])
+
+
+def _signs_differ(c, r, b):
+    """Where the remainder r is non-zero and its sign differs from the divisor b's (where a
+    truncated quotient or fmod's remainder needs Python's floor fix-up)."""
+    zero = c.b.const(0, c.out_dtype)
+    return c.node("And", [c.node("Not", [c.node("Equal", [r, zero])]),
+                          c.node("Xor", [c.node("Less", [r, zero]), c.node("Less", [b, zero])])])
 
 
 @converts("floor_divide")
@@ -88,10 +94,7 @@ def remainder(c):
     r = c.node("Mod", [a, b], fmod=1)
     if c.name == "fmod":
         return r
-    zero = c.b.const(0, dt)
-    fix = c.node("And", [c.node("Not", [c.node("Equal", [r, zero])]),
-                         c.node("Xor", [c.node("Less", [r, zero]), c.node("Less", [b, zero])])])
-    return c.node("Where", [fix, c.node("Add", [r, b]), r])
+    return c.node("Where", [_signs_differ(c, r, b), c.node("Add", [r, b]), r])
 
 
 def _trunc(c, x):
