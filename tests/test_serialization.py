@@ -42,11 +42,26 @@ def test_round_trip_of_nested_objects(tmp_path):
 
 def test_unsupported_objects_are_rejected_before_writing(tmp_path):
     p = tmp_path / "x.tg"
-    with pytest.raises(TypeError, match="state_dict"):
-        tg.save({"model": _model()}, p)
-    with pytest.raises(TypeError, match="key"):
-        tg.save({(1, 2): 3}, p)
+    with pytest.raises(TypeError, match="only bool, integer and floating point"):
+        tg.save({"names": np.array(["a", "b"])}, p)
+    with pytest.raises(TypeError, match="only bool, integer and floating point"):
+        tg.save({"model": _model(), "names": np.array(["a", "b"])}, p)   # pickled too
+    with pytest.raises((pickle.PicklingError, AttributeError), match="lambda"):
+        tg.save({"model": _model(), "fn": lambda x: x}, p)
     assert not p.exists() and os.listdir(tmp_path) == []
+
+
+def test_objects_the_index_cannot_describe_are_pickled(tmp_path):
+    """A whole module or a non-string key no longer fails: the object is pickled (format
+    version 2); a state dict keeps the pickle-free version 1."""
+    tg.save({(1, 2): 3, "model": _model()}, tmp_path / "x.tg")
+    tg.save(_model().state_dict(), tmp_path / "sd.tg")
+    with np.load(tmp_path / "x.tg") as z:
+        assert "pickle" in z.files and b'"version": 2' in z["__tapegrad_index__"].tobytes()
+    with np.load(tmp_path / "sd.tg") as z:
+        assert "pickle" not in z.files and b'"version": 1' in z["__tapegrad_index__"].tobytes()
+    out = tg.load(tmp_path / "x.tg")
+    assert out[(1, 2)] == 3 and isinstance(out["model"], tg.nn.Sequential)
 
 
 def test_model_and_optimizer_round_trip(tmp_path):
@@ -107,7 +122,7 @@ def test_resumed_training_gives_the_same_losses(tmp_path):
     assert first + run(m2, o2, data[3:]) == straight
 
 
-# -- case 53: never unpickle ------------------------------------------------------------------
+# -- case 53: foreign pickles are never loaded --------------------------------------------------
 class _Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned > /tmp/tapegrad_pwned",))
@@ -177,10 +192,10 @@ def test_case53_truncated_and_tampered_files(tmp_path):
         tg.load(tmp_path / "plain.npz")
 
 
-def test_load_refuses_weights_only_false(tmp_path):
-    tg.save({"a": 1}, tmp_path / "a")
-    with pytest.raises(ValueError, match="never unpickles"):
-        tg.load(tmp_path / "a", weights_only=False)
+def test_weights_only_false_reads_state_dicts_the_same(tmp_path):
+    tg.save({"a": 1, "w": tg.ones(2)}, tmp_path / "a")
+    out = tg.load(tmp_path / "a", weights_only=False)
+    assert out["a"] == 1 and out["w"].numpy().tolist() == [1.0, 1.0]
 
 
 # -- case 56: atomic writes -------------------------------------------------------------------
@@ -215,3 +230,41 @@ def test_save_writes_exactly_the_given_path_with_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(tmp_path / "no_suffix").st_mode & 0o777 == 0o666 & ~umask
+
+
+# -- case 53: sizes the file declares but does not hold ---------------------------------------
+def _zip(tmp_path, members, compression=zipfile.ZIP_STORED):
+    path = tmp_path / "x.tg"
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for name, raw in members.items():
+            z.writestr(name, raw)
+    return path
+
+
+def test_case53_declared_sizes_are_checked_before_allocating(tmp_path):
+    """A .npy header that declares a huge array, or a compressed member that expands a
+    thousandfold (a decompression bomb), is refused by name before NumPy allocates it."""
+    good = tmp_path / "good.tg"
+    tg.save({"w": tg.zeros(1000, 100)}, good)
+    with zipfile.ZipFile(good) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    raw = members["a0.npy"]
+    header = raw[:raw.index(b"\n") + 1]
+    lying = header.replace(b"(1000, 100)", b"(100000000000, 100)")
+    with pytest.raises(ValueError, match=r"x\.tg.*member 'a0\.npy' declares a "
+                                         r"float32\[100000000000, 100\] array "
+                                         r"\(40000000000000 bytes\) but holds \d+ bytes"):
+        tg.load(_zip(tmp_path, {**members, "a0.npy": lying + raw[len(header):]}))
+    with pytest.raises(ValueError, match=r"member 'a0\.npy' is compressed, which tg\.save "
+                                         r"never does \(it expands from \d+ to 400128"):
+        tg.load(_zip(tmp_path, members, zipfile.ZIP_DEFLATED))
+
+
+def test_case53_every_truncation_of_a_pickled_checkpoint_is_a_clear_error(tmp_path):
+    buf = __import__("io").BytesIO()
+    tg.save({"model": _model(), "opt": tg.optim.SGD(_model().parameters(), lr=0.1)}, buf)
+    data = buf.getvalue()
+    for n in range(0, len(data), max(1, len(data) // 40)):
+        (tmp_path / "t.tg").write_bytes(data[:n])
+        with pytest.raises(ValueError, match=r"t\.tg"):
+            tg.load(tmp_path / "t.tg")

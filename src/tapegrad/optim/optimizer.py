@@ -290,6 +290,23 @@ class Optimizer:
                     new[k] = v
             self.state[p] = new
 
+    # -- pickling (tg.save of the whole optimizer, copy.deepcopy) -------------------------
+    def __getstate__(self):
+        """The attributes, with each parameter's name kept beside the parameter (``_names``
+        is keyed by ``id()``, which differs once the parameters are rebuilt) and without
+        the traced learning-rate cells (a cache, keyed by ``id()`` too)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_names", "_lr_cells")}
+        state["_names"] = [(p, self._names[id(p)]) for p in self._all_params()
+                           if id(p) in self._names]
+        return state
+
+    def __setstate__(self, state):
+        """Restore what ``__getstate__`` gave, keying the names by the new parameters."""
+        state = dict(state)
+        names = state.pop("_names", [])
+        self.__dict__.update(state)
+        self._names = {id(p): str(n) for p, n in names}
+
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
         for i, g in enumerate(self.param_groups):
