@@ -11,7 +11,6 @@ import warnings
 
 from .. import backend
 from .countdown import Countdown
-from .errors import GraphFreedError
 from . import function as _function
 from .function import Cast, zeros_like
 from .modes import STATE
@@ -113,8 +112,16 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                 continue
         fn = node.fn
         try:
-            if arrays and fn.array_vjp:
-                out = _array_vjp(node, g, check)
+            if arrays and fn.array_vjp:   # the rule on plain arrays (see node.ARRAYS)
+                ARRAYS[0] = True
+                try:
+                    if check and node.device is not None:
+                        with backend.on_device(node.device):
+                            out = fn.vjp(node, g)
+                    else:
+                        out = fn.vjp(node, g)
+                finally:
+                    ARRAYS[0] = False
             else:
                 if arrays:
                     g = _tensor(g)
@@ -177,18 +184,6 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
             ready.count_down(node)
         if not retain_graph:
             node.release()
-
-
-def _array_vjp(node, g, check):
-    """``node``'s VJP on plain arrays (``g`` and what ``ctx.inputs``/``ctx.output`` give)."""
-    ARRAYS[0] = True
-    try:
-        if check and node.device is not None:
-            with backend.on_device(node.device):
-                return node.fn.vjp(node, g)
-        return node.fn.vjp(node, g)
-    finally:
-        ARRAYS[0] = False
 
 
 def _tensor(g):

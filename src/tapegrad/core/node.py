@@ -131,7 +131,8 @@ class Node:
     def release(self):
         """Drop everything the node saved (keep only its place in the graph); a later backward
         through it raises GraphFreedError."""
-        self.drop_saved()
+        self.__dict__.clear()
+        self._saved = self._out = None
         self.consumed = self.marked = True
 
     def drop_saved(self):

@@ -188,6 +188,8 @@ def sum_to_array(x, shape):
 class SumTo(Function):
     """y = x summed down to ``shape`` (undoes broadcasting); dy/dx broadcasts back."""
 
+    array_vjp = True
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -212,6 +214,7 @@ def sum_to(x, shape):
 class BroadcastTo(Function):
     """y = x repeated along broadcast dims (a read-only view); dy/dx sums back."""
 
+    array_vjp = True
     view = True
 
     @staticmethod

@@ -171,6 +171,7 @@ class Conv2d(Function):
     dy/dx = input_grad(g, w) (a transposed convolution), dy/dw = weight_grad(x, g) (a
     correlation of x with g), dy/db = sum of g over n, h, w."""
 
+    array_vjp = True
     save_inputs = True
 
     @staticmethod

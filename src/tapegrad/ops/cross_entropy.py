@@ -80,6 +80,7 @@ class SoftmaxCrossEntropy(Function):
     Output: l (M,) when ``scale`` is None, else scale * sum_i l_i (the reduction, fused).
     Primitive for speed: one node, and the softmax it computes is reused by the backward."""
 
+    array_vjp = True
     save_inputs = True
 
     @staticmethod

@@ -28,7 +28,6 @@ class Add(Function):
     """y = a + b;  dy/da = 1, dy/db = 1 (summed back over broadcast dims)."""
 
     array_vjp = True
-
     promote = True
 
     @staticmethod
@@ -50,7 +49,6 @@ class Sub(Function):
     """y = a - b;  dy/da = 1, dy/db = -1."""
 
     array_vjp = True
-
     promote = True
 
     @staticmethod
@@ -72,7 +70,6 @@ class Mul(Function):
     """y = a * b;  dy/da = b, dy/db = a."""
 
     array_vjp = True
-
     promote = True
     save_inputs = True
     saves = ((1,), (0,))
@@ -106,7 +103,6 @@ class Div(Function):
     gradient is zero, as in PyTorch."""
 
     array_vjp = True
-
     promote = True
     save_inputs = True
     saves = ((1,), (0, 1))
@@ -205,7 +201,6 @@ class Exp(Function):
     """y = exp(x);  dy/dx = y."""
 
     array_vjp = True
-
     save_output = True
 
     @staticmethod
@@ -224,7 +219,6 @@ class Log(Function):
     """y = log(x);  dy/dx = 1/x (inf at 0, as IEEE says)."""
 
     array_vjp = True
-
     save_inputs = True
 
     @staticmethod
@@ -243,7 +237,6 @@ class Sqrt(Function):
     """y = sqrt(x);  dy/dx = 1/(2y) (inf at 0, as IEEE says; use norm() for lengths)."""
 
     array_vjp = True
-
     save_output = True
 
     @staticmethod
@@ -263,7 +256,6 @@ class Tanh(Function):
     Primitive because 2*sigmoid(2x) - 1 loses relative precision near 0."""
 
     array_vjp = True
-
     save_output = True
 
     @staticmethod
@@ -353,7 +345,6 @@ class Abs(Function):
     """y = |x|;  dy/dx = sign(x), and 0 at x = 0 (PyTorch's subgradient)."""
 
     array_vjp = True
-
     save_inputs = True
 
     @staticmethod
@@ -383,7 +374,6 @@ class Pow(Function):
     The exponent's gradient is 0 where a == 0 and b >= 0 (the limit), not NaN."""
 
     array_vjp = True
-
     promote = True
     save_inputs = True
     save_output = True

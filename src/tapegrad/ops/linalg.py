@@ -28,6 +28,7 @@ class Matmul(Function):
     """y = a @ b (NumPy's matmul: batched, broadcasting, 1-d operands allowed);
     dy/da = g @ b^T, dy/db = a^T @ g, summed back over broadcast batch dims."""
 
+    array_vjp = True
     promote = True
     save_inputs = True
     saves = ((1,), (0,))

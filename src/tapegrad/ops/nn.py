@@ -13,6 +13,7 @@ class Relu(Function):
     """y = max(x, 0);  dy/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch).
     Primitive because the composite x * (x > 0) gives NaN at x = -inf."""
 
+    array_vjp = True
     save_output = True
 
     @staticmethod
@@ -58,6 +59,7 @@ class Sigmoid(Function):
     """y = 1 / (1 + exp(-x));  dy/dx = y * (1 - y).
     Primitive for stability: it never evaluates exp of a large positive number."""
 
+    array_vjp = True
     save_output = True
 
     @staticmethod

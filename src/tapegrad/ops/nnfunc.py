@@ -37,6 +37,7 @@ class Linear(Function):
     """y = x @ W^T + b;  dy/dx = g @ W, dy/dW = g^T @ x (batch dims flattened),
     dy/db = g summed over batch dims. Primitive for speed: one GEMM and one add, one node."""
 
+    array_vjp = True
     save_inputs = True
 
     @staticmethod
@@ -54,14 +55,14 @@ class Linear(Function):
     def vjp(ctx, g):
         x, w, b = ctx.inputs
         nx, nw, nb = ctx.next
-        gs = g._data.shape
+        gs = g.shape
         gx = Matmul.apply(g, w) if nx is not None else None
         gw = LinearWeightGrad.apply(g, x) if nw is not None else None
         gb = None
         if nb is not None:
-            if len(gs) == 2 and b._data.shape == gs[1:]:
+            if len(gs) == 2 and b.shape == gs[1:]:
                 gb = Sum.apply(g, dims=(0,), keepdim=False)
-            elif b._data.shape == gs[-1:] and len(gs) > 1:
+            elif b.shape == gs[-1:] and len(gs) > 1:
                 gb = Sum.apply(g, dims=tuple(range(len(gs) - 1)), keepdim=False)
             else:
                 gb = sum_to(g, b.shape)

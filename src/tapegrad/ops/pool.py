@@ -139,6 +139,8 @@ class MaxPool2d(Function):
     """y = max over each window;  dy/dx = g at each window's first maximum, 0 elsewhere
     (one element per window, as PyTorch; ties are not split)."""
 
+    array_vjp = True
+
     @staticmethod
     def forward(ctx, x, geo):
         y, arg = _max_forward(ctx.xp, x, geo, want_arg=ctx.recording)

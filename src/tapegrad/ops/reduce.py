@@ -35,6 +35,8 @@ _ACCUMULATOR = {backend.bool_: backend.int64, backend.float16: backend.float32,
 class Sum(Function):
     """y = sum of x over dims;  dy/dx = 1, so g is broadcast back to x's shape."""
 
+    array_vjp = True
+
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.in_shape = x.shape

@@ -13,6 +13,7 @@ from ._util import (Sample, normalize_dims, normalize_dim, check_dims_unique, si
 class Reshape(Function):
     """y = x with a new shape (a view when NumPy can make one); dy/dx reshapes back."""
 
+    array_vjp = True
     view = True
 
     @staticmethod
@@ -48,6 +49,7 @@ def reshape(x, *shape, **kw):
 class Permute(Function):
     """y = x with its dims reordered (a view); dy/dx applies the inverse permutation."""
 
+    array_vjp = True
     view = True
 
     @staticmethod
@@ -402,6 +404,7 @@ def _move_index(k, like):
 class GetItem(Function):
     """y = x[key]; dy/dx scatters g into zeros of x's shape (adding over repeated indices)."""
 
+    array_vjp = True
     view = True
 
     @staticmethod
@@ -507,6 +510,8 @@ Tensor.__setitem__ = setitem
 @primitive("clone", method=True, samples=lambda rng: [Sample([rng.standard_normal((2, 3))])])
 class Clone(Function):
     """y = a copy of x (new memory);  dy/dx = identity."""
+
+    array_vjp = True
 
     @staticmethod
     def forward(ctx, x):
