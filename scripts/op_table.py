@@ -1,7 +1,7 @@
-"""Regenerate the README's table of supported ops from the op registry.
+"""Regenerate the op table of the documentation site (docs/ops.md) from the op registry.
 
-    python scripts/op_table.py          # rewrite the table in README.md
-    python scripts/op_table.py --check  # exit 1 if README.md is out of date (tests run this)
+    python scripts/op_table.py          # rewrite the table in docs/ops.md
+    python scripts/op_table.py --check  # exit 1 if docs/ops.md is out of date (tests run this)
 """
 import pathlib
 import sys
@@ -9,13 +9,14 @@ import sys
 import tapegrad  # noqa: F401  (registers every op)
 from tapegrad.core.registry import OPS
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+PAGE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "ops.md"
 START, END = "<!-- ops:start -->", "<!-- ops:end -->"
 
 
 def summary(doc):
     line = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
-    return line.replace("|", "\\|")
+    # escaped: Markdown would read "out[i][index[i][j]]" as a reference link
+    return line.replace("|", "\\|").replace("[", "\\[")
 
 
 def table():
@@ -39,11 +40,11 @@ def render(text):
 
 
 def main(argv):
-    text = README.read_text()
+    text = PAGE.read_text()
     new = render(text)
     if "--check" in argv:
         return 0 if new == text else 1
-    README.write_text(new)
+    PAGE.write_text(new)
     return 0
 
 
