@@ -125,6 +125,7 @@ def test_transformer_encoder_layer():
                input_names=["src"],
                dynamic_axes={"src": {0: "batch"}})
     assert {"LayerNormalization", "Softmax", "MatMul"} <= _ops(p)
+    assert "/self_attn/MatMul" in {n.name for n in p.graph.node}      # named by module
 
 
 class GPTBlock(nn.Module):
@@ -278,6 +279,23 @@ def test_in_place_update_through_a_view_is_refused():
 
     with pytest.raises(tg.onnx.OnnxExporterError, match=r"op 'add'.*changed in place"):
         _export(M(), tg.randn(2, 3))
+
+
+def test_float16_exports_as_float16_and_matches_the_reference_evaluator():
+    """onnxruntime's CPU provider computes float16 ops in float32, so onnx's reference
+    evaluator (NumPy in float16) is the runtime that shows the file's rounding is eager's."""
+    from onnx.reference import ReferenceEvaluator
+    tg.manual_seed(10)
+    m = nn.Sequential(nn.Linear(3, 4), nn.Tanh()).half()
+    x = tg.randn(2, 3).half()
+    p = _export(m, x)
+    assert p.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    (got,) = ReferenceEvaluator(p).run(None, {p.graph.input[0].name: x.numpy()})
+    with tg.no_grad():
+        want = m(x).numpy()
+    assert got.dtype == np.float16
+    np.testing.assert_allclose(got.astype(np.float32), want.astype(np.float32), rtol=1e-3,
+                               atol=1e-3)
 
 
 # -- keywords ------------------------------------------------------------------------------------
