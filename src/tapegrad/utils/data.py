@@ -49,6 +49,13 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
+    """The items of ``dataset`` at ``indices``, in that order (``torch.utils.data.Subset``):
+    ``Subset(ds, idx)[i]`` is ``ds[idx[i]]``; a list index fetches a batch at once.
+
+    Args:
+        dataset (Dataset): the full dataset.
+        indices (sequence of int): positions in ``dataset``.
+    """
     def __init__(self, dataset, indices):
         self.dataset, self.indices = dataset, list(indices)
 
