@@ -1,12 +1,8 @@
-"""tg.onnx.export: files checked with onnxruntime against tapegrad's own outputs (float32,
-1e-5), each exported at batch 2 and run at batches 1 and 5 (and other sequence lengths where
-the sequence axis is dynamic too); the graph's ops, names and dynamic dims; eval-mode
-export of models in training mode; the keywords; errors by type and message."""
-import inspect
-import io
+"""tg.onnx.export on whole models: files checked with onnxruntime against tapegrad's own
+outputs (float32, 1e-5), each exported at batch 2 and run at batches 1 and 5 (and other
+sequence lengths where the sequence axis is dynamic too); the graph's ops, names and dynamic
+dims; eval-mode export of models in training mode. Keywords and errors: test_onnx_api.py."""
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,53 +12,9 @@ import tapegrad.onnx
 from tapegrad import nn
 from tapegrad.nn import functional as F
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-
-
-def _flat(out):
-    if isinstance(out, (tuple, list)):
-        return [a for o in out for a in _flat(o)]
-    return [] if out is None else [out.numpy()]
-
-
-def _export(model, example, **kw):
-    buf = io.BytesIO()
-    tg.onnx.export(model, example, buf, dynamo=False, **kw)
-    return onnx.load_from_string(buf.getvalue())
-
-
-def _run(proto, *inputs):
-    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    return sess.run(None, {n: x.numpy() for n, x in zip(names, inputs)})
-
-
-def _check(model, example, *runs, **kw):
-    """Export at ``example``, run at each of ``runs`` (lists of inputs): equal to tapegrad's
-    eval-mode outputs."""
-    proto = _export(model, example, **kw)
-    model.eval()
-    for inputs in runs:
-        got = _run(proto, *inputs)
-        with tg.no_grad():
-            want = _flat(model(*inputs))
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
-    return proto
-
-
-def _ops(proto):
-    return {n.op_type for n in proto.graph.node}
-
-
-def _dims(vi):
-    return [d.dim_param or d.dim_value for d in vi.type.tensor_type.shape.dim]
-
-
-BATCH = {"x": {0: "batch"}}
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+from onnx_helpers import BATCH, check, dims, export, flat, ops, run  # noqa: E402
 
 
 # -- the five models of issue 17 ---------------------------------------------------------------
@@ -70,10 +22,10 @@ def test_mlp():
     tg.manual_seed(0)
     m = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 16), nn.Tanh(),
                       nn.Linear(16, 3))
-    p = _check(m, tg.randn(2, 4), [tg.randn(5, 4)], [tg.randn(1, 4)], input_names=["x"],
+    p = check(m, tg.randn(2, 4), [tg.randn(5, 4)], [tg.randn(1, 4)], input_names=["x"],
                dynamic_axes=BATCH)
-    assert _ops(p) == {"Gemm", "Relu", "Tanh"}       # dropout in eval is the identity
-    assert _dims(p.graph.input[0]) == ["batch", 4] and _dims(p.graph.output[0]) == ["batch", 3]
+    assert ops(p) == {"Gemm", "Relu", "Tanh"}       # dropout in eval is the identity
+    assert dims(p.graph.input[0]) == ["batch", 4] and dims(p.graph.output[0]) == ["batch", 3]
     assert {i.name for i in p.graph.initializer} == {f"{k}.{w}" for k in (0, 3, 5)
                                                      for w in ("weight", "bias")}
 
@@ -86,13 +38,13 @@ def test_cnn_with_batchnorm_and_pooling():
     for _ in range(3):                        # running statistics away from 0 and 1
         m(tg.randn(6, 3, 10, 10) * 2 + 1)
     m[4].eval()
-    _export(m, tg.randn(2, 3, 10, 10))       # traced in eval mode; each module's mode comes back
+    export(m, tg.randn(2, 3, 10, 10))       # traced in eval mode; each module's mode comes back
     assert m.training and m[1].training and not m[4].training
-    p = _check(m, tg.randn(2, 3, 10, 10), [tg.randn(5, 3, 10, 10)], [tg.randn(1, 3, 10, 10)],
+    p = check(m, tg.randn(2, 3, 10, 10), [tg.randn(5, 3, 10, 10)], [tg.randn(1, 3, 10, 10)],
                input_names=["x"],
                dynamic_axes=BATCH)
-    assert {"Conv", "MaxPool", "AveragePool", "Gemm"} <= _ops(p)
-    assert _dims(p.graph.output[0]) == ["batch", 4]
+    assert {"Conv", "MaxPool", "AveragePool", "Gemm"} <= ops(p)
+    assert dims(p.graph.output[0]) == ["batch", 4]
 
 
 class _LSTM(nn.Module):
@@ -109,22 +61,22 @@ class _LSTM(nn.Module):
 def test_lstm_two_layers():
     tg.manual_seed(2)
     m = _LSTM()
-    p = _check(m, tg.randn(2, 7, 3), [tg.randn(5, 7, 3)], [tg.randn(1, 7, 3)], input_names=["x"],
+    p = check(m, tg.randn(2, 7, 3), [tg.randn(5, 7, 3)], [tg.randn(1, 7, 3)], input_names=["x"],
                dynamic_axes=BATCH)
     assert [n.op_type for n in p.graph.node].count("LSTM") == 2
-    assert _dims(p.graph.output[1]) == [2, "batch", 6]
+    assert dims(p.graph.output[1]) == [2, "batch", 6]
     # the sequence length can be dynamic too: ONNX's LSTM node loops over it
-    _check(m, tg.randn(2, 7, 3), [tg.randn(5, 4, 3)], [tg.randn(1, 9, 3)], input_names=["x"],
+    check(m, tg.randn(2, 7, 3), [tg.randn(5, 4, 3)], [tg.randn(1, 9, 3)], input_names=["x"],
            dynamic_axes={"x": {0: "batch", 1: "time"}})
 
 
 def test_transformer_encoder_layer():
     tg.manual_seed(3)
     m = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, batch_first=True)
-    p = _check(m, tg.randn(2, 6, 16), [tg.randn(5, 6, 16)], [tg.randn(1, 6, 16)],
+    p = check(m, tg.randn(2, 6, 16), [tg.randn(5, 6, 16)], [tg.randn(1, 6, 16)],
                input_names=["src"],
                dynamic_axes={"src": {0: "batch"}})
-    assert {"LayerNormalization", "Softmax", "MatMul"} <= _ops(p)
+    assert {"LayerNormalization", "Softmax", "MatMul"} <= ops(p)
     assert "/self_attn/MatMul" in {n.name for n in p.graph.node}      # named by module
 
 
@@ -161,16 +113,16 @@ class GPTBlock(nn.Module):
 def test_gpt_block():
     tg.manual_seed(4)
     m = GPTBlock()
-    p = _check(m, tg.randint(0, 13, (2, 8)), [tg.randint(0, 13, (5, 8))],
+    p = check(m, tg.randint(0, 13, (2, 8)), [tg.randint(0, 13, (5, 8))],
                [tg.randint(0, 13, (1, 8))], input_names=["idx"],
                dynamic_axes={"idx": {0: "batch"}})
-    assert {"Gather", "LayerNormalization", "Softmax", "LogSoftmax", "Erf"} <= _ops(p)
-    assert _dims(p.graph.output[0]) == ["batch", 8, 13]
+    assert {"Gather", "LayerNormalization", "Softmax", "LogSoftmax", "Erf"} <= ops(p)
+    assert dims(p.graph.output[0]) == ["batch", 8, 13]
     # batch and length dynamic: positions (Range), the mask slice and the causal mask follow
-    p = _check(m, tg.randint(0, 13, (2, 8)), [tg.randint(0, 13, (5, 3))],
+    p = check(m, tg.randint(0, 13, (2, 8)), [tg.randint(0, 13, (5, 3))],
                [tg.randint(0, 13, (1, 1))], input_names=["idx"],
                dynamic_axes={"idx": {0: "batch", 1: "T"}})
-    assert "Range" in _ops(p) and _dims(p.graph.output[0]) == ["batch", "T", 13]
+    assert "Range" in ops(p) and dims(p.graph.output[0]) == ["batch", "T", 13]
 
 
 def test_a_model_in_training_mode_exports_eval_semantics_as_pytorch():
@@ -181,20 +133,20 @@ def test_a_model_in_training_mode_exports_eval_semantics_as_pytorch():
     m(tg.randn(8, 3) * 3 + 1)                        # running statistics away from 0 and 1
     stats = [b.numpy().copy() for b in m.buffers()]
     assert m.training
-    p = _export(m, tg.randn(2, 3), input_names=["x"], dynamic_axes=BATCH)
+    p = export(m, tg.randn(2, 3), input_names=["x"], dynamic_axes=BATCH)
     assert m.training and all(k.training for k in m)
     for b, s in zip(m.buffers(), stats):
         np.testing.assert_array_equal(b.numpy(), s)
     x = tg.randn(3, 3)
     with tg.no_grad():
         want = m.eval()(x).numpy()
-    np.testing.assert_allclose(_run(p, x)[0], want, rtol=1e-5, atol=1e-6)
-    assert "Dropout" not in _ops(p)
+    np.testing.assert_allclose(run(p, x)[0], want, rtol=1e-5, atol=1e-6)
+    assert "Dropout" not in ops(p)
     m.train()
     with pytest.raises(NotImplementedError, match=r"training=PRESERVE .* model\.eval\(\)"):
-        _export(m, tg.randn(2, 3), training=tapegrad.onnx.TrainingMode.PRESERVE)
+        export(m, tg.randn(2, 3), training=tapegrad.onnx.TrainingMode.PRESERVE)
     m.eval()
-    _export(m, tg.randn(2, 3), training=tapegrad.onnx.TrainingMode.PRESERVE)
+    export(m, tg.randn(2, 3), training=tapegrad.onnx.TrainingMode.PRESERVE)
 
 
 # -- more ops, in-place updates, indexing -----------------------------------------------------
@@ -228,11 +180,11 @@ def test_many_ops_with_a_dynamic_batch():
     tg.manual_seed(5)
     mask = tg.tensor([[False] * 5, [False, False, False, True, True]])
     mask5 = tg.cat([mask, mask, mask[:1]])
-    p = _check(_Zoo(), (tg.randn(2, 3, 5), tg.randn(2, 4, 7, 7), mask),
+    p = check(_Zoo(), (tg.randn(2, 3, 5), tg.randn(2, 4, 7, 7), mask),
                [tg.randn(5, 3, 5), tg.randn(5, 4, 7, 7), mask5],
                [tg.randn(1, 3, 5), tg.randn(1, 4, 7, 7), mask[1:]], input_names=["x", "img", "m"],
                dynamic_axes={k: {0: "batch"} for k in ("x", "img", "m")})
-    assert {"GRU", "LSTM", "RNN", "ConvTranspose", "ScatterND", "GatherND"} <= _ops(p)
+    assert {"GRU", "LSTM", "RNN", "ConvTranspose", "ScatterND", "GatherND"} <= ops(p)
 
 
 class _Sizes(nn.Module):
@@ -253,180 +205,12 @@ class _Sizes(nn.Module):
 
 def test_sizes_that_follow_two_dynamic_axes_are_computed_in_the_graph():
     tg.manual_seed(7)
-    p = _check(_Sizes(), (tg.randn(2, 6, 4), tg.tensor([3, 6])),
+    p = check(_Sizes(), (tg.randn(2, 6, 4), tg.tensor([3, 6])),
                [tg.randn(5, 4, 4), tg.tensor([1, 2, 3, 4, 4])],
                [tg.randn(1, 9, 4), tg.tensor([7])], input_names=["x", "n"],
                dynamic_axes={"x": {0: "B", 1: "T"}, "n": {0: "B"}})
-    assert _dims(p.graph.output[0]) == ["output_0_dim_0", "output_0_dim_1"]   # 2*B, 2*T
-    assert {"ConstantOfShape", "Range", "Shape"} <= _ops(p)
-
-
-def test_a_size_no_polynomial_gives_is_refused():
-    class M(nn.Module):
-        def forward(self, x):
-            return x[:, x.shape[1] // 2]
-
-    with pytest.raises(tg.onnx.OnnxExporterError, match=r"op 'getitem' .*floor division"):
-        _export(M(), tg.randn(2, 6), input_names=["x"], dynamic_axes={"x": [1]})
-
-
-def test_in_place_update_through_a_view_is_refused():
-    class M(nn.Module):
-        def forward(self, x):
-            v = x[:, 1:]
-            v.mul_(2)            # changes x, which is read below
-            return x + 0
-
-    with pytest.raises(tg.onnx.OnnxExporterError, match=r"op 'add'.*changed in place"):
-        _export(M(), tg.randn(2, 3))
-
-
-def test_float16_exports_as_float16_and_matches_the_reference_evaluator():
-    """onnxruntime's CPU provider computes float16 ops in float32, so onnx's reference
-    evaluator (NumPy in float16) is the runtime that shows the file's rounding is eager's."""
-    from onnx.reference import ReferenceEvaluator
-    tg.manual_seed(10)
-    m = nn.Sequential(nn.Linear(3, 4), nn.Tanh()).half()
-    x = tg.randn(2, 3).half()
-    p = _export(m, x)
-    assert p.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
-    (got,) = ReferenceEvaluator(p).run(None, {p.graph.input[0].name: x.numpy()})
-    with tg.no_grad():
-        want = m(x).numpy()
-    assert got.dtype == np.float16
-    np.testing.assert_allclose(got.astype(np.float32), want.astype(np.float32), rtol=1e-3,
-                               atol=1e-3)
-
-
-# -- keywords ------------------------------------------------------------------------------------
-def test_files_programs_and_keywords(tmp_path, capsys):
-    tg.manual_seed(6)
-    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
-    x = tg.randn(2, 3)
-    with tg.no_grad():
-        want = m.eval()(x).numpy()
-    path = tmp_path / "m.onnx"
-    assert tg.onnx.export(m, (x,), str(path), dynamo=False, verbose=True) is None
-    assert "Gemm" in capsys.readouterr().out
-    np.testing.assert_allclose(_run(onnx.load(str(path)), x)[0], want, rtol=1e-5, atol=1e-6)
-    prog = tg.onnx.export(m, x, verify=True)            # dynamo=True (default): a program
-    np.testing.assert_allclose(prog(x)[0], want, rtol=1e-5, atol=1e-6)
-    prog.save(tmp_path / "p.onnx")
-    assert onnx.load(str(tmp_path / "p.onnx")).graph.node
-    fwd = list(inspect.signature(m.forward).parameters)
-    assert [i.name for i in prog.model_proto.graph.input] == fwd[:1]   # the forward's name
-    # parameters as inputs, or also listed as inputs
-    p = _export(m, x, export_params=False)
-    names = {n for n, _ in m.named_parameters()} | {n for n, _ in m.named_buffers()}
-    assert not names & {i.name for i in p.graph.initializer}
-    assert [i.name for i in p.graph.input][1] == "0.weight"
-    p = _export(m, x, keep_initializers_as_inputs=True)
-    assert {i.name for i in p.graph.initializer} <= {i.name for i in p.graph.input}
-    # constant folding computes BatchNorm's scale now; without it the graph does
-    folded, plain = _export(m, x), _export(m, x, do_constant_folding=False)
-    assert len(folded.graph.node) < len(plain.graph.node) and "Pow" in _ops(plain)
-    np.testing.assert_allclose(_run(plain, x)[0], want, rtol=1e-5, atol=1e-6)
-    for opset in (13, 18, 21):
-        np.testing.assert_allclose(_run(_export(m, x, opset_version=opset), x)[0], want,
-                                   rtol=1e-5, atol=1e-6)
-
-
-def test_dynamic_shapes_keyword_list_axes_and_output_names():
-    m = nn.Linear(3, 2)
-    p = _export(m, tg.randn(2, 3), dynamic_shapes=({0: "n"},), output_names=["y"])
-    assert _dims(p.graph.input[0]) == ["n", 3] and _dims(p.graph.output[0]) == ["n", 2]
-    assert p.graph.output[0].name == "y"
-    p = _export(m, tg.randn(2, 3), input_names=["a"], dynamic_axes={"a": [0]})
-    assert _dims(p.graph.input[0]) == ["a_dynamic_axes_1", 3]     # PyTorch's names
-
-
-def test_is_in_onnx_export():
-    seen = []
-
-    class M(nn.Module):
-        def forward(self, x):
-            seen.append(tg.onnx.is_in_onnx_export())
-            return x * 2
-    _export(M(), tg.randn(2))
-    assert seen and all(seen) and not tg.onnx.is_in_onnx_export()
-
-
-# -- errors ----------------------------------------------------------------------------------
-def test_an_op_without_mapping_is_named_with_its_module():
-    m = nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.Identity(), _Sorter()))
-    with pytest.raises(tg.onnx.UnsupportedOperatorError,
-                       match=r"op 'argsort_indices' .*in module '1\.1' \(_Sorter\).*no ONNX "
-                             r"mapping"):
-        _export(m, tg.randn(2, 3))
-
-
-class _Sorter(nn.Module):
-    def forward(self, x):
-        return tg.sort(x, dim=-1)[0]
-
-
-def test_a_random_draw_in_the_forward_is_refused_not_baked_in():
-    class M(nn.Module):
-        def forward(self, x):
-            return x + tg.randn(2, 3)      # a graph would repeat one draw forever
-
-    with pytest.raises(tg.onnx.OnnxExporterError,
-                       match=r"op 'add' reads a constant float32\[2,3\] whose values change"):
-        _export(M(), tg.randn(2, 3))
-    with pytest.raises(tg.onnx.UnsupportedOperatorError, match=r"op 'dropout_mask'"):
-        _export(lambda x: F.dropout(x, 0.5, training=True), tg.randn(2, 3))
-
-
-def test_sizes_that_change_the_program_are_refused():
-    class M(nn.Module):
-        def forward(self, x):
-            return x.squeeze() * 2     # batch 1 squeezes away, batch 2 doesn't
-
-    with pytest.raises(tg.onnx.OnnxExporterError, match="changes when its dynamic axes"):
-        _export(M(), tg.randn(1, 3), input_names=["x"], dynamic_axes={"x": [0]})
-
-
-def test_value_reads_are_refused_in_the_exporters_words():
-    class M(nn.Module):
-        def forward(self, x):
-            return x * x.sum().item()
-
-    with pytest.raises(tg.onnx.OnnxExporterError, match=r"^tg\.onnx\.export: tensor\.item\(\)") \
-            as e:
-        _export(M(), tg.randn(2, 3))
-    assert "fallback" not in str(e.value)
-
-
-@pytest.mark.parametrize("kw, err, msg", [
-    (dict(opset_version=12), ValueError, "opset_version must be an int from 13"),
-    (dict(dynamic_axes={"nope": [0]}), ValueError, "'nope', which is neither an input"),
-    (dict(input_names=["a"], dynamic_axes={"a": {5: "b"}}), IndexError, "dim 5 of a 2-d input"),
-    (dict(training=tapegrad.onnx.TrainingMode.TRAINING), NotImplementedError, "eval mode"),
-    (dict(custom_opsets={"x": 1}), NotImplementedError, "custom_opsets"),
-    (dict(input_names=["a", "b"]), ValueError, "2 input_names for 1 inputs"),
-])
-def test_bad_keywords(kw, err, msg):
-    with pytest.raises(err, match=msg):
-        _export(nn.Linear(3, 2), tg.randn(2, 3), **kw)
-
-
-def test_results_must_be_tensors_and_f_is_needed_without_dynamo():
-    class M(nn.Module):
-        def forward(self, x):
-            return x * 2, 3
-    with pytest.raises(TypeError, match=r"returns 3 \(int\)"):
-        _export(M(), tg.randn(2))
-    with pytest.raises(TypeError, match="f .* is required with dynamo=False"):
-        tg.onnx.export(nn.Linear(2, 2), tg.randn(1, 2), dynamo=False)
-
-
-def test_onnx_is_imported_only_when_used_and_a_missing_one_says_how_to_install(monkeypatch):
-    code = "import sys, tapegrad as tg; tg.onnx.TrainingMode; print('onnx' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.stdout.strip() == "False", out.stderr
-    monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(ModuleNotFoundError, match=r'pip install "tapegrad\[onnx\]"'):
-        tg.onnx.export(nn.Linear(2, 2), tg.randn(1, 2))
+    assert dims(p.graph.output[0]) == ["output_0_dim_0", "output_0_dim_1"]   # 2*B, 2*T
+    assert {"ConstantOfShape", "Range", "Shape"} <= ops(p)
 
 
 def test_a_model_on_a_gpu_exports_from_host_copies():
@@ -435,10 +219,10 @@ def test_a_model_on_a_gpu_exports_from_host_copies():
         tg.manual_seed(8)
         m = _LSTM().to("cuda")
         x = tg.randn(2, 5, 3, device="cuda")
-        proto = _export(m, x, input_names=["x"], dynamic_axes=BATCH)
+        proto = export(m, x, input_names=["x"], dynamic_axes=BATCH)
         x5 = tg.randn(5, 5, 3)
-        got = _run(proto, x5)
+        got = run(proto, x5)
         with tg.no_grad():
-            want = _flat([o.cpu() for o in m.eval()(x5.to("cuda"))])
+            want = flat([o.cpu() for o in m.eval()(x5.to("cuda"))])
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)

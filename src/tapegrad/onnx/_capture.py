@@ -153,7 +153,8 @@ def capture(fn, args, kwargs, axes):
             raise OnnxExporterError(
                 f"tg.onnx.export: the model fails when its dynamic axes have the sizes {point} "
                 f"instead of {base} ({type(e).__name__}: {e}); export with those axes static, "
-                f"or with example inputs whose sizes can vary") from e
+                f"or with example inputs whose sizes can vary (dims that must stay equal "
+                f"need one axis name in dynamic_axes)") from e
         _align(prog, p2, base, point)
         runs.append((p2, t2.arrays))
     seen = _integers(runs)

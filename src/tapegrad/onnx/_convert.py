@@ -219,6 +219,12 @@ class Converter:
         if fused is not None:
             return fused
         entry = CONVERTERS.get(op.name)
+        if entry is None and op.fn.random:
+            raise self.error(i, "draws random numbers (dropout in training mode, or a random "
+                                "op in the forward), and the exported graph is eval mode's: "
+                                "pass the module itself as the model (it is put in eval "
+                                "mode) or call .eval() on the modules a function uses",
+                             UnsupportedOperatorError)
         if entry is None:
             raise self.error(i, "has no ONNX mapping in tapegrad's exporter. Write the model "
                                 "with ops that have one (docs/onnx.md lists them), or "
