@@ -84,6 +84,9 @@ def test_random_split_lengths_fractions_and_generator():
     assert batch[1].tolist() == a.indices
 
 
-def test_num_workers_is_rejected_clearly():
-    with pytest.raises(ValueError, match="num_workers"):
-        DataLoader(_ds(), num_workers=2)
+def test_num_workers_loads_in_the_calling_thread_and_says_so():
+    with pytest.warns(UserWarning, match="num_workers=2 loads the batches in the calling"):
+        loader = DataLoader(_ds(), batch_size=4, num_workers=2)
+    assert [b[1].tolist() for b in loader] == [b[1].tolist() for b in DataLoader(_ds(), 4)]
+    with pytest.raises(ValueError, match="num_workers option should be non-negative"):
+        DataLoader(_ds(), num_workers=-1)

@@ -21,7 +21,9 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, 
 from .random import manual_seed, seed, get_rng_state, set_rng_state, Generator
 from .tape import GradientTape, Tape, Gradients
 from . import autograd, cuda, debug, linalg, nn, optim, utils, forward_ad, func, safetensors
-from . import special
+from . import special, accelerator, backends, functional
+from .core.printing import set_printoptions
+from .compat import *  # noqa: F401,F403  (Size, finfo, iinfo, pi, set_num_threads, ...)
 from .func import vmap
 from .autograd import CustomOp, checkpoint
 from .forward_ad import DualTensor, ForwardADContext
@@ -48,29 +50,23 @@ __version__ = "0.1.0"
 
 
 def is_tensor(obj):
-    """Whether ``obj`` is a tapegrad Tensor (``torch.is_tensor``).
-
-    Args:
-        obj: any object.
-
-    Returns:
-        bool: True for a Tensor (parameters and batched tensors included), False otherwise.
-    """
     return isinstance(obj, Tensor)
 
 
 def numel(t):
-    """The number of elements of tensor ``t`` (``torch.numel``): the product of its shape.
-
-    Args:
-        t (Tensor): the tensor.
-
-    Returns:
-        int: ``t.numel()``.
-    """
     return t.numel()
 
 
 def get_default_dtype():
     """The dtype of floating tensors made from Python floats and of factories (float32)."""
     return _backend.DEFAULT_FLOAT
+
+
+def set_default_dtype(d):
+    """Make ``d`` (a floating dtype: ``tg.float64``, ``tg.float32``, ...) the dtype of new
+    floating tensors, as ``torch.set_default_dtype``."""
+    d = _backend.as_dtype(d)
+    if d is None or not _backend.is_floating(d):
+        raise TypeError(f"set_default_dtype: only floating dtypes are supported as the "
+                        f"default, got {d}")
+    _backend.DEFAULT_FLOAT = d

@@ -1,5 +1,6 @@
 """Autograd entry points: grad/backward, user Functions, gradient checks, anomaly mode."""
 from ..core.engine import grad
+from ..core.tensor import Variable  # noqa: F401  (PyTorch's old name: a Tensor)
 from ..core.errors import GraphFreedError, InplaceModifiedError, GradcheckError
 from ..core.modes import STATE, no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from .function import Function, FunctionCtx, once_differentiable
@@ -37,17 +38,10 @@ class detect_anomaly:
 
 
 def set_detect_anomaly(mode):
-    """Turn anomaly mode on or off globally (``torch.autograd.set_detect_anomaly``); see
-    ``detect_anomaly``.
-
-    Args:
-        mode (bool): True to record call sites and check backward gradients for NaN/Inf.
-    """
     STATE.anomaly = bool(mode)
 
 
 def is_anomaly_enabled():
-    """Whether anomaly mode (``detect_anomaly`` / ``set_detect_anomaly``) is on."""
     return STATE.anomaly
 
 

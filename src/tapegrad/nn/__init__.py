@@ -43,6 +43,9 @@ def __getattr__(name):
         import importlib
         parallel = importlib.import_module(__name__ + ".parallel")
         return parallel if name == "parallel" else parallel.DistributedDataParallel
+    if name == "modules":   # PyTorch's layout (tg.nn.modules.rnn.LSTM), loaded on first use
+        import importlib
+        return importlib.import_module(__name__ + ".modules")
     # the seed documents import optimizers from the nn package: ``from gt.nn import SGD``
     from .. import optim
     if hasattr(optim, name) and name[:1].isupper():
