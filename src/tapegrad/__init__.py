@@ -50,10 +50,26 @@ __version__ = "0.1.0"
 
 
 def is_tensor(obj):
+    """Whether ``obj`` is a tapegrad Tensor (``torch.is_tensor``).
+
+    Args:
+        obj: any object.
+
+    Returns:
+        bool: True for a Tensor (parameters and batched tensors included), False otherwise.
+    """
     return isinstance(obj, Tensor)
 
 
 def numel(t):
+    """The number of elements of tensor ``t`` (``torch.numel``): the product of its shape.
+
+    Args:
+        t (Tensor): the tensor.
+
+    Returns:
+        int: ``t.numel()``.
+    """
     return t.numel()
 
 

@@ -2,13 +2,15 @@
 ``tg.finfo``/``tg.iinfo``, the constants ``pi``/``e``/``inf``/``nan``/``newaxis``,
 ``is_floating_point``/``is_complex``, and the thread and matmul-precision settings.
 
-The settings are accepted and remembered but change nothing, and say so here: tapegrad's
-float32 products are always computed in full float32 (PyTorch's ``"highest"``), and its
-threads are those of NumPy's BLAS (or MKL), set by ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``
-before Python starts.
+``set_num_threads``/``get_num_threads`` are real (``backend/threads.py``). The other settings
+are accepted and remembered but change nothing, and say so here: tapegrad's float32
+products are always computed in full float32 (PyTorch's ``"highest"``), and it runs one op
+at a time (no inter-op pool).
 """
 import math
 import os
+
+from .backend.threads import get_num_threads, set_num_threads
 
 from . import backend
 
@@ -84,25 +86,14 @@ def is_complex(input):
     return False
 
 
-_settings = {"threads": os.cpu_count() or 1, "interop": os.cpu_count() or 1,
+_settings = {"interop": os.cpu_count() or 1,
              "matmul": "highest"}
-
-
-def get_num_threads():
-    """The value last given to ``set_num_threads`` (the CPU count at first)."""
-    return _settings["threads"]
 
 
 def _remember(key, name, n):
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"{name}: expected a positive integer, got {n!r}")
     _settings[key] = n
-
-
-def set_num_threads(n):
-    """Accepted and remembered, no effect: NumPy's BLAS threads are set by OMP_NUM_THREADS
-    (or MKL_NUM_THREADS) before Python starts."""
-    _remember("threads", "set_num_threads", n)
 
 
 def get_num_interop_threads():

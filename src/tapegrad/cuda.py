@@ -81,4 +81,13 @@ def get_rng_state(device="cuda"):
 
 
 def set_rng_state(state, device="cuda"):
+    """Restore a CUDA device's generator from ``get_rng_state()``.
+
+    Args:
+        state (dict): a state returned by ``tg.cuda.get_rng_state(device)``.
+        device (str, int or tg.device): the device (the current CUDA device by default).
+
+    Raises:
+        RuntimeError: CUDA is unavailable, or there is no such device.
+    """
     _random.device_generator(devices.resolve(device)).bit_generator.state = state

@@ -32,6 +32,15 @@ def enter_dual_level():
 
 
 def exit_dual_level(level=None):
+    """Leave the innermost forward-AD level (``torch.autograd.forward_ad.exit_dual_level``):
+    tangents attached inside it are dropped. ``dual_level()`` calls it on exit.
+
+    Args:
+        level (int, optional): the level to exit; it must be the innermost one.
+
+    Raises:
+        RuntimeError: no level is active, or ``level`` is not the innermost one.
+    """
     levels = STATE.fw_levels
     if not levels:
         raise RuntimeError("exit_dual_level: no forward AD level is active")
@@ -67,10 +76,12 @@ class Alias(Function):
 
     @staticmethod
     def forward(ctx, x):
+        """A view of ``x`` (no copy)."""
         return x.view()
 
     @staticmethod
     def vjp(ctx, g):
+        """The identity: the cotangent ``g`` goes to ``x`` unchanged."""
         return g
 
     jvp = linear_jvp
@@ -120,9 +131,13 @@ class DualTensor:
         self._tangent = tangent if isinstance(tangent, Tensor) else Tensor(tangent)
 
     def value(self):
+        """The primal value (a Tensor)."""
         return self._value
 
     def tangent(self):
+        """The tangent: the derivative of the value along the chosen direction (a Tensor of the
+        value's shape).
+        """
         return self._tangent
 
     def __repr__(self):

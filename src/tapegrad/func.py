@@ -37,6 +37,16 @@ def tree_flatten(tree):
 
 
 def tree_unflatten(spec, leaves):
+    """Rebuild the nested structure ``spec`` from ``tree_flatten`` around ``leaves``.
+
+    Args:
+        spec: the structure returned by ``tree_flatten``.
+        leaves (iterable): the leaves, in ``tree_flatten``'s order (for example transformed
+            tensors).
+
+    Returns:
+        the tuple/list/dict tree (or single leaf) with the new leaves in place.
+    """
     leaves = list(leaves)
     if spec == "leaf":
         return leaves[0]

@@ -34,6 +34,9 @@ class DeviceGenerator:
 
     @property
     def bit_generator(self):
+        """The NumPy-style bit generator whose ``state`` holds this device generator's seed stream
+        (``get_rng_state``/``set_rng_state`` read and write it).
+        """
         return self.seeds.bit_generator
 
 
@@ -56,6 +59,12 @@ seed = manual_seed
 
 
 def default_generator():
+    """The CPU's default random stream (a NumPy ``Generator``), which factories, init and dropout
+    draw from unless given a ``generator``; ``manual_seed`` replaces it.
+
+    Returns:
+        numpy.random.Generator: the current default stream.
+    """
     return _gen[0]
 
 
@@ -65,6 +74,15 @@ def get_rng_state():
 
 
 def set_rng_state(state):
+    """Restore the CPU generator's state saved by ``get_rng_state()`` (``torch.set_rng_state``).
+
+    Args:
+        state (dict): a state from ``get_rng_state()``; tapegrad's states are NumPy
+            bit-generator dicts, not PyTorch's byte tensors.
+
+    Raises:
+        TypeError, ValueError: ``state`` is not such a state.
+    """
     _gen[0].bit_generator.state = state
 
 
@@ -90,6 +108,11 @@ def get_all_states():
 
 
 def set_all_states(states):
+    """Restore every generator from ``get_all_states()`` (the CPU's and each device's).
+
+    Args:
+        states (list): ``(generator or None for the CPU, state)`` pairs from ``get_all_states``.
+    """
     for g, state in states:
         if g is None:
             set_rng_state(state)
@@ -113,13 +136,30 @@ class Generator:
                     else DeviceGenerator(self.device, seed))
 
     def manual_seed(self, seed):
+        """Restart this stream from ``seed``.
+
+        Args:
+            seed (int): the seed.
+
+        Returns:
+            Generator: ``self``.
+
+        Raises:
+            TypeError, ValueError: ``seed`` cannot be converted to an int.
+        """
         self._make(int(seed))
         return self
 
     def get_state(self):
+        """This stream's state, to restore later with ``set_state`` (a NumPy bit-generator dict)."""
         return self.rng.bit_generator.state
 
     def set_state(self, state):
+        """Restore a state from ``get_state()``.
+
+        Args:
+            state (dict): a state returned by ``get_state``.
+        """
         self.rng.bit_generator.state = state
 
 

@@ -104,6 +104,7 @@ class GradientTape:
 
     @property
     def recording(self):
+        """Whether this tape is recording now (entered or enabled, not stopped)."""
         return self in STATE.tapes
 
     def __enter__(self):

@@ -38,10 +38,17 @@ class detect_anomaly:
 
 
 def set_detect_anomaly(mode):
+    """Turn anomaly mode on or off globally (``torch.autograd.set_detect_anomaly``); see
+    ``detect_anomaly``.
+
+    Args:
+        mode (bool): True to record call sites and check backward gradients for NaN/Inf.
+    """
     STATE.anomaly = bool(mode)
 
 
 def is_anomaly_enabled():
+    """Whether anomaly mode (``detect_anomaly`` / ``set_detect_anomaly``) is on."""
     return STATE.anomaly
 
 

@@ -10,9 +10,34 @@ class CustomOp:
     """Base class for seed-style custom ops (see the module docstring)."""
 
     def forward(self, inputs):
+        """Compute the op's output from ``inputs``; subclasses define it.
+
+        Args:
+            inputs (list of Tensor): the tensors the op was applied to.
+
+        Returns:
+            Tensor (or array): the output.
+
+        Raises:
+            NotImplementedError: the subclass does not define it.
+        """
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, inputs)")
 
     def backward(self, grad_output, inputs):
+        """The gradients of the inputs given the output's gradient; subclasses define it. Written in
+        tapegrad tensor ops, it is itself differentiable (higher-order gradients work).
+
+        Args:
+            grad_output (Tensor): dL/d(output), the output's shape.
+            inputs (list of Tensor): the inputs, as passed to ``forward``.
+
+        Returns:
+            one gradient per input (a list, a tuple, or a single tensor for one input; None for
+            an input with no gradient).
+
+        Raises:
+            NotImplementedError: the subclass does not define it.
+        """
         raise NotImplementedError(f"{type(self).__name__} must define "
                                   f"backward(self, grad_output, inputs)")
 

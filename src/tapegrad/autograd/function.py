@@ -29,12 +29,32 @@ class FunctionCtx(Node):
         self.xp = backend.xp
 
     def mark_dirty(self, *tensors):
+        """Declare the inputs that ``forward`` modified in place: their version counters move on
+        (a later backward that needs their old values raises instead of using new ones); an
+        input changed without it makes ``apply`` raise RuntimeError.
+
+        Args:
+            *tensors (Tensor): the inputs written in place.
+        """
         self.dirty = tensors
 
     def mark_non_differentiable(self, *tensors):
+        """Declare outputs that carry no gradient (indices, masks): they do not require grad and
+        ``backward`` receives zeros for them.
+
+        Args:
+            *tensors (Tensor): outputs of ``forward``.
+        """
         self.non_differentiable = tensors
 
     def set_materialize_grads(self, value):
+        """PyTorch's switch between zeros and None for outputs that got no gradient. Accepted
+        and stored for compatibility; tapegrad's ``backward`` always receives zeros for them
+        (PyTorch's default), so ``False`` changes nothing.
+
+        Args:
+            value (bool): the setting.
+        """
         self.materialize = bool(value)
 
 
@@ -55,6 +75,21 @@ class Function(core.Function):
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        """Run the op: ``forward(ctx, *args, **kwargs)`` with grad mode off, then record one tape
+        node whose VJP is ``backward`` (or ``vjp``), when an input requires grad.
+
+        Args:
+            *args, **kwargs: passed to ``forward`` (tensors among them are the op's inputs).
+
+        Returns:
+            the output tensor(s) of ``forward``.
+
+        Raises:
+            NotImplementedError: the subclass defines no ``forward``.
+            RuntimeError: ``forward`` changed an input in place without ``ctx.mark_dirty``, or
+                (at backward time) ``backward`` returned the wrong number of gradients or one
+                of the wrong shape.
+        """
         if not cls.tensor_forward:
             return core.apply(cls, args, kwargs)
         return _apply(cls, args, kwargs)

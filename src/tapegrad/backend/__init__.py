@@ -13,7 +13,7 @@ import warnings as _warnings
 import numpy as xp
 import ml_dtypes as _ml_dtypes
 
-from . import devices
+from . import devices, threads
 from .devices import device, CPU, device_of, to_device
 
 ndarray = xp.ndarray
@@ -218,6 +218,7 @@ def matmul(a, b, out=None):
     16-bit floats on the CPU is computed in float32 and rounded (:func:`half_product`)."""
     if type(a) is not ndarray:
         return array_module(a).matmul(a, b, out=out)
+    threads.for_gemm(a.size * b.shape[-1] if b.ndim > 1 else a.size)
     if (b.ndim == 2 and a.ndim >= 2 and a.shape[-1] == b.shape[0]
             and a.size * b.shape[1] >= GEMM_MIN_WORK):
         gemm = _blas["gemm"] if _blas["resolved"] else _resolve()
@@ -271,6 +272,7 @@ def blas():
 
 def _resolve():
     _blas.update(gemm=_load(_blas["want"]), resolved=True)
+    threads.forget_blas()   # MKL, when loaded, is one more pool to size
     return _blas["gemm"]
 
 

@@ -118,14 +118,19 @@ class Tensor:
     # -- the array ----------------------------------------------------------------------
     @property
     def shape(self):
+        """The size of each dimension, a tuple of ints (``torch.Size`` in PyTorch; tapegrad gives the
+        plain tuple, which compares and unpacks the same way).
+        """
         return self._data.shape
 
     @property
     def dtype(self):
+        """The element type: ``tg.float32``, ``tg.float64``, ``tg.int64``, ``tg.bool``, ..."""
         return self._data.dtype
 
     @property
     def ndim(self):
+        """The number of dimensions (0 for a scalar tensor); the same as ``dim()``."""
         return self._data.ndim
 
     @property
@@ -137,10 +142,12 @@ class Tensor:
 
     @property
     def is_cuda(self):
+        """Whether the tensor lives on a CUDA device."""
         return self.device.type == "cuda"
 
     @property
     def is_cpu(self):
+        """Whether the tensor lives in host memory."""
         return self.device.type == "cpu"
 
     def get_device(self):
@@ -149,6 +156,11 @@ class Tensor:
         return -1 if d.index is None else d.index
 
     def dim(self):
+        """The number of dimensions (0 for a scalar tensor).
+
+        Returns:
+            int: ``len(self.shape)``.
+        """
         return self._data.ndim
 
     def is_floating_point(self):
@@ -187,11 +199,13 @@ class Tensor:
         return shape[dim]
 
     def numel(self):
+        """The number of elements: the product of the shape (1 for a scalar tensor)."""
         return self._data.size
 
     nelement = numel
 
     def element_size(self):
+        """The size in bytes of one element (4 for float32)."""
         return self._data.itemsize
 
     @property
@@ -212,6 +226,15 @@ class Tensor:
     # -- gradients ----------------------------------------------------------------------
     @property
     def requires_grad(self):
+        """Whether gradients flow to this tensor: a leaf made with ``requires_grad=True`` or a
+        result recorded from one.
+
+        Setting it on a leaf is ``requires_grad_(flag)``.
+
+        Raises:
+            RuntimeError: set on a non-leaf (a result of a recorded op).
+            TypeError: set to True on a tensor whose dtype is not floating.
+        """
         n = self.node
         return n is not None and not n.watch
 
@@ -226,6 +249,19 @@ class Tensor:
         self.requires_grad_(flag)
 
     def requires_grad_(self, requires_grad=True):
+        """Turn recording of this leaf's gradient on or off, in place.
+
+        Args:
+            requires_grad (bool): True to make it a leaf that receives ``.grad``.
+
+        Returns:
+            Tensor: ``self``.
+
+        Raises:
+            RuntimeError: this tensor is the result of a recorded op (only leaves can change),
+                or was computed under ``no_grad()`` from inputs that require grad.
+            TypeError: ``requires_grad=True`` on a tensor whose dtype is not floating.
+        """
         n = self.node
         if n is not None and not n.is_leaf:
             if requires_grad:
@@ -249,16 +285,30 @@ class Tensor:
 
     @property
     def is_leaf(self):
+        """Whether this tensor is a leaf of the graph: made by the user (or by an op under
+        ``no_grad``) rather than recorded from tensors that require grad. Only leaves get
+        ``.grad`` filled by backward (unless ``retain_grad()``).
+        """
         n = self.node
         return n is None or n.is_leaf
 
     @property
     def grad_fn(self):
+        """The tape node that made this tensor (its op's backward), or None for a leaf."""
         n = self.node
         return None if n is None or n.is_leaf else n
 
     @property
     def grad(self):
+        """The gradient accumulated by ``backward()``: a tensor of this shape and dtype, or None.
+
+        Reading it on a non-leaf warns (it stays None unless ``retain_grad()``) as PyTorch does.
+        Assigning it takes a tensor or array of the same shape and dtype, or None.
+
+        Raises:
+            ValueError: an assigned gradient of another shape.
+            TypeError: an assigned gradient of another dtype.
+        """
         n = self.node
         if n is not None and not n.is_leaf and self._grad is None and not n.warned_grad:
             n.warned_grad = True
@@ -299,6 +349,7 @@ class Tensor:
 
     @property
     def retains_grad(self):
+        """Whether ``retain_grad()`` was called on this non-leaf (always False on leaves)."""
         n = self.node
         return bool(n is not None and not n.is_leaf and n.retains and
                     any(r() is self for r in n.retains))
@@ -346,6 +397,14 @@ class Tensor:
         return t
 
     def detach_(self):
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad.
+
+        Returns:
+            Tensor: ``self``.
+
+        Raises:
+            RuntimeError: this tensor is a view of a tensor in a graph (use ``detach()``).
+        """
         if self.node is not None and not self.node.is_leaf and self._base is not None:
             raise RuntimeError("can't detach_() a view of a tensor in a graph; use detach()")
         self.node = None
@@ -412,6 +471,14 @@ class Tensor:
         return _numpy_fallback(func.__name__, args, lambda *a: func(*a, **_unwrap_kw(kwargs)))
 
     def item(self):
+        """The value of a one-element tensor as a Python number.
+
+        Returns:
+            float, int or bool, by the dtype.
+
+        Raises:
+            ValueError: the tensor has more than one element.
+        """
         _value_read("item")
         if self._data.size != 1:
             raise ValueError(f"a Tensor with {self._data.size} elements cannot be converted "
@@ -419,6 +486,7 @@ class Tensor:
         return self._host().reshape(()).item()
 
     def tolist(self):
+        """The values as (nested) Python lists of numbers; a Python number for a 0-d tensor."""
         _value_read("tolist")
         return self._host().tolist()
 
@@ -699,4 +767,19 @@ for _name, _dt in (("float", backend.float32), ("double", backend.float64),
                    ("long", backend.int64), ("int", backend.int32),
                    ("short", backend.int16), ("bool", backend.bool_), ("byte", backend.uint8)):
     setattr(Tensor, _name, (lambda dt: lambda self: to(self, dt))(_dt))
+    getattr(Tensor, _name).__doc__ = (f"``self.to(tg.{_dt})``: a copy converted to {_dt} "
+                                      f"(``self`` when it is {_dt} already); differentiable "
+                                      f"between floating dtypes.")
 Tensor.contiguous = lambda self: self
+Tensor.contiguous.__doc__ = ("``self``: tapegrad tensors are always usable as contiguous "
+                             "(views and reshapes copy when they must).")
+Tensor.type.__doc__ = """The dtype's name as a string, or a copy converted to ``dtype``.
+
+Args:
+    dtype (optional): a tapegrad dtype or its name; when given, ``type(dtype)`` is
+        ``self.to(dtype)``.
+
+Returns:
+    str without ``dtype``: the dtype's own name (``"float32"``; PyTorch's legacy
+    ``"torch.FloatTensor"`` names have no meaning here), else a Tensor.
+"""

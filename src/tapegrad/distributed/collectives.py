@@ -84,6 +84,11 @@ class Future:
         self._compute, self._value, self._done = compute, None, False
 
     def wait(self):
+        """Compute the value on first call (later calls return it again).
+
+        Returns:
+            the value.
+        """
         if not self._done:
             self._value, self._done = self._compute(), True
         return self._value
@@ -91,6 +96,14 @@ class Future:
     value = wait
 
     def then(self, callback):
+        """A future of ``callback(self)``, run when that future is waited on.
+
+        Args:
+            callback: a function of this (completed) future.
+
+        Returns:
+            Future: the chained future.
+        """
         return Future(lambda: callback(self._ready()))
 
     def _ready(self):

@@ -35,9 +35,11 @@ class ProcessGroup:
         self._rank, self._size = comm.Get_rank(), comm.Get_size()
 
     def rank(self):
+        """This process's rank in the group (0 to ``size() - 1``)."""
         return self._rank
 
     def size(self):
+        """The number of processes in the group."""
         return self._size
 
     def duplicate(self):
@@ -56,6 +58,7 @@ class ProcessGroup:
         check.compare(all_sigs)
 
     def free(self):
+        """Release the group's MPI communicator; the group is unusable afterwards."""
         self.comm.Free()
 
 

@@ -96,6 +96,14 @@ class Graph:
                               index=t))
 
     def constant(self, value):
+        """Add a constant node holding ``value`` (copied to the graph's device).
+
+        Args:
+            value (Tensor, array or number): the constant.
+
+        Returns:
+            Node: the new node, usable as an argument of later ops.
+        """
         t = value if isinstance(value, Tensor) else Tensor(value)
         t = Tensor(backend.to_device(t._data, self.device))
         return self._add(Node(self, "constant", shape=t.shape, dtype=t.dtype, index=t))

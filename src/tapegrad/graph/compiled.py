@@ -57,6 +57,11 @@ class Compiled:
 
     @property
     def graph(self):
+        """The graph compiled for the most recent call (print it to read its ops).
+
+        Raises:
+            RuntimeError: the function has not been called yet.
+        """
         e = self.cache.get(self._last)
         if e is None:
             raise RuntimeError("tg.compile: nothing traced yet; call the function first")
@@ -64,6 +69,7 @@ class Compiled:
 
     @property
     def graphs(self):
+        """Every graph compiled so far, keyed by its signature (shapes, dtypes, devices, modes)."""
         return {k: (e.prog or e.progs[-1]) for k, e in self.cache.items() if e.prog or e.progs}
 
     def __call__(self, *args, **kwargs):

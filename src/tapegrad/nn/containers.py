@@ -50,10 +50,16 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module):
+        """Add ``module`` at the end.
+
+        Returns:
+            Sequential: ``self``.
+        """
         self.add_module(str(len(self)), module)
         return self
 
     def forward(self, x):
+        """Run the modules in order, each on the previous one's output: ``x -> m0(x) -> m1(...)``."""
         for m in self._modules.values():
             x = m(x)
         return x
@@ -95,15 +101,26 @@ class ModuleList(Module):
         return self.extend(modules)
 
     def append(self, module):
+        """Add ``module`` at the end (registered under the next index).
+
+        Returns:
+            ModuleList: ``self``.
+        """
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules):
+        """Append every module of the iterable ``modules``.
+
+        Returns:
+            ModuleList: ``self``.
+        """
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index, module):
+        """Insert ``module`` before position ``index`` (the later entries are renumbered)."""
         mods = list(self._modules.values())
         mods.insert(index, module)
         self._modules.clear()
@@ -158,21 +175,31 @@ class ModuleDict(Module):
         return key in self._modules
 
     def keys(self):
+        """The names, in insertion order."""
         return self._modules.keys()
 
     def values(self):
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def items(self):
+        """The ``(name, module)`` pairs, in insertion order."""
         return self._modules.items()
 
     def pop(self, key):
+        """Remove the module named ``key`` and return it.
+
+        Raises:
+            KeyError: no module has that name.
+        """
         return self._modules.pop(key)
 
     def clear(self):
+        """Remove every module."""
         self._modules.clear()
 
     def update(self, modules):
+        """Add or replace modules from a mapping or an iterable of ``(name, module)`` pairs."""
         items = modules.items() if hasattr(modules, "items") else modules
         for k, m in items:
             self[k] = m
@@ -191,6 +218,11 @@ class ParameterList(Module):
             self.append(v)
 
     def append(self, value):
+        """Add ``value`` at the end (wrapped in a Parameter unless it is one).
+
+        Returns:
+            ParameterList: ``self``.
+        """
         if not isinstance(value, Parameter):
             value = Parameter(value)
         self.register_parameter(str(len(self)), value)
@@ -258,44 +290,68 @@ class ParameterDict(Module):
         return key in self._keys
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._keys.keys()
 
     def items(self):
+        """The ``(key, parameter)`` pairs, in insertion order."""
         return ((k, self[k]) for k in self._keys)
 
     def values(self):
+        """The parameters, in insertion order."""
         return (self[k] for k in self._keys)
 
     def get(self, key, default=None):
+        """The parameter under ``key``, or ``default`` when there is none."""
         return self[key] if key in self else default
 
     def setdefault(self, key, default=None):
+        """The parameter under ``key``, after storing ``default`` there if the key is new."""
         if key not in self:
             self[key] = default
         return self[key]
 
     def pop(self, key):
+        """Remove the entry under ``key`` and return its value.
+
+        Raises:
+            KeyError: ``key`` is not present.
+        """
         value = self[key]
         del self[key]
         return value
 
     def popitem(self):
+        """Remove the last-inserted entry and return it as ``(key, value)``.
+
+        Raises:
+            KeyError: the dict is empty.
+        """
         if not self._keys:
             raise KeyError("popitem(): ParameterDict is empty")
         key = next(reversed(list(self._keys)))
         return key, self.pop(key)
 
     def clear(self):
+        """Remove every entry."""
         for k in list(self._keys):
             del self[k]
 
     def copy(self):
+        """A new ParameterDict holding the same parameters (a shallow copy)."""
         return ParameterDict(OrderedDict(self.items()))
 
     def fromkeys(self, keys, default=None):
+        """A new ParameterDict with every key of ``keys`` set to ``default``."""
         return ParameterDict((k, default) for k in keys)
 
     def update(self, parameters):
+        """Add or replace entries from ``parameters``: an OrderedDict or ParameterDict (its order),
+        another mapping (sorted by key, as PyTorch) or an iterable of ``(key, value)`` pairs.
+
+        Raises:
+            TypeError: ``parameters`` is none of these, or an element is not a pair.
+        """
         if isinstance(parameters, (OrderedDict, ParameterDict)):
             items = list(parameters.items())
         elif isinstance(parameters, Mapping):

@@ -81,6 +81,13 @@ class _ConvNd(Module):
 
     def reset_parameters(self, generator=None):
         # PyTorch computes fan_in from the weight as stored (also for transposed convs)
+        """Re-draw the parameters as PyTorch does: ``weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+        (``kaiming_uniform_`` with ``a = sqrt(5)``, ``fan_in`` from the weight as stored, also for
+        transposed convolutions) and the bias from the same range.
+
+        Args:
+            generator (tg.Generator, optional): draw from this stream instead of the default.
+        """
         _reset_weight_bias(self.weight, self.bias, generator)
 
     def extra_repr(self):

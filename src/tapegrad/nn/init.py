@@ -99,18 +99,46 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 
 def constant_(tensor, val):
+    """Fill ``tensor`` with ``val`` in place, without recording on the tape.
+
+    Args:
+        tensor (Tensor): the tensor to fill (a parameter, usually).
+        val (float): the value.
+
+    Returns:
+        Tensor: ``tensor``.
+    """
     return _fill(tensor, val, "constant_")
 
 
 def ones_(tensor):
+    """Fill ``tensor`` with 1 in place, without recording on the tape.
+
+    Returns:
+        Tensor: ``tensor``.
+    """
     return _fill(tensor, 1, "ones_")
 
 
 def zeros_(tensor):
+    """Fill ``tensor`` with 0 in place, without recording on the tape.
+
+    Returns:
+        Tensor: ``tensor``.
+    """
     return _fill(tensor, 0, "zeros_")
 
 
 def eye_(tensor):
+    """Fill the 2-d ``tensor`` with the identity matrix (ones on the diagonal, zeros
+    elsewhere; rectangular shapes allowed), in place.
+
+    Returns:
+        Tensor: ``tensor``.
+
+    Raises:
+        ValueError: ``tensor`` is not 2-d.
+    """
     if tensor.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got shape {list(tensor.shape)}")
     return _fill(tensor, backend.array_module(tensor._data).eye(*tensor.shape), "eye_")

@@ -68,6 +68,13 @@ class Linear(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None):
+        """Re-draw the parameters as PyTorch does: ``weight ~ U(-1/sqrt(in_features),
+        1/sqrt(in_features))`` (``kaiming_uniform_`` with ``a = sqrt(5)``), and the bias from the
+        same range.
+
+        Args:
+            generator (tg.Generator, optional): draw from this stream instead of the default.
+        """
         _reset_weight_bias(self.weight, self.bias, generator)
 
     def forward(self, x):
@@ -88,6 +95,7 @@ class Dense(Linear):
 
     @property
     def weights(self):
+        """The weight matrix (the seed systems' name for ``weight``), shape (out_features, in_features)."""
         return self.weight
 
 
@@ -155,6 +163,20 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, **kwargs):
+        """An Embedding whose table is ``embeddings``.
+
+        Args:
+            embeddings (Tensor): the table, shape (num_embeddings, embedding_dim).
+            freeze (bool): keep the table fixed (``weight.requires_grad = False``).
+            padding_idx (int, optional): the row that gets no gradient.
+            **kwargs: the constructor's other arguments (``max_norm``, ``scale_grad_by_freq``, ...).
+
+        Returns:
+            Embedding: the new module.
+
+        Raises:
+            ValueError: ``embeddings`` is not 2-d.
+        """
         rows, cols = embeddings.shape
         m = cls(rows, cols, padding_idx=padding_idx, _weight=embeddings, **kwargs)
         m.weight.requires_grad_(not freeze)

@@ -29,16 +29,53 @@ class _MarginLoss(_Loss):
 
 
 class MSELoss(_Loss):
+    """Mean squared error: ``l_i = (input_i - target_i)**2``, then reduced
+    (``F.mse_loss``; d l_i / d input_i = 2 (input_i - target_i)).
+
+    Args:
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"`` (per element).
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+
+    Shapes: ``input`` and ``target`` broadcast together; the result is 0-d unless
+    ``reduction="none"``.
+
+    Raises:
+        ValueError: an unknown ``reduction`` (at construction).
+        tg.ShapeError: shapes that do not broadcast.
+    """
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
+    """Mean absolute error: ``l_i = |input_i - target_i|``, then reduced (``F.l1_loss``;
+    the gradient is ``sign(input_i - target_i)``, 0 at a tie).
+
+    Args:
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+        tg.ShapeError: shapes that do not broadcast.
+    """
     def forward(self, input, target):
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
+    """Smooth L1: with ``d = |input - target|``, ``l = 0.5 d**2 / beta`` where ``d < beta``,
+    else ``d - 0.5 beta``; then reduced (``F.smooth_l1_loss``).
+
+    Args:
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        beta (float): where the quadratic part ends (0 gives L1).
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+        tg.ShapeError: shapes that do not broadcast.
+    """
     def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
         super().__init__(size_average, reduce, reduction)
         self.beta = beta
@@ -48,6 +85,17 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
+    """Huber loss: with ``d = |input - target|``, ``l = 0.5 d**2`` where ``d < delta``, else
+    ``delta (d - 0.5 delta)``; then reduced (``F.huber_loss``; ``delta * SmoothL1(beta=delta)``).
+
+    Args:
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        delta (float): where the quadratic part ends.
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+        tg.ShapeError: shapes that do not broadcast.
+    """
     def __init__(self, reduction="mean", delta=1.0):
         super().__init__(reduction=reduction)
         self.delta = delta
@@ -76,6 +124,24 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities against class indices:
+    ``l_n = -weight[y_n] * input[n, y_n]`` (``F.nll_loss``); ``"mean"`` divides by the sum
+    of the weights of the targets counted.
+
+    Args:
+        weight (Tensor, optional): a weight per class, shape (C,).
+        ignore_index (int): targets equal to it add nothing (and no weight).
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+
+    Shapes: ``input`` (N, C) or (N, C, d1, ...) or (C,); ``target`` (N) or (N, d1, ...) of
+    integer class indices.
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+        IndexError: a target outside [0, C) that is not ``ignore_index``.
+        tg.ShapeError: ``input`` and ``target`` shapes that do not match.
+    """
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean"):
         super().__init__(weight, size_average, reduce, reduction)
@@ -91,12 +157,41 @@ class NLLLoss(_WeightedLoss):
 
 
 class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities:
+    ``l = -weight * (target * log(input) + (1 - target) * log(1 - input))``, each log
+    clamped at -100 as PyTorch (``F.binary_cross_entropy``). Prefer ``BCEWithLogitsLoss`` on
+    logits: it is stable where the sigmoid saturates.
+
+    Args:
+        weight (Tensor, optional): broadcast against the elementwise loss.
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+        RuntimeError: an input outside [0, 1].
+        tg.ShapeError: ``input`` and ``target`` shapes differ.
+    """
     def forward(self, input, target):
         kw = {} if self.weight is None else {"weight": self.weight}
         return F.binary_cross_entropy(input, target, reduction=self.reduction, **kw)
 
 
 class BCEWithLogitsLoss(_WeightedLoss):
+    """Binary cross-entropy on logits ``x``: ``l = -weight * (pos_weight * target *
+    log(sigmoid(x)) + (1 - target) * log(1 - sigmoid(x)))``, computed stably with
+    ``log(sigmoid(x)) = -softplus(-x)`` (``F.binary_cross_entropy_with_logits``).
+
+    Args:
+        weight (Tensor, optional): broadcast against the elementwise loss.
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        pos_weight (Tensor, optional): weight of the positive term, per class (last dim).
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+        tg.ShapeError: ``input`` and ``target`` shapes differ.
+    """
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
                  pos_weight=None):
         super().__init__(weight, size_average, reduce, reduction)
@@ -124,12 +219,38 @@ class KLDivLoss(_Loss):
 
 
 class CosineEmbeddingLoss(_MarginLoss):
+    """Cosine embedding loss: ``l = 1 - cos(x1, x2)`` where ``target = 1`` and
+    ``max(0, cos(x1, x2) - margin)`` where ``target = -1`` (``F.cosine_embedding_loss``).
+
+    Args:
+        margin (float): in [-1, 1]; 0 to 0.5 is usual.
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+
+    Shapes: ``input1``, ``input2`` (N, D) or (D,); ``target`` (N) or () of 1 and -1.
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+        tg.ShapeError: shapes that do not match.
+    """
     def forward(self, input1, input2, target):
         return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
                                        reduction=self.reduction)
 
 
 class MarginRankingLoss(_MarginLoss):
+    """Margin ranking loss: ``l = max(0, -target * (input1 - input2) + margin)``, target 1
+    meaning ``input1`` should rank higher, -1 lower (``F.margin_ranking_loss``).
+
+    Args:
+        margin (float): the required gap.
+        reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
+        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+
+    Raises:
+        ValueError: an unknown ``reduction``.
+        tg.ShapeError: the three inputs differ in size.
+    """
     def forward(self, input1, input2, target):
         return F.margin_ranking_loss(input1, input2, target, margin=self.margin,
                                      reduction=self.reduction)

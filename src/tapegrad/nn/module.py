@@ -57,6 +57,12 @@ class Module:
         d["_backward_hooks"] = OrderedDict()
 
     def forward(self, *args, **kwargs):
+        """The computation of the module, called by ``module(*args)`` (which also runs the hooks).
+        Subclasses define it; each layer's class docstring gives its input and output shapes.
+
+        Raises:
+            NotImplementedError: the subclass defines no ``forward``.
+        """
         raise NotImplementedError(f"{type(self).__name__} has no forward(); define "
                                   f"forward(self, ...) in the subclass")
 
@@ -144,6 +150,16 @@ class Module:
             self._non_persistent.add(name)
 
     def register_parameter(self, name, param):
+        """Register ``param`` as a parameter named ``name`` (``self.name = param`` does the same).
+
+        Args:
+            name (str): the attribute name.
+            param (Parameter or None): None registers the name without a parameter.
+
+        Raises:
+            TypeError: ``param`` is not a ``tg.nn.Parameter`` or None.
+            AttributeError: called before ``Module.__init__``.
+        """
         self._check_init(name)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} as parameter '{name}' "
@@ -152,6 +168,16 @@ class Module:
         self._parameters[name] = param
 
     def add_module(self, name, module):
+        """Register ``module`` as a submodule named ``name`` (``register_module`` is the same).
+
+        Args:
+            name (str): the attribute name.
+            module (Module or None): the submodule.
+
+        Raises:
+            TypeError: ``module`` is not a Module or None.
+            AttributeError: called before ``Module.__init__``.
+        """
         self._check_init(name)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
@@ -161,6 +187,11 @@ class Module:
     register_module = add_module
 
     def get_submodule(self, target):
+        """The submodule at dotted path ``target`` (``"encoder.layers.0"``; ``""`` is ``self``).
+
+        Raises:
+            AttributeError: a part of the path names no submodule.
+        """
         mod = self
         for part in filter(None, target.split(".")):
             if part not in mod._modules:
@@ -170,6 +201,11 @@ class Module:
         return mod
 
     def get_parameter(self, target):
+        """The parameter at dotted path ``target`` (``"encoder.0.weight"``).
+
+        Raises:
+            AttributeError: the path names no submodule or no parameter.
+        """
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
         if name not in mod._parameters:
@@ -224,6 +260,14 @@ class Module:
 
     # -- traversal -----------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """Yield ``(dotted name, module)`` for this module (name ``prefix``) and every submodule,
+        depth first.
+
+        Args:
+            memo (set, optional): ids of modules already yielded.
+            prefix (str): the name given to this module.
+            remove_duplicate (bool): yield a module shared in several places once.
+        """
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -238,10 +282,12 @@ class Module:
                                        remove_duplicate)
 
     def modules(self):
+        """Yield this module and every submodule, depth first, each once."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self):
+        """Yield ``(name, module)`` for the direct submodules, each once."""
         seen = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
@@ -249,6 +295,7 @@ class Module:
                 yield name, m
 
     def children(self):
+        """Yield the direct submodules, each once."""
         for _, m in self.named_children():
             yield m
 
@@ -269,18 +316,44 @@ class Module:
             yield name, p
 
     def parameters(self, recurse=True):
+        """Yield the parameters of this module (and of its submodules when ``recurse``), each once,
+        in registration order: what an optimizer takes.
+
+        Args:
+            recurse (bool): include the submodules' parameters.
+        """
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """Yield ``(dotted name, buffer)`` for the buffers (running statistics and the like).
+
+        Args:
+            prefix (str): put in front of every name.
+            recurse (bool): include the submodules' buffers.
+            remove_duplicate (bool): yield a shared buffer once.
+        """
         yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
+        """Yield the buffers of this module (and of its submodules when ``recurse``)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     # -- modes and in-place changes ----------------------------------------------------------
     def train(self, mode=True):
+        """Set training mode (dropout active, batch norm updating its statistics) on this module
+        and every submodule.
+
+        Args:
+            mode (bool): True for training, False for evaluation.
+
+        Returns:
+            Module: ``self``.
+
+        Raises:
+            ValueError: ``mode`` is not a bool.
+        """
         if not isinstance(mode, bool):
             raise ValueError(f"training mode is expected to be a bool, got {mode!r}")
         for m in self.modules():
@@ -288,9 +361,22 @@ class Module:
         return self
 
     def eval(self):
+        """Set evaluation mode: ``self.train(False)``.
+
+        Returns:
+            Module: ``self``.
+        """
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` on every parameter (False freezes the module).
+
+        Args:
+            requires_grad (bool): the flag.
+
+        Returns:
+            Module: ``self``.
+        """
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
@@ -395,6 +481,9 @@ class Module:
 
     # -- repr ----------------------------------------------------------------------------
     def extra_repr(self):
+        """The module's own settings for its ``repr`` (``in_features=3, out_features=2, bias=True``);
+        subclasses override it, the base returns ``""``.
+        """
         return ""
 
     def _get_name(self):

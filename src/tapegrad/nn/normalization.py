@@ -47,6 +47,9 @@ class _BatchNorm(Module):
             self.register_buffer("num_batches_tracked", None)
 
     def reset_running_stats(self):
+        """Reset the running statistics: ``running_mean`` to 0, ``running_var`` to 1 and
+        ``num_batches_tracked`` to 0 (nothing without ``track_running_stats``).
+        """
         if self.track_running_stats:
             for b, v in ((self.running_mean, 0), (self.running_var, 1),
                          (self.num_batches_tracked, 0)):

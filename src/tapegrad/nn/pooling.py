@@ -21,12 +21,47 @@ class _Pool(Module):
 
 
 class MaxPool1d(_Pool):
+    """Max over sliding windows of the last dim (``F.max_pool1d``):
+    ``y[n, c, i] = max_k x[n, c, i * stride - padding + k * dilation]``; the gradient goes
+    to the position of the maximum (the first one on ties).
+
+    Args:
+        kernel_size (int): the window length.
+        stride (int, optional): the step (``kernel_size`` by default).
+        padding (int): implicit -inf on both sides (at most half the kernel).
+        dilation (int): the spacing between window elements.
+        return_indices (bool): also return the argmax indices.
+        ceil_mode (bool): round the output length up instead of down.
+
+    Shapes: (N, C, L) or (C, L) in, (N, C, L_out) out with
+    ``L_out = floor((L + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1``.
+
+    Raises:
+        tg.ShapeError: an input of another rank, or a window larger than the padded input.
+    """
     def forward(self, x):
         return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
 
 class MaxPool2d(_Pool):
+    """Max over sliding 2-d windows of the last two dims (``F.max_pool2d``); the gradient
+    goes to the position of each window's maximum.
+
+    Args:
+        kernel_size (int or (int, int)): the window size.
+        stride (int or (int, int), optional): the step (``kernel_size`` by default).
+        padding (int or (int, int)): implicit -inf on each side (at most half the kernel).
+        dilation (int or (int, int)): the spacing between window elements.
+        return_indices (bool): also return the flat argmax indices per plane.
+        ceil_mode (bool): round the output size up instead of down.
+
+    Shapes: (N, C, H, W) or (C, H, W) in, (N, C, H_out, W_out) out, each size
+    ``floor((H + 2 padding - dilation (kernel - 1) - 1) / stride) + 1``.
+
+    Raises:
+        tg.ShapeError: an input of another rank, or a window larger than the padded input.
+    """
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
@@ -46,12 +81,45 @@ class _AvgPool(Module):
 
 
 class AvgPool1d(_AvgPool):
+    """Mean over sliding windows of the last dim (``F.avg_pool1d``): each output is the sum of
+    its window divided by ``kernel_size`` (by the unpadded count when
+    ``count_include_pad=False``); the gradient spreads evenly over the window.
+
+    Args:
+        kernel_size (int): the window length.
+        stride (int, optional): the step (``kernel_size`` by default).
+        padding (int): implicit zeros on both sides.
+        ceil_mode (bool): round the output length up instead of down.
+        count_include_pad (bool): count the padding zeros in the divisor.
+
+    Shapes: (N, C, L) or (C, L) in, (N, C, L_out) out with
+    ``L_out = floor((L + 2 padding - kernel_size) / stride) + 1``.
+
+    Raises:
+        tg.ShapeError: an input of another rank.
+    """
     def forward(self, x):
         return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)
 
 
 class AvgPool2d(_AvgPool):
+    """Mean over sliding 2-d windows of the last two dims (``F.avg_pool2d``).
+
+    Args:
+        kernel_size (int or (int, int)): the window size.
+        stride (int or (int, int), optional): the step (``kernel_size`` by default).
+        padding (int or (int, int)): implicit zeros on each side.
+        ceil_mode (bool): round the output size up instead of down.
+        count_include_pad (bool): count the padding zeros in the divisor.
+        divisor_override (int, optional): divide every window's sum by this instead.
+
+    Shapes: (N, C, H, W) or (C, H, W) in, (N, C, H_out, W_out) out, each size
+    ``floor((H + 2 padding - kernel) / stride) + 1``.
+
+    Raises:
+        tg.ShapeError: an input of another rank.
+    """
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)

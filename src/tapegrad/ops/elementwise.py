@@ -555,23 +555,26 @@ def square(x):
 def _cmp(name, dunder, compare, doc):
     @primitive(name, method=True, dunders=(dunder,), samples=None)
     class Cmp(Function):
+        __doc__ = doc          # in the body: @primitive copies it to tg.<name> and the method
         promote = True
         differentiable = False
 
         @staticmethod
         def forward(ctx, a, b):
             return compare(a, b)   # the arrays' own operator: any device
-    Cmp.__doc__ = doc
     Cmp.__name__ = Cmp.__qualname__ = name.capitalize()
     return Cmp
 
 
-Eq = _cmp("eq", "__eq__", operator.eq, "a == b, elementwise (bool, no gradient).")
-Ne = _cmp("ne", "__ne__", operator.ne, "a != b, elementwise (bool, no gradient).")
-Lt = _cmp("lt", "__lt__", operator.lt, "a < b, elementwise (bool, no gradient).")
-Le = _cmp("le", "__le__", operator.le, "a <= b, elementwise (bool, no gradient).")
-Gt = _cmp("gt", "__gt__", operator.gt, "a > b, elementwise (bool, no gradient).")
-Ge = _cmp("ge", "__ge__", operator.ge, "a >= b, elementwise (bool, no gradient).")
+_CMP = (" elementwise, after broadcasting and type promotion: a bool tensor with no "
+        "gradient.\n\nArgs:\n    a (Tensor or number), b (Tensor or number): the operands.\n\n"
+        "Raises:\n    tg.ShapeError: the shapes do not broadcast.")
+Eq = _cmp("eq", "__eq__", operator.eq, "a == b," + _CMP)
+Ne = _cmp("ne", "__ne__", operator.ne, "a != b," + _CMP)
+Lt = _cmp("lt", "__lt__", operator.lt, "a < b," + _CMP)
+Le = _cmp("le", "__le__", operator.le, "a <= b," + _CMP)
+Gt = _cmp("gt", "__gt__", operator.gt, "a > b," + _CMP)
+Ge = _cmp("ge", "__ge__", operator.ge, "a >= b," + _CMP)
 
 
 def _maxmin_samples(rng):

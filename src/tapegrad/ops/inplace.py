@@ -23,6 +23,11 @@ for _fn, _names in ((Add, ("add_", "__iadd__")), (Sub, ("sub_", "__isub__")),
 
 
 def neg_(self):
+    """In place ``self = -self`` (recorded: gradients flow through it as through ``neg``).
+
+    Returns:
+        Tensor: ``self``.
+    """
     return self._inplace(Neg, (), {})
 
 
@@ -33,6 +38,11 @@ def fill_(self, value):
 
 
 def zero_(self):
+    """Set every element to 0, in place.
+
+    Returns:
+        Tensor: ``self``.
+    """
     return fill_(self, 0)
 
 

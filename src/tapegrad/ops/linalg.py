@@ -56,11 +56,11 @@ class Matmul(Function):
             g2 = unsqueeze(g2, -2)
         ga = gb = None
         if na:
-            ga = g2 @ transpose(unsqueeze(b, -1) if b.ndim == 1 else b, -1, -2)
+            ga = Matmul.apply(g2, transpose(unsqueeze(b, -1) if b.ndim == 1 else b, -1, -2))
             ga = squeeze(ga, -2) if a.ndim == 1 else ga
             ga = sum_to(ga, a.shape)
         if nb:
-            gb = transpose(unsqueeze(a, 0) if a.ndim == 1 else a, -1, -2) @ g2
+            gb = Matmul.apply(transpose(unsqueeze(a, 0) if a.ndim == 1 else a, -1, -2), g2)
             gb = squeeze(gb, -1) if b.ndim == 1 else gb
             gb = sum_to(gb, b.shape)
         return ga, gb

@@ -50,6 +50,16 @@ def new_zeros(self, *size, dtype=None, device=None, requires_grad=False, **kw):
 
 
 def new_ones(self, *size, dtype=None, device=None, requires_grad=False, **kw):
+    """Ones of ``size`` with this tensor's dtype and device (unless given).
+
+    Args:
+        *size: ints or one sequence of ints.
+        dtype, device: override this tensor's.
+        requires_grad (bool): make the result a leaf that requires grad.
+
+    Returns:
+        Tensor: a new tensor of ones.
+    """
     return creation.ones(*size, requires_grad=requires_grad, **_like(self, dtype, device))
 
 
@@ -73,14 +83,25 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 
 
 def type_as(self, other):
+    """``self.to(other.dtype)``: this tensor converted to ``other``'s dtype."""
     return self.to(other.dtype)
 
 
 def view_as(self, other):
+    """``self.view(other.shape)``: this tensor with ``other``'s shape.
+
+    Raises:
+        tg.ShapeError: the element counts differ.
+    """
     return reshape(self, other.shape)
 
 
 def reshape_as(self, other):
+    """``self.reshape(other.shape)``: this tensor with ``other``'s shape.
+
+    Raises:
+        tg.ShapeError: the element counts differ.
+    """
     return reshape(self, other.shape)
 
 
@@ -117,6 +138,16 @@ def uniform_(self, from_=0.0, to=1.0, *, generator=None, **kw):
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill in place with N(mean, std**2) draws from the generator of this tensor's device.
+
+    Args:
+        mean (float): the mean.
+        std (float): the standard deviation.
+        generator (tg.Generator, optional): draw from this stream instead.
+
+    Returns:
+        Tensor: ``self``.
+    """
     return _fill(self, _rng(self, generator).normal(mean, std, self.shape))
 
 
@@ -127,6 +158,16 @@ def bernoulli_(self, p=0.5, *, generator=None):
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
+    """Fill in place with Exponential(lambd) draws (density ``lambd * exp(-lambd * x)``, mean
+    ``1/lambd``) from the generator of this tensor's device.
+
+    Args:
+        lambd (float): the rate.
+        generator (tg.Generator, optional): draw from this stream instead.
+
+    Returns:
+        Tensor: ``self``.
+    """
     return _fill(self, _rng(self, generator).exponential(1.0 / lambd, self.shape))
 
 

@@ -1,6 +1,7 @@
 """Activations as ops: relu and sigmoid are primitives for stability, softmax is a
 composite whose max-shift keeps it finite for any logits."""
 from .. import backend
+from ..backend import threads
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
 from ._util import Sample, unary_samples, pick_dim
@@ -18,7 +19,10 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return ctx.xp.maximum(x, 0)
+        xp = ctx.xp
+        if x.nbytes >= threads.PARALLEL_BYTES and xp is backend.xp and x.dtype.kind == "f":
+            return threads.ufunc(xp.maximum, xp.empty_like(x), x, 0)
+        return xp.maximum(x, 0)
 
     @staticmethod
     def vjp(ctx, g):
@@ -41,9 +45,11 @@ class ReluGrad(Function):
     def forward(ctx, g, y):
         # y's memory layout (e.g. a convolution's channel-major buffer), so the ops after
         # this one read it as contiguously as the forward did
-        out = ctx.xp.greater(y, 0, out=ctx.xp.empty_like(y, dtype=g.dtype))
-        out *= g
-        return out
+        xp = ctx.xp
+        out = xp.empty_like(y, dtype=g.dtype)
+        if y.nbytes >= threads.PARALLEL_BYTES and xp is backend.xp:
+            return threads.ufunc(_relu_grad, out, g, y)
+        return _relu_grad(g, y, out=out)
 
     @staticmethod
     def vjp(ctx, w):
@@ -52,6 +58,13 @@ class ReluGrad(Function):
     @staticmethod
     def jvp(ctx, tg, ty):
         return None if tg is None else ReluGrad.apply(tg, ctx.inputs[1])
+
+
+def _relu_grad(g, y, out):
+    xp = backend.xp if type(y) is backend.ndarray else backend.array_module(y)
+    xp.greater(y, 0, out=out)
+    out *= g
+    return out
 
 
 @primitive("sigmoid", method=True, samples=unary_samples(-4.0, 4.0))

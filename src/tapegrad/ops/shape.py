@@ -110,7 +110,14 @@ Tensor.T = property(_t)
 Tensor.mT = property(_mT)
 Tensor.H = property(_t)       # conjugate transposes: tapegrad's tensors are real
 Tensor.mH = property(_mT)
-composite("t", method=True)(lambda x: _t(x))  # x.t(), as in PyTorch
+
+
+@composite("t", method=True)
+def t(x):
+    """Transpose of a matrix: ``y[j, i] = x[i, j]``; a 0-d or 1-d tensor is returned as is
+    (as ``torch.t``). tapegrad also reverses every dim of a tensor of more than 2 dims
+    (NumPy's ``.T``) where PyTorch raises."""
+    return _t(x)
 
 
 @composite("squeeze", method=True, samples=lambda rng: [

@@ -15,6 +15,19 @@ __all__ = ["LRScheduler", "LambdaLR", "StepLR", "ExponentialLR", "CosineAnnealin
 
 
 class LRScheduler:
+    """Base class of the learning-rate schedulers (``torch.optim.lr_scheduler.LRScheduler``).
+
+    A subclass defines ``get_lr()``; the base sets each group's ``"lr"`` when built (step 0,
+    recording ``initial_lr`` in each group) and on every ``step()``.
+
+    Args:
+        optimizer (tg.optim.Optimizer): whose groups' learning rates it sets.
+        last_epoch (int): the epoch to resume after; -1 starts fresh.
+
+    Raises:
+        TypeError: ``optimizer`` is not a tapegrad Optimizer.
+        KeyError: resuming (``last_epoch != -1``) while a group has no ``initial_lr``.
+    """
     def __init__(self, optimizer, last_epoch=-1):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not a tg.optim Optimizer")
@@ -43,6 +56,15 @@ class LRScheduler:
             self._is_initial = False
 
     def get_lr(self):
+        """The learning rates for the current ``last_epoch``, one per parameter group, computed
+        from the current ones (PyTorch's chainable form). Subclasses define it; ``step()`` calls it.
+
+        Returns:
+            list of float.
+
+        Raises:
+            NotImplementedError: on the base class.
+        """
         raise NotImplementedError
 
     def get_last_lr(self):
@@ -75,6 +97,11 @@ class LRScheduler:
                 if k not in ("optimizer", "lr_lambdas", "_is_initial")}
 
     def load_state_dict(self, state_dict):
+        """Restore the state saved by ``state_dict()`` (the optimizer is not part of it).
+
+        Args:
+            state_dict (dict): a dict from ``state_dict()``.
+        """
         self.__dict__.update(state_dict)
 
 
@@ -277,6 +304,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     @property
     def in_cooldown(self):
+        """Whether the scheduler is in its cooldown period (no reduction counted yet)."""
         return self.cooldown_counter > 0
 
     def _is_better(self, a, best):

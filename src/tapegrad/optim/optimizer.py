@@ -71,6 +71,18 @@ class Optimizer:
 
     # -- groups and names ----------------------------------------------------------------
     def add_param_group(self, param_group):
+        """Add a group of parameters with its own options (``{"params": [...], "lr": 0.1}``);
+        options not given take the optimizer's defaults.
+
+        Args:
+            param_group (dict): ``"params"``: a tensor, an iterable of tensors or of
+                ``(name, tensor)`` pairs; any option of the optimizer.
+
+        Raises:
+            TypeError: ``param_group`` is not a dict, or a parameter is not a Tensor.
+            ValueError: a parameter is not a leaf or is already in a group, or a required
+                option (one without a default, such as SGD's ``lr``) is missing.
+        """
         if not isinstance(param_group, dict):
             raise TypeError(f"param group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)

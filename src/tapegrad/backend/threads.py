@@ -1,0 +1,192 @@
+"""Threads: how many tapegrad's array work uses, as ``tg.set_num_threads`` /
+``tg.get_num_threads`` (PyTorch's names), and where they go.
+
+The count starts from the environment, like PyTorch's: ``TAPEGRAD_NUM_THREADS``, else
+``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS`` (the first one set),
+else the cores this process may run on. It is used two ways:
+
+- Matrix products: the BLAS pools NumPy (OpenBLAS) and MKL loaded are sized to it (through
+  threadpoolctl), except that products too small to gain from a second thread run on one
+  (:func:`gemm_threads`): a thread that cannot get work costs a wake-up and a join on every
+  call, which made W4 slower at 2 threads than at 1.
+- Memory-bound passes over large arrays (im2col copies, ReLU and its gradient, pooling):
+  :func:`split` runs them in slices on a small pool of Python threads. NumPy releases the
+  GIL inside such loops, so the slices run at the same time with no compiled code.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+ENV_VARS = ("TAPEGRAD_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS")
+#: a pass splits only when each slice gets at least this many bytes: below it, handing
+#: work to another thread (about 20 us) costs more than it saves
+MIN_SLICE_BYTES = 1 << 19
+#: products with fewer multiply-adds than this run their GEMM on one thread
+GEMM_MIN_PARALLEL = 1 << 23
+
+_state = {"n": None, "pool": None, "pool_n": 0, "blas": None, "blas_n": None}
+
+
+def cores():
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def from_env(environ=os.environ):
+    """The thread count the environment asks for (see the module docstring)."""
+    for var in ENV_VARS:
+        text = environ.get(var, "").strip()
+        if text:
+            try:
+                n = int(text.split(",")[0])
+            except ValueError:
+                raise ValueError(f"{var}={text!r}: expected a positive number of threads") \
+                    from None
+            if n < 1:
+                raise ValueError(f"{var}={text!r}: expected a positive number of threads")
+            return n
+    return cores()
+
+
+def get_num_threads():
+    """The number of threads tapegrad's CPU work uses (``torch.get_num_threads``)."""
+    n = _state["n"]
+    if n is None:
+        n = _state["n"] = from_env()
+    return n
+
+
+def set_num_threads(n):
+    """Use ``n`` threads for CPU work from now on (``torch.set_num_threads``): the BLAS
+    pools of NumPy and MKL and tapegrad's pool for memory-bound passes. ``n=1`` runs
+    everything on the calling thread.
+
+    Raises:
+        TypeError: ``n`` is not an int.
+        ValueError: ``n`` is below 1.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: expected an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: expected a positive number of threads, got {n}")
+    _state["n"] = n
+    _set_blas(n)
+
+
+def _blas():
+    """Setters of the thread counts of the BLAS libraries loaded now (NumPy's OpenBLAS,
+    MKL), found by threadpoolctl; () without it. The C entry points themselves where
+    threadpoolctl exposes them: products flip between one thread and all of them, so each
+    flip should cost a C call, not threadpoolctl's bookkeeping."""
+    if _state["blas"] is None:
+        try:
+            import threadpoolctl
+        except ImportError:
+            return ()
+        setters = []
+        for lib in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers:
+            fn = None
+            if lib.internal_api == "openblas" and hasattr(lib, "_get_symbol"):
+                fn = lib._get_symbol("openblas_set_num_threads")
+            elif lib.internal_api == "mkl":
+                fn = getattr(lib.dynlib, "MKL_Set_Num_Threads_Local", None)
+            setters.append(fn or lib.set_num_threads)
+        _state["blas"] = setters
+    return _state["blas"]
+
+
+def _set_blas(n):
+    if _state["blas_n"] != n:
+        for set_threads in _blas():
+            set_threads(n)
+        _state["blas_n"] = n
+
+
+def forget_blas():
+    """Look the BLAS libraries up again (after one was loaded, e.g. MKL on first use) and
+    size them as the others are."""
+    n = _state["blas_n"]
+    _state["blas"] = _state["blas_n"] = None
+    if n is not None:
+        _set_blas(n)
+
+
+def for_gemm(work):
+    """Size the BLAS pools for a product of ``work`` multiply-adds: one thread when it is
+    too small to gain from more, else :func:`get_num_threads` (a no-op when they already
+    are)."""
+    n = 1 if work < GEMM_MIN_PARALLEL else (_state["n"] or get_num_threads())
+    if _state["blas_n"] != n:
+        _set_blas(n)
+
+
+def _pool(n):
+    if _state["pool_n"] != n:
+        if _state["pool"] is not None:
+            _state["pool"].shutdown(wait=False)
+        _state["pool"] = ThreadPoolExecutor(n - 1, thread_name_prefix="tapegrad")
+        _state["pool_n"] = n
+    return _state["pool"]
+
+
+def split(fn, length, nbytes):
+    """Run ``fn(lo, hi)`` over ``range(length)`` cut into one slice per thread, the first
+    on the calling thread, when the pass (``nbytes`` of memory traffic) is large enough to
+    gain from it; else ``fn(0, length)``. ``fn`` must write disjoint outputs per slice."""
+    n = _state["n"] or get_num_threads()
+    k = min(n, length, nbytes // MIN_SLICE_BYTES)
+    if k < 2:
+        fn(0, length)
+        return
+    bounds = [length * i // k for i in range(k + 1)]
+    pool = _pool(n)
+    futures = [pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, k)]
+    fn(bounds[0], bounds[1])
+    for f in futures:
+        f.result()
+
+
+def _outer_axis(a):
+    """The longest axis among those with the largest strides: slices along it are long runs
+    of memory."""
+    return max(range(a.ndim), key=lambda i: (a.shape[i] > 2, abs(a.strides[i])))
+
+
+#: passes over fewer bytes than this run on the calling thread without looking further
+PARALLEL_BYTES = 2 * MIN_SLICE_BYTES
+
+
+def ufunc(f, out, *args):
+    """``f(*args, out=out)`` (a NumPy ufunc, or a function of slices writing ``out``), split
+    along ``out``'s outermost axis when the pass is large (:func:`split`); ``args`` are
+    arrays of ``out``'s shape or scalars."""
+    nbytes = out.nbytes * (1 + sum(1 for a in args if getattr(a, "ndim", 0)))
+    if out.ndim == 0 or nbytes < PARALLEL_BYTES or (_state["n"] or get_num_threads()) < 2:
+        f(*args, out=out)
+        return out
+    ax = _outer_axis(out)
+    lead = (slice(None),) * ax
+
+    def run(lo, hi):
+        s = lead + (slice(lo, hi),)
+        f(*[a[s] if getattr(a, "ndim", 0) else a for a in args], out=out[s])
+    split(run, out.shape[ax], nbytes)
+    return out
+
+
+def copy(out, src, axis=None):
+    """``out[...] = src`` (same shapes), split like :func:`ufunc` (along ``axis`` if given)."""
+    if out.ndim == 0 or 2 * out.nbytes < PARALLEL_BYTES or (_state["n"] or get_num_threads()) < 2:
+        out[...] = src
+        return out
+    ax = _outer_axis(out) if axis is None else axis
+    lead = (slice(None),) * ax
+
+    def run(lo, hi):
+        s = lead + (slice(lo, hi),)
+        out[s] = src[s]
+    split(run, out.shape[ax], 2 * out.nbytes)
+    return out
