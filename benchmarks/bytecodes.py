@@ -3,6 +3,11 @@ overhead, for comparing changes on a machine whose timings move by 10-20% run to
 
     python -m benchmarks.bytecodes              # W1, W2 (per op) and W3 batch 128 (per step)
     python -m benchmarks.bytecodes W1 --top 15  # and the functions that execute the most
+    python -m benchmarks.bytecodes --write      # record the counts in bytecodes.json
+
+tests/test_bytecodes.py fails when a count rises more than 5% over the one recorded in
+bytecodes.json (for the running Python's minor version), so a change that slows the engine
+fails CI without a timed test; a change that makes it faster records its new counts.
 
 Counts come from ``sys.settrace`` opcode events over one unit after two warm-up units; NumPy's
 C code, the BLAS and the collector are not counted (they are the same for any engine on
@@ -10,6 +15,8 @@ NumPy, or measured by the timing harness).
 """
 import argparse
 import collections
+import json
+import pathlib
 import sys
 
 from . import workloads as W
@@ -19,6 +26,27 @@ UNITS = {   # name: (make the unit, units of work in one call, what a unit of wo
     "W2": (lambda: W.chain_tapegrad(999, (16,)).unit, 999, "op"),
     "W3": (lambda: W.w3("tapegrad", 128).unit, 1, "step"),
 }
+
+
+RECORD = pathlib.Path(__file__).resolve().parent / "bytecodes.json"
+TOLERANCE = 1.05
+
+
+def python_version():
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def per_unit(name):
+    """Bytecodes per unit of workload ``name`` (one of UNITS)."""
+    make, scale, _ = UNITS[name]
+    return sum(count(make()).values()) / scale
+
+
+def recorded():
+    """{workload: bytecodes per unit} recorded for the running Python (None: none are)."""
+    if not RECORD.exists():
+        return None
+    return json.loads(RECORD.read_text()).get(python_version())
 
 
 def count(unit):
@@ -46,16 +74,25 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workloads", nargs="*", help=f"any of {', '.join(UNITS)} (default: all)")
     ap.add_argument("--top", type=int, default=0, help="also list the N costliest functions")
+    ap.add_argument("--write", action="store_true",
+                    help=f"record the counts in {RECORD.name} for this Python version")
     args = ap.parse_args(argv)
     unknown = [w for w in args.workloads if w not in UNITS]
     if unknown:
         ap.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(UNITS)}")
+    found = {}
     for name in args.workloads or list(UNITS):
         make, scale, what = UNITS[name]
         counts = count(make())
-        print(f"{name}: {sum(counts.values()) / scale:,.0f} bytecodes per {what}")
+        found[name] = round(sum(counts.values()) / scale)
+        print(f"{name}: {found[name]:,} bytecodes per {what}")
         for (file, fn, line), n in counts.most_common(args.top):
             print(f"  {n / scale:9,.1f}  {fn} ({file}:{line})")
+    if args.write:
+        table = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+        table.setdefault(python_version(), {}).update(found)
+        RECORD.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {RECORD}")
 
 
 if __name__ == "__main__":
