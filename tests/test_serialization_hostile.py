@@ -8,6 +8,7 @@ Python's own pickle.loads, under the same recorders, does call the function. Pay
 loaded both by the unpickler itself and inside a tapegrad archive through tg.load.
 """
 import builtins
+import codecs
 import contextlib
 import copyreg
 import io
@@ -260,6 +261,7 @@ def _recorders(calls):
     targets = [(os, "system"), (posix, "system"), (os, "popen"), (os, "execv"),
                (subprocess, "Popen"), (subprocess, "run"), (subprocess, "call"),
                (builtins, "eval"), (builtins, "exec")]
+    codecs.lookup("raw-unicode-escape")   # imports its codec now: imports run builtins.exec
     saved = [(m, n, getattr(m, n)) for m, n in targets]
     for m, n in targets:
         setattr(m, n, recorder(f"{m.__name__}.{n}"))
@@ -324,6 +326,20 @@ def test_refused_file_is_named_and_weights_only_false_is_for_trusted_files(tmp_p
         tg.load(path)
     assert tg.serialization.get_unsafe_globals_in_checkpoint(path) == ["posix.system"]
     assert not (tmp_path / "pwned").exists()
+
+
+def test_unsafe_globals_are_listed_without_running_anything(tmp_path):
+    calls, blobs = [], {name: payload(tmp_path / "pwned") for name, payload, _, _ in PAYLOADS
+                        if name not in ("unknown-opcode", "truncated")}
+    with _recorders(calls):
+        listed = {name: tg.serialization.get_unsafe_globals_in_checkpoint(_archive(blob))
+                  for name, blob in blobs.items()}
+        with pytest.raises(ValueError, match="cannot read the pickle in <file object>"):
+            tg.serialization.get_unsafe_globals_in_checkpoint(_archive(P(b"\xff")))
+    assert calls == [] and not (tmp_path / "pwned").exists()
+    assert listed["inst"] == ["os.system"] and listed["proto-switch-midstream"] == [
+        "builtins.eval"]
+    assert listed["getattr-import-chain"] == ["builtins.__import__", "builtins.getattr"]
 
 
 def test_tampered_refs_are_refused_without_unpickling(tmp_path):

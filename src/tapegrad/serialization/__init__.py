@@ -57,8 +57,15 @@ def save(obj, f, pickle_module=None, pickle_protocol=DEFAULT_PROTOCOL,
     tensors, arrays, numbers, strings, None, bools, dicts, lists and tuples is stored
     without pickle; any other object (a whole module, an optimizer, a scheduler, a user's
     class) is pickled with ``pickle_protocol``, its tensors stored beside the pickle.
+    ``pickle_module`` may only be None or Python's ``pickle``;
     ``_use_new_zipfile_serialization`` is accepted for PyTorch's programs and ignored
-    (tapegrad has one format)."""
+    (tapegrad has one format). Returns None.
+
+    Raises TypeError for a file object open in text mode, an array or dtype that is not
+    bool, integer or floating point, a tensor subclass, or another ``pickle_module``;
+    ValueError for a ``pickle_protocol`` outside 0 to ``pickle.HIGHEST_PROTOCOL``;
+    ``pickle.PicklingError`` (or AttributeError) for an object pickle cannot save (a
+    lambda, a local class). Nothing is written to a path when saving fails."""
     _check_pickle_module(pickle_module, "save")
     if not isinstance(pickle_protocol, int) or not 0 <= pickle_protocol <= \
             pickle.HIGHEST_PROTOCOL:
@@ -139,8 +146,16 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     ``tg.serialization.add_safe_globals`` allows; anything else raises
     ``pickle.UnpicklingError`` naming it, before it runs. ``weights_only=False`` uses
     Python's pickle, which RUNS CODE FROM THE FILE: pass it only for files you trust (made
-    by you or by someone you trust), never to retry a refused file. A damaged file, or
-    one tg.save did not write, raises ValueError naming the file."""
+    by you or by someone you trust), never to retry a refused file. ``pickle_module`` may
+    only be Python's ``pickle`` (with ``weights_only=False``); of PyTorch's
+    ``pickle_load_args`` only ``encoding`` is accepted (and ignored). Returns the object.
+
+    Raises ``pickle.UnpicklingError`` naming the file and the refused global or opcode;
+    ValueError naming the file for a damaged, truncated or foreign file (a raw pickle, a
+    ``torch.save`` file, an array larger than its member, a compressed member), or for a
+    CUDA tensor without CUDA and no ``map_location``; TypeError for a text-mode file
+    object, another ``pickle_module`` or an unknown keyword; RuntimeError for a
+    ``pickle_module`` with ``weights_only=True``; NotImplementedError for ``mmap=True``."""
     _check_pickle_module(pickle_module, "load")
     if pickle_module is not None and weights_only:
         raise RuntimeError("tg.load: can't safely load weights when an explicit "
@@ -305,7 +320,9 @@ def get_unsafe_globals_in_checkpoint(f):
     """The ``module.name`` globals a checkpoint names that ``tg.load(weights_only=True)``
     does not allow by default (as ``torch.serialization.get_unsafe_globals_in_checkpoint``):
     what you would have to pass to ``add_safe_globals``. Reads the opcodes without running
-    anything; a state-dict checkpoint (no pickle) gives ``[]``."""
+    anything; a state-dict checkpoint (no pickle) gives ``[]``. A file may still be
+    refused for what it does with allowed names (see ``tg.load``). Raises ValueError naming
+    the file for a damaged or foreign file, or a pickle that cannot be parsed."""
     name, data = _read(f)
     index, data = _open(name, data)
     if index.get("version") == VERSION:
@@ -314,4 +331,7 @@ def get_unsafe_globals_in_checkpoint(f):
     def blob_only(node, npz, used):
         used.update(npz.files)          # the tensors are not read
         return _pickle_blob(node, npz, used)
-    return _pickled.unsafe_globals(_archive(name, data, blob_only))
+    try:
+        return _pickled.unsafe_globals(_archive(name, data, blob_only))
+    except ValueError as e:         # pickletools on a malformed stream
+        raise ValueError(f"cannot read the pickle in {name}: {e}") from None

@@ -211,7 +211,7 @@ def globals_in(data):
             pushed = last
         elif op.name in ("BINGET", "LONG_BINGET", "GET"):
             pushed = memo.get(arg)
-        elif op.name == "GLOBAL":
+        elif op.name in ("GLOBAL", "INST"):
             found.append(tuple(arg.split(" ", 1)))
         elif op.name == "STACK_GLOBAL":
             found.append(tuple(strings[-2:]) if len(strings) >= 2 else ("?", "?"))

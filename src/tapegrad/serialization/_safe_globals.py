@@ -75,7 +75,9 @@ def add_safe_globals(safe_globals):
     object pickled under another name. Only allow what you trust: an allowed class is
     created and given the file's attributes, and an allowed function may be called with
     arguments from the file. Globals of modules that run commands or code (``os``,
-    ``subprocess``, ``sys``, ``builtins.eval`` ...) are refused with a ValueError."""
+    ``subprocess``, ``sys``, ``builtins.eval`` ...) are refused with a ValueError (and
+    nothing of the list is added); anything but a list of classes, functions and such pairs
+    is a TypeError. Returns None."""
     if isinstance(safe_globals, (str, bytes)) or not hasattr(safe_globals, "__iter__"):
         raise TypeError(f"add_safe_globals expects a list of classes or functions, got "
                         f"{type(safe_globals).__name__}")
@@ -109,7 +111,7 @@ def clear_safe_globals():
 def safe_globals(safe_globals):
     """``with tg.serialization.safe_globals([MyClass]):`` allows these globals inside the
     block only (as ``torch.serialization.safe_globals``); entries allowed before the block
-    stay allowed after it."""
+    stay allowed after it. Takes and raises what ``add_safe_globals`` does."""
     before = get_safe_globals()
     add_safe_globals(safe_globals)
     try:
