@@ -51,17 +51,19 @@ def test_constants_and_dtype_questions():
 
 
 def test_settings_are_kept_without_effect():
-    threads, precision = tg.get_num_threads(), tg.get_float32_matmul_precision()
+    """The interop-thread and matmul-precision settings (set_num_threads is real: its tests
+    are in test_threads.py)."""
+    interop, precision = tg.get_num_interop_threads(), tg.get_float32_matmul_precision()
     try:
-        tg.set_num_threads(1)
+        tg.set_num_interop_threads(1)
         tg.set_float32_matmul_precision("high")
-        assert tg.get_num_threads() == 1 and tg.get_float32_matmul_precision() == "high"
+        assert tg.get_num_interop_threads() == 1 and tg.get_float32_matmul_precision() == "high"
     finally:
-        tg.set_num_threads(threads)
+        tg.set_num_interop_threads(interop)
         tg.set_float32_matmul_precision(precision)
     assert precision == "highest"
     with pytest.raises(ValueError, match="positive integer"):
-        tg.set_num_threads(0)
+        tg.set_num_interop_threads(0)
     with pytest.raises(ValueError, match="'highest', 'high' or 'medium'"):
         tg.set_float32_matmul_precision("low")
 
