@@ -1,8 +1,33 @@
 """One module per activation op; each forward calls the op in ``tg.nn.functional``."""
+import inspect
+
 from ..creation import full
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
+
+
+def _module_doc(name, fn_name, params):
+    """The docstring of a generated activation module: the op's maths, then its arguments."""
+    op_doc = inspect.cleandoc(getattr(F, fn_name).__doc__ or "")
+    lines = [f"Module form of ``F.{fn_name}``, elementwise unless it takes a ``dim``:", "",
+             op_doc, ""]
+    if params:
+        lines.append("Args:")
+        for k, default in params:
+            if k == "inplace":
+                lines.append("    inplace (bool): accepted for PyTorch's signature; tapegrad "
+                             "returns a new tensor and leaves the input unchanged.")
+            elif k == "dim" and default is None:
+                lines.append(f"    dim (int, optional): passed to ``F.{fn_name}``; None is "
+                             f"PyTorch's legacy implicit dim (0 for 0-, 1- and 3-d inputs, "
+                             f"else 1).")
+            else:
+                lines.append(f"    {k}: passed to ``F.{fn_name}`` (default {default!r}).")
+        lines.append("")
+    lines += ["Raises:", f"    TypeError: more positional arguments than {name} takes, or an "
+              f"unknown keyword."]
+    return "\n".join(lines)
 
 
 def _activation(name, fn_name, params=(), doc=None):
@@ -40,7 +65,7 @@ def _activation(name, fn_name, params=(), doc=None):
 
     cls = type(name, (Module,), {"__init__": __init__, "forward": forward,
                                  "extra_repr": extra_repr,
-                                 "__doc__": doc or f"Module form of ``F.{fn_name}``."})
+                                 "__doc__": doc or _module_doc(name, fn_name, params)})
     cls.__module__ = __name__
     return cls
 

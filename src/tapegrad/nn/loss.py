@@ -34,7 +34,8 @@ class MSELoss(_Loss):
 
     Args:
         reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"`` (per element).
-        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+        size_average (bool, optional): deprecated PyTorch spelling of ``reduction``.
+        reduce (bool, optional): deprecated PyTorch spelling of ``reduction``.
 
     Shapes: ``input`` and ``target`` broadcast together; the result is 0-d unless
     ``reduction="none"``.
@@ -53,7 +54,8 @@ class L1Loss(_Loss):
 
     Args:
         reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+        size_average (bool, optional): deprecated PyTorch spelling of ``reduction``.
+        reduce (bool, optional): deprecated PyTorch spelling of ``reduction``.
 
     Raises:
         ValueError: an unknown ``reduction``.
@@ -70,7 +72,8 @@ class SmoothL1Loss(_Loss):
     Args:
         reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
         beta (float): where the quadratic part ends (0 gives L1).
-        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+        size_average (bool, optional): deprecated PyTorch spelling of ``reduction``.
+        reduce (bool, optional): deprecated PyTorch spelling of ``reduction``.
 
     Raises:
         ValueError: an unknown ``reduction``.
@@ -132,7 +135,8 @@ class NLLLoss(_WeightedLoss):
         weight (Tensor, optional): a weight per class, shape (C,).
         ignore_index (int): targets equal to it add nothing (and no weight).
         reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+        size_average (bool, optional): deprecated PyTorch spelling of ``reduction``.
+        reduce (bool, optional): deprecated PyTorch spelling of ``reduction``.
 
     Shapes: ``input`` (N, C) or (N, C, d1, ...) or (C,); ``target`` (N) or (N, d1, ...) of
     integer class indices.
@@ -165,7 +169,8 @@ class BCELoss(_WeightedLoss):
     Args:
         weight (Tensor, optional): broadcast against the elementwise loss.
         reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+        size_average (bool, optional): deprecated PyTorch spelling of ``reduction``.
+        reduce (bool, optional): deprecated PyTorch spelling of ``reduction``.
 
     Raises:
         ValueError: an unknown ``reduction``.
@@ -186,7 +191,8 @@ class BCEWithLogitsLoss(_WeightedLoss):
         weight (Tensor, optional): broadcast against the elementwise loss.
         reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
         pos_weight (Tensor, optional): weight of the positive term, per class (last dim).
-        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+        size_average (bool, optional): deprecated PyTorch spelling of ``reduction``.
+        reduce (bool, optional): deprecated PyTorch spelling of ``reduction``.
 
     Raises:
         ValueError: an unknown ``reduction``.
@@ -225,7 +231,8 @@ class CosineEmbeddingLoss(_MarginLoss):
     Args:
         margin (float): in [-1, 1]; 0 to 0.5 is usual.
         reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+        size_average (bool, optional): deprecated PyTorch spelling of ``reduction``.
+        reduce (bool, optional): deprecated PyTorch spelling of ``reduction``.
 
     Shapes: ``input1``, ``input2`` (N, D) or (D,); ``target`` (N) or () of 1 and -1.
 
@@ -245,7 +252,8 @@ class MarginRankingLoss(_MarginLoss):
     Args:
         margin (float): the required gap.
         reduction (str): ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        size_average, reduce: PyTorch's deprecated spellings of ``reduction``.
+        size_average (bool, optional): deprecated PyTorch spelling of ``reduction``.
+        reduce (bool, optional): deprecated PyTorch spelling of ``reduction``.
 
     Raises:
         ValueError: an unknown ``reduction``.

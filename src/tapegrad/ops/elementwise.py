@@ -567,7 +567,8 @@ def _cmp(name, dunder, compare, doc):
 
 
 _CMP = (" elementwise, after broadcasting and type promotion: a bool tensor with no "
-        "gradient.\n\nArgs:\n    a (Tensor or number), b (Tensor or number): the operands.\n\n"
+        "gradient.\n\nArgs:\n    a (Tensor or number): the left operand.\n"
+        "    b (Tensor or number): the right operand.\n\n"
         "Raises:\n    tg.ShapeError: the shapes do not broadcast.")
 Eq = _cmp("eq", "__eq__", operator.eq, "a == b," + _CMP)
 Ne = _cmp("ne", "__ne__", operator.ne, "a != b," + _CMP)

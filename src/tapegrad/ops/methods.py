@@ -54,7 +54,8 @@ def new_ones(self, *size, dtype=None, device=None, requires_grad=False, **kw):
 
     Args:
         *size: ints or one sequence of ints.
-        dtype, device: override this tensor's.
+        dtype (optional): the result's dtype (this tensor's by default).
+        device (optional): the result's device (this tensor's by default).
         requires_grad (bool): make the result a leaf that requires grad.
 
     Returns:
