@@ -27,8 +27,12 @@ def parser():
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes and 2 short repeats (a smoke test; numbers mean nothing); "
                          "skips I unless --only names it; writes RESULTS.md only with --write")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="threads for NumPy's BLAS, OpenMP, MKL and torch, all equal (default 1)")
+    ap.add_argument("--threads", default=None,
+                    help="'default' (each framework at its own defaults, as users run them) or "
+                         "a count for NumPy's BLAS, OpenMP, MKL, torch and tapegrad, all equal; "
+                         "by default both runs, one after the other, reported side by side "
+                         "(targets are judged at the defaults)")
+    ap.add_argument("--rows-json", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--omp-wait-policy", default=_env.DEFAULT_WAIT_POLICY,
                     help="OMP_WAIT_POLICY for the run (default PASSIVE; 'unset' leaves it unset)")
     ap.add_argument("--blas", choices=("auto", "mkl", "numpy"), default=None,
@@ -60,8 +64,9 @@ def parse(argv=None):
         args.repeats = 2 if args.quick else 7
     if args.repeats < (1 if args.quick else 7):
         ap.error("--repeats must be at least 7 (or at least 1 with --quick)")
-    if args.threads < 1:
-        ap.error("--threads must be at least 1")
+    if args.threads not in (None, "default") and not (args.threads.isdigit()
+                                                      and int(args.threads) >= 1):
+        ap.error("--threads must be 'default' or a count of at least 1")
     args.write_results = (not args.no_write) and (args.write or not args.quick)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
@@ -70,6 +75,11 @@ def parse(argv=None):
 def main(argv=None):
     args = parse(argv)
     policy = "" if args.omp_wait_policy.lower() in ("", "unset", "none") else args.omp_wait_policy
+    if args.threads is None:
+        if args.device == "cpu":
+            from . import columns   # two runs in fresh processes, then one report
+            return columns.main(args)
+        args.threads = "default"
     args.env_settings = _env.configure(args.threads, policy, args.blas)
     _env.configure_torch(args.threads)
     if args.device != "cpu":

@@ -23,13 +23,18 @@ def configure(threads=1, wait_policy=DEFAULT_WAIT_POLICY, blas=None):
 
     Must run before NumPy/torch are imported; if NumPy already is, the BLAS pool was sized
     at its import, so this only warns (the harness's entry points always come first)."""
-    threads = int(threads)
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    if "numpy" in sys.modules or "torch" in sys.modules:
-        print("benchmarks: warning: NumPy/torch already imported; thread settings may not "
-              "apply to their pools", file=sys.stderr)
-    settings = {name: str(threads) for name in THREAD_VARS}
+    if threads == "default":    # each library's own: no thread variable set
+        for name in THREAD_VARS + ("TAPEGRAD_NUM_THREADS",):
+            os.environ.pop(name, None)
+        settings = {}
+    else:
+        threads = int(threads)
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        if "numpy" in sys.modules or "torch" in sys.modules:
+            print("benchmarks: warning: NumPy/torch already imported; thread settings may not "
+                  "apply to their pools", file=sys.stderr)
+        settings = {name: str(threads) for name in THREAD_VARS}
     if blas:
         settings["TAPEGRAD_BLAS"] = blas
     if wait_policy:
@@ -49,11 +54,14 @@ def child_env():
 
 
 def configure_torch(threads):
-    """Import torch (if installed) and give it ``threads`` intra- and inter-op threads."""
+    """Import torch (if installed) and give it ``threads`` intra- and inter-op threads
+    ("default": leave its own)."""
     try:
         import torch
     except ImportError:
         return None
+    if threads == "default":
+        return torch
     torch.set_num_threads(int(threads))
     try:
         torch.set_num_interop_threads(int(threads))

@@ -137,14 +137,14 @@ class Run:
             self.skipped.append(("W1 micrograd", "micrograd is not installed"))
         timings = self.time([(n, builders[n](ops).unit) for n in names])
         self.add_times("W1", f"scalar graph, {ops:,} ops, fwd+bwd", timings, 1e6 / ops, "µs/op",
-                       {"torch": (0.5, "≤ 0.5×"), "micrograd": (1.0, "≤ 1.0×")})
+                       {"torch": (1.0, "≤ 1.0×"), "micrograd": (1.0, "≤ 1.0×")})
 
     def run_W2(self):
         ops = self.size("W2_ops")
         builders = {"tapegrad": W.chain_tapegrad, "torch": W.chain_torch}
         timings = self.time([(n, builders[n](ops, (16,)).unit) for n in self.frameworks("W2")])
         self.add_times("W2", f"(16,) float32 chain, {ops:,} ops, fwd+bwd", timings, 1e6 / ops,
-                       "µs/op", {"torch": (0.6, "≤ 0.6×")})
+                       "µs/op", {"torch": (0.8, "≤ 0.8×")})
 
     def run_W3(self):
         for b in self.size("W3_batches"):
@@ -154,14 +154,15 @@ class Run:
             names = self.frameworks("W3") + ["numpy"] + ([] if same else ["numpy-same-gemm"])
             timings = self.time([(n, W.w3(n, b).unit) for n in names])
             self.add_times("W3", f"MLP train step, batch {b}", timings, 1e3, "ms/step",
-                           {"torch": (1.05, "≤ 1.05×"),
+                           {"torch": (1.0, "≤ 1.0×"),
                             "numpy" if same else "numpy-same-gemm": (1.05, "≤ 1.05×")})
 
     def run_W4(self):
         b = self.size("W4_batch")
         timings = self.time([(n, W.w4(n, b).unit) for n in self.frameworks("W4")])
+        bound = 1.0 if W.tg.backend.blas() != "numpy" else 1.2   # (issue 19's two targets)
         self.add_times("W4", f"CNN train step, batch {b}", timings, 1e3, "ms/step",
-                       {"torch": (1.5, "≤ 1.5×")})
+                       {"torch": (bound, f"≤ {bound}×")})
 
     def run_W5(self):
         short, long_ = self.size("W5_ops")
@@ -215,7 +216,7 @@ class Run:
         b = self.size("W6_batch")
         timings = self.time([(n, W.w6(n, b).unit) for n in self.frameworks("W6")])
         self.add_times("W6", f"Hessian-vector product, MLP batch {b}", timings, 1e3, "ms",
-                       {"torch": (1.2, "≤ 1.2×")})
+                       {"torch": (1.0, "≤ 1.0×")})
 
     def run_W7(self):
         b = self.size("W7_batch")
@@ -259,7 +260,7 @@ class Run:
         what = f"{steps} MLP train steps, batch {b}"
         tg = res.get("tapegrad", {})
         for key, label, target in (("peak", "peak RSS", None),
-                                   ("above", "peak RSS above post-setup baseline", "≤ 1.2×")):
+                                   ("above", "peak RSS above post-setup baseline", "≤ 1.0×")):
             for n, r in res.items():
                 if "error" in r:
                     self.rows.append(Row("M1", f"{what}: {label}", n, f"failed: {r['error']}", ""))
@@ -268,7 +269,7 @@ class Run:
                 ratio = met = None
                 if n != "tapegrad" and "peak" in tg:
                     ratio = (tg["peak"] - (tg["baseline"] if key == "above" else 0)) / v
-                    met = ratio <= 1.2 if target else None
+                    met = ratio <= 1.0 if target else None
                 self.rows.append(Row("M1", f"{what}: {label}", n, v, "MiB", ratio=ratio,
                                      target=target if n != "tapegrad" else None, met=met))
         for n, r in res.items():
@@ -288,7 +289,7 @@ class Run:
         if not self.has_torch:
             self.skipped.append(("I", "torch is not installed"))
             return
-        threads = sorted({1, 2, self.args.threads})
+        threads = sorted({1, 2} | ({self.args.threads} if self.args.threads != "default" else set()))
         kw = dict(repeats=1, min_time=0.01, rounds=1) if self.quick else \
             dict(repeats=3, min_time=0.1, rounds=3)
         self.notes["I kw"] = kw
@@ -353,10 +354,7 @@ it moved the numbers.
 
 ## Settings
 
-- Threads: **{args.threads}** for both frameworks. Set in `os.environ` before NumPy or torch
-  is imported: {env}; then `torch.set_num_threads({args.threads})` and
-  `torch.set_num_interop_threads({args.threads})`. The thread pools as loaded:
-  {info_start.get("thread pools")}.
+- {threads_md(args)} The thread pools as loaded: {info_start.get("thread pools")}; {info_start.get("torch threads", "")}.
 - `OMP_WAIT_POLICY={args.env_settings.get("OMP_WAIT_POLICY", "(unset)")}`: torch's OpenMP
   workers (GNU libgomp) sleep when idle instead of spin-waiting; see "Interference" below.
 - Timing: each contender is warmed up (≥ 0.3 s and ≥ 2 calls, or 1 call for a unit longer
@@ -429,11 +427,12 @@ libgomp spins about 300,000 rounds before sleeping unless `OMP_WAIT_POLICY=PASSI
 OpenBLAS's own workers both busy-wait after a parallel call, and with 2 cores a spinning
 worker of one library takes the core that the other library's next call wants.
 
-What this harness does about it: one thread per library by default (no worker threads at
-all, so nothing can spin, and both frameworks get one core's worth of compute), and
-`OMP_WAIT_POLICY=PASSIVE` always (harmless at 1 thread; with `--threads 2` idle OpenMP
-workers sleep instead of spinning). The thread variables and the policy are set before
-NumPy and torch are imported, in the harness and in every subprocess it starts.
+What this harness does about it: `OMP_WAIT_POLICY=PASSIVE` always (idle OpenMP workers
+sleep instead of spinning; harmless at 1 thread), set before NumPy and torch are imported,
+in the harness and in every subprocess it starts. Users run each framework at its default
+thread count, so that is the primary run (issue 19); the run with both at 1 thread (no
+worker threads at all, nothing can spin) is the second view, less exposed to the noise
+described next.
 
 What was found while building this (2-core VM shared with other jobs, load average 2–3):
 
@@ -452,10 +451,24 @@ What was found while building this (2-core VM shared with other jobs, load avera
   workers stop spinning sooner) made no difference that stood out of the noise.
 - So the ~35% seen before is consistent with 2-thread pools (the default on this machine)
   fighting over 2 cores, not with anything torch does to NumPy as such. Results with
-  `--threads 2` on this machine are not reliable; the default, 1 thread, is.
+  more than one thread on this machine move with its load: read the defaults columns with
+  the paired ratio and the min–max beside them, and the 1-thread columns as the steadier
+  view.
 
 {interference}
 {(HERE / "WHERE_TIME_GOES.md").read_text()}"""
+
+
+def threads_md(args):
+    """The Settings bullet saying how many threads each framework had."""
+    env = ", ".join(f"{k}={v}" for k, v in args.env_settings.items())
+    if args.threads == "default":
+        return ("Threads: **each framework at its defaults**, as users run them: no thread "
+                f"variable set ({env or 'nothing set'}); PyTorch sizes its pool by the cores, "
+                "tapegrad by `tg.get_num_threads()` (the cores).")
+    return (f"Threads: **{args.threads}** for both frameworks. Set in `os.environ` before NumPy "
+            f"or torch is imported: {env}; then `torch.set_num_threads({args.threads})` and "
+            f"`torch.set_num_interop_threads({args.threads})`.")
 
 
 def _sequence_md(run):
@@ -504,6 +517,9 @@ def main(args):
     for what, why in run.skipped:
         print(f"skipped: {what}: {why}")
     elapsed = time.perf_counter() - t_start
+    if args.rows_json:   # for benchmarks.columns, which reports two runs side by side
+        pathlib.Path(args.rows_json).write_text(json.dumps(
+            {"rows": [r.__dict__ for r in run.rows], "skipped": run.skipped}))
     if args.write_results:
         path = pathlib.Path(args.output) if args.output else HERE / "RESULTS.md"
         path.write_text(results_md(run, info_start, info_end, elapsed))

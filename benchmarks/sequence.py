@@ -185,7 +185,6 @@ def measure(key, threads, repeats, quick=False):
 
 #: targets: tapegrad's time over PyTorch eager's, eager and under tg.compile
 TARGETS = {"eager": 1.3, "tg.compile": 1.0}
-THREAD_COLUMNS = (("default", "default threads"), (1, "1 thread"))
 
 WORKLOADS_MD = """- **W8**: `nn.LSTM(256, 256, num_layers=2)` on a (64, 32, 256) time-major input (sequence
   64, batch 32), `mse_loss` against a fixed target, `backward()`, `SGD(lr=0.01).step()`.
@@ -200,25 +199,25 @@ WORKLOADS_MD = """- **W8**: `nn.LSTM(256, 256, num_layers=2)` on a (64, 32, 256)
 
 
 def run(harness, key):
-    """The harness's W8/W9: rows of eager and compiled tapegrad against PyTorch eager, for
-    each thread setting of THREAD_COLUMNS (a fresh process each)."""
+    """The harness's W8/W9: rows of eager and compiled tapegrad against PyTorch eager, at
+    the harness's thread setting, in a fresh process."""
     from .timing import Timing
-    for threads, label in THREAD_COLUMNS:
-        harness.log(f"  {key}: {label}, fresh subprocess")
-        res = measure(key, threads, harness.args.repeats, harness.quick)
-        if "error" in res:
-            harness.skipped.append((f"{key} ({label})", f"failed: {res['error']}"))
-            continue
-        t = {n: Timing(n, v["per_unit"], v["units"]) for n, v in res["timings"].items()}
-        desc = res["info"]["description"]
-        for mode, name in (("eager", "tapegrad eager"), ("tg.compile", "tapegrad compiled")):
-            pair = {"tapegrad": t[name]}
-            if "torch eager" in t:
-                pair["torch"] = t["torch eager"]
-            bound = TARGETS[mode]
-            harness.add_times(key, f"{desc}; {label}; {mode}", pair, 1e3, "ms/step",
-                              {"torch": (bound, f"≤ {bound}×")})
-        harness.notes[f"{key} {threads}"] = res["info"]
+    threads = harness.args.threads
+    harness.log(f"  {key}: threads {threads}, fresh subprocess")
+    res = measure(key, threads, harness.args.repeats, harness.quick)
+    if "error" in res:
+        harness.skipped.append((key, f"failed: {res['error']}"))
+        return
+    t = {n: Timing(n, v["per_unit"], v["units"]) for n, v in res["timings"].items()}
+    desc = res["info"]["description"]
+    for mode, name in (("eager", "tapegrad eager"), ("tg.compile", "tapegrad compiled")):
+        pair = {"tapegrad": t[name]}
+        if "torch eager" in t:
+            pair["torch"] = t["torch eager"]
+        bound = TARGETS[mode]
+        harness.add_times(key, f"{desc}; {mode}", pair, 1e3, "ms/step",
+                          {"torch": (bound, f"≤ {bound}×")})
+    harness.notes[f"{key} {threads}"] = res["info"]
 
 
 def main(argv=None):

@@ -173,9 +173,11 @@ def test_sequence_workloads_compiled_equal_eager(key):
     assert_same(eager.values(), comp.values(), 0, keys=["loss", "grads", "params"])
 
 
-def test_sequence_harness_rows_for_both_thread_settings(monkeypatch):
-    """The harness's W8: one measurement per thread setting, eager and compiled rows against
-    PyTorch with their targets (the measurement itself is faked here; see the next test)."""
+@pytest.mark.parametrize("threads", ["default", "1"])
+def test_sequence_harness_rows_at_the_runs_thread_setting(monkeypatch, threads):
+    """The harness's W8: one measurement at the run's thread setting (benchmarks.columns
+    runs the harness once per setting), eager and compiled rows against PyTorch with their
+    targets (the measurement itself is faked here; see the next test)."""
     from benchmarks import __main__ as M, harness, sequence as S
     asked = []
 
@@ -185,16 +187,39 @@ def test_sequence_harness_rows_for_both_thread_settings(monkeypatch):
         return {"info": {"description": "d", "torch threads": threads},
                 "timings": {n: {"per_unit": [v, v], "units": 1} for n, v in per.items()}}
     monkeypatch.setattr(S, "measure", fake)
-    run = harness.Run(M.parse(["--quick", "--only", "W8"]))
+    run = harness.Run(M.parse(["--quick", "--only", "W8", "--threads", threads]))
     S.run(run, "W8")
-    assert asked == [("W8", "default", 2, True), ("W8", 1, 2, True)]
-    for label in ("default threads", "1 thread"):
-        for mode, target, ratio, met in (("eager", "≤ 1.3×", 1.2, True),
-                                         ("tg.compile", "≤ 1.0×", 0.9, True)):
-            rows = [r for r in run.rows if r.what == f"d; {label}; {mode}"]
-            assert [r.framework for r in rows] == ["tapegrad", "torch"]
-            assert rows[1].target == target and rows[1].met is met
-            assert rows[1].ratio == pytest.approx(ratio)
+    assert asked == [("W8", threads, 2, True)]
+    for mode, target, ratio, met in (("eager", "≤ 1.3×", 1.2, True),
+                                     ("tg.compile", "≤ 1.0×", 0.9, True)):
+        rows = [r for r in run.rows if r.what == f"d; {mode}"]
+        assert [r.framework for r in rows] == ["tapegrad", "torch"]
+        assert rows[1].target == target and rows[1].met is met
+        assert rows[1].ratio == pytest.approx(ratio)
+
+
+def test_thread_settings_parse():
+    from benchmarks import __main__ as M
+    assert M.parse([]).threads is None             # both runs (benchmarks.columns)
+    assert M.parse(["--threads", "default"]).threads == "default"
+    assert M.parse(["--threads", "2"]).threads == "2"
+    with pytest.raises(SystemExit):
+        M.parse(["--threads", "0"])
+
+
+def test_columns_put_the_one_thread_run_beside_the_defaults_run():
+    from benchmarks import columns
+    row = dict(workload="W1", what="g", unit="µs/op", lo=None, hi=None, n="", paired=None)
+    primary = [dict(row, framework="tapegrad", value=9.0, ratio=None, target=None, met=None),
+               dict(row, framework="torch", value=6.0, ratio=1.5, target="≤ 1.0×", met=False,
+                    paired=[1.4, 1.5, 1.6])]
+    second = [dict(row, framework="tapegrad", value=8.0, ratio=None, target=None, met=None),
+              dict(row, framework="torch", value=8.0, ratio=1.0, target="≤ 1.0×", met=True)]
+    lines = columns.table(primary, second).splitlines()
+    assert lines[3] == ("| W1 | g | torch | 6.000 | µs/op | 1.50× | 1.50× (1.40–1.60) | ≤ 1.0× "
+                        "| **no** | 8.000 | 1.00× | yes |")
+    assert columns._strip(["--quick", "--only", "W1", "--output=x", "--threads", "1"],
+                          ("--only", "--output", "--threads")) == ["--quick"]
 
 
 def test_sequence_measurement_process_prints_timings():
@@ -255,8 +280,10 @@ def test_cli_quick_prints_a_table():
                          env=env(), timeout=120)
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    assert "| workload | measure | framework | median |" in out
-    for needle in ("| W1 |", "| W2 |", "| tapegrad |", "| torch |", "≤ 0.5×", "≤ 0.6×"):
+    assert "--threads default" in out and "--threads 1" in out   # both runs, then one table
+    assert "| workload | measure | framework | median (defaults) |" in out
+    assert "| median (1 thread) | tapegrad / this (1 thread) |" in out
+    for needle in ("| W1 |", "| W2 |", "| tapegrad |", "| torch |", "≤ 1.0×", "≤ 0.8×"):
         assert needle in out, needle
     assert "skipped: I, W3, W4, W5, W6, W7, W8, W9, M1: not selected by --only" in out
     assert (results.read_bytes() if results.exists() else None) == before  # --no-write
