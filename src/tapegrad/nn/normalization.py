@@ -85,12 +85,54 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Over (N, C) or (N, C, L) inputs."""
+    """Batch normalisation over (N, C) or (N, C, L) inputs; the output has the input's shape.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel C, with the batch's
+    biased mean and variance over every dim but C in training (the running statistics then
+    move by ``momentum`` toward the batch's, with its unbiased variance), the running ones in
+    eval mode (``F.batch_norm``).
+
+    Args:
+        num_features (int): C, the number of channels.
+        eps (float): added to the variance for stability.
+        momentum (float or None): the running statistics' update rate; None keeps a
+            cumulative average.
+        affine (bool): learn ``weight`` (ones) and ``bias`` (zeros) of shape (C,).
+        track_running_stats (bool): keep ``running_mean``/``running_var`` buffers; without
+            them eval mode also uses the batch statistics.
+        device (optional): where the parameters and buffers are made.
+        dtype (optional): their dtype.
+        bias (bool): keyword-only; False with ``affine`` learns ``weight`` only.
+
+    Raises:
+        tg.ShapeError: an input of another rank or with another number of channels.
+    """
     _dims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    """Over (N, C, H, W) inputs."""
+    """Batch normalisation over (N, C, H, W) inputs; the output has the input's shape.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel C, with the batch's
+    biased mean and variance over every dim but C in training (the running statistics then
+    move by ``momentum`` toward the batch's, with its unbiased variance), the running ones in
+    eval mode (``F.batch_norm``).
+
+    Args:
+        num_features (int): C, the number of channels.
+        eps (float): added to the variance for stability.
+        momentum (float or None): the running statistics' update rate; None keeps a
+            cumulative average.
+        affine (bool): learn ``weight`` (ones) and ``bias`` (zeros) of shape (C,).
+        track_running_stats (bool): keep ``running_mean``/``running_var`` buffers; without
+            them eval mode also uses the batch statistics.
+        device (optional): where the parameters and buffers are made.
+        dtype (optional): their dtype.
+        bias (bool): keyword-only; False with ``affine`` learns ``weight`` only.
+
+    Raises:
+        tg.ShapeError: an input of another rank or with another number of channels.
+    """
     _dims = (4,)
 
 

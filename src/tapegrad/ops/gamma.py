@@ -72,7 +72,8 @@ def polygamma(n, input):
 
 
 Tensor.polygamma = lambda self, n: polygamma(n, self)
-Tensor.polygamma.__doc__ = "``polygamma(n, self)``."
+Tensor.polygamma.__doc__ = ("``x.polygamma(n)`` is ``tg.polygamma(n, x)``: psi^(n)(x), the "
+                             "n-th derivative of digamma (n an int >= 0).")
 
 
 def _mvlgamma_samples(rng):
