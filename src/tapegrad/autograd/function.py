@@ -79,7 +79,8 @@ class Function(core.Function):
         node whose VJP is ``backward`` (or ``vjp``), when an input requires grad.
 
         Args:
-            *args, **kwargs: passed to ``forward`` (tensors among them are the op's inputs).
+            *args: passed to ``forward``; the tensors among them are the op's inputs.
+            **kwargs: passed to ``forward``.
 
         Returns:
             the output tensor(s) of ``forward``.
