@@ -36,7 +36,8 @@ class DistributedDataParallel(Module):
         find_unused_parameters: allow parameters the forward's outputs don't depend on
             (one graph walk per forward and a small allreduce per step); without it such
             a parameter makes the next forward raise, naming it.
-        device_ids, output_device: accepted for PyTorch's signature; must be None.
+        device_ids: accepted for PyTorch's signature; must be None.
+        output_device: accepted for PyTorch's signature; must be None.
 
     Raises:
         RuntimeError: no process group, or no parameter requires grad.

@@ -93,7 +93,8 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
         init_method: must be None (MPI's launcher does the rendezvous).
         timeout: accepted for PyTorch's signature and ignored: MPI collectives have no
             timeout; a failing rank aborts the job instead (see the module docstring).
-        world_size, rank: optional; when given they must equal what MPI reports.
+        world_size (int, optional): when given, it must equal what MPI reports.
+        rank (int, optional): when given, it must equal what MPI reports.
 
     Raises:
         ValueError: another backend, an init_method, or a rank/world size that differs

@@ -20,7 +20,10 @@ class DistributedSampler(Sampler):
     the orders differ from PyTorch's; the sharding of a given order is the same).
 
     Args:
-        num_replicas, rank: default to the world size and rank of the default group.
+        num_replicas (int, optional): the number of processes sharing the data (the
+            world size of the default group by default).
+        rank (int, optional): this process's share (its rank in the default group by
+            default).
 
     Raises:
         ValueError: a rank outside [0, num_replicas - 1].
