@@ -28,6 +28,14 @@ OPS = {}
 
 def register(name, fn, primitive=None, method=False, samples=None, aliases=(), dunders=(),
              rdunders=(), doc=None):
+    """Register op ``fn`` under ``name``: record its OpInfo (docstring, samples, kind) and bind
+    it as the Tensor method ``name`` and its aliases (when ``method``), and as the operator
+    ``dunders`` (``__add__``) and reflected ``rdunders`` (``__radd__``). The method is ``fn``
+    itself, so ``Tensor.<name>`` shows the op's docstring.
+
+    Returns:
+        ``fn``, renamed ``name``.
+    """
     OPS[name] = OpInfo(name, fn, primitive, method, samples, aliases,
                        doc or (primitive or fn).__doc__)
     fn.__name__ = name
@@ -47,6 +55,7 @@ def _reflected(fn, dunder):
     def r(self, other):
         return fn(other, self)
     r.__name__ = dunder
+    r.__doc__ = f"Reflected ``{fn.__name__}``: ``x.{dunder}(y)`` is ``{fn.__name__}(y, x)``."
     return r
 
 
