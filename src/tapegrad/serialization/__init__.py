@@ -275,7 +275,7 @@ def _check_member(z, info):
     if not info.filename.endswith(".npy"):
         return
     with z.open(info) as m:
-        npy = xp.lib.format
+        npy = backend.xp.lib.format   # (files are read on the host, by NumPy)
         try:
             version = npy.read_magic(m)
             shape, _, dtype = (npy.read_array_header_1_0(m) if version == (1, 0)
