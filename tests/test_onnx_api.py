@@ -183,6 +183,9 @@ def test_onnx_is_imported_only_when_used_and_a_missing_one_says_how_to_install(m
     code = "import sys, tapegrad as tg; tg.onnx.TrainingMode; print('onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(ModuleNotFoundError, match=r"'onnxruntime' .*: pip install onnxruntime"):
+        tg.onnx.export(nn.Linear(2, 2), tg.randn(1, 2), verify=True)
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ModuleNotFoundError, match=r'pip install "tapegrad\[onnx\]"'):
         tg.onnx.export(nn.Linear(2, 2), tg.randn(1, 2))

@@ -15,12 +15,14 @@ _STATE = {"exporting": False}
 
 
 def require(name):
-    """Import an optional dependency, or say how to install it."""
+    """Import an optional dependency (onnx, or onnxruntime to run a file), or say how to
+    install it."""
     try:
         return __import__(name)
     except ImportError:
+        how = 'pip install "tapegrad[onnx]"' if name == "onnx" else f"pip install {name}"
         raise ModuleNotFoundError(f"tg.onnx needs the '{name}' package, which is not installed: "
-                                  f"pip install \"tapegrad[onnx]\"") from None
+                                  f"{how}") from None
 
 
 def inputs_of(args, kwargs):
