@@ -78,14 +78,23 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **params):
+        """The op on arrays: ``args`` are the inputs' arrays (NumPy or CuPy, ``ctx.xp`` is
+        their module) or Python values, ``params`` its keyword parameters; returns the
+        output array. Whatever backward needs besides the inputs and output goes on ``ctx``
+        (only when ``ctx.recording``)."""
         raise NotImplementedError
 
     @staticmethod
     def vjp(ctx, g):
+        """The vector-Jacobian product: the gradient of each input given the gradient ``g``
+        of the output (a tuple with one entry per input, None where none is needed),
+        written in tapegrad ops so it is differentiable again."""
         raise NotImplementedError
 
     @classmethod
     def apply(cls, *args, **params):
+        """Run the op on tensors (or arrays, numbers) ``args`` with keyword ``params``;
+        records it when grad mode is on and an input requires grad. Returns a Tensor."""
         return apply(cls, args, params)
 
 

@@ -53,10 +53,12 @@ class Node:
     # -- what the rules read ------------------------------------------------------------
     @property
     def name(self):
+        """The op's name (``"mul"``, ``"linear_op"``, ...)."""
         return self.fn.name
 
     @property
     def needs_input_grad(self):
+        """One bool per input: whether a gradient for it is wanted."""
         return tuple([n is not None for n in self.next])
 
     @property
@@ -105,6 +107,8 @@ class Node:
         return tuple(out)
 
     def save_for_backward(self, *tensors):
+        """Keep ``tensors`` for backward (read back as ``saved_tensors``, checked against
+        in-place changes)."""
         self._user_saved = tuple((t, t._vc[0] if t is not None else None) for t in tensors)
 
     def _check_alive(self, what):
@@ -136,6 +140,7 @@ class Node:
         self.consumed = self.marked = True
 
     def drop_saved(self):
+        """Forget what the op saved (the checkpoint strips a segment this way)."""
         self.__dict__.clear()
         self._saved = self._out = None   # (their versions mean nothing without them)
 
