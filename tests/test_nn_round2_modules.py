@@ -341,3 +341,14 @@ def test_errors_name_the_op_and_the_shapes():
     _raises(ValueError, "MultiMarginLoss: only p == 1 and p == 2", nn.MultiMarginLoss, p=3)
     _raises(ValueError, "MSELoss: avg is not a valid value for reduction", nn.MSELoss,
             reduction="avg")
+
+
+def test_embedding_from_pretrained_needs_a_2d_table():
+    table = np.arange(6.0).reshape(3, 2)
+    m = tg.nn.Embedding.from_pretrained(tg.tensor(table))
+    ref = torch.nn.Embedding.from_pretrained(torch.tensor(table))
+    idx = np.array([2, 0])
+    np.testing.assert_array_equal(m(tg.tensor(idx)).numpy(), ref(torch.tensor(idx)).numpy())
+    assert not m.weight.requires_grad
+    with pytest.raises(tg.ShapeError, match=r"from_pretrained: embeddings must be 2-d .*\[3\]"):
+        tg.nn.Embedding.from_pretrained(tg.ones(3))

@@ -8,6 +8,7 @@ tapegrad's generator (``tg.manual_seed``) or the ``generator`` argument.
 """
 import math
 
+from ..core.errors import ShapeError
 from ..creation import empty
 from . import functional as F
 from . import init
@@ -175,8 +176,13 @@ class Embedding(Module):
             Embedding: the new module.
 
         Raises:
-            ValueError: ``embeddings`` is not 2-d.
+            ShapeError: ``embeddings`` is not 2-d (a ValueError and a RuntimeError;
+                PyTorch asserts).
         """
+        if len(embeddings.shape) != 2:
+            raise ShapeError(f"Embedding.from_pretrained: embeddings must be 2-d "
+                             f"(num_embeddings, embedding_dim), got shape "
+                             f"{list(embeddings.shape)}")
         rows, cols = embeddings.shape
         m = cls(rows, cols, padding_idx=padding_idx, _weight=embeddings, **kwargs)
         m.weight.requires_grad_(not freeze)
