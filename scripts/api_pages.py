@@ -39,7 +39,8 @@ PAGES = {
             "[op table](ops.md) lists them by their `tg.` name."),
     "onnx": ("tapegrad.onnx", "ONNX export."),
     "serialization": ("tapegrad.serialization", "`tg.save` and `tg.load`: tapegrad's files "
-                      "and PyTorch's, and what loading one may run."),
+                      "(PyTorch's API; not PyTorch's file format), and what loading one may "
+                      "rebuild."),
     "examples": ("tapegrad.examples", "The main jobs: digits, charlm, and the mixed-precision "
                  "helpers they share."),
 }
