@@ -73,6 +73,25 @@ def test_bf16_autocast_trains_like_float32(run):
         (run["val_bpc"], bf16["val_bpc"])
 
 
+def test_amp_runs_products_in_the_low_dtype_and_keeps_float32_parameters():
+    """The --amp mechanism: under the job's autocast the model's logits are bfloat16 /
+    float16, its parameters and their gradients float32; fp16 runs through the GradScaler
+    (scale 2**16 at the start) and still learns a few steps without a skipped step."""
+    from tapegrad.examples.amp import Precision
+    m = TransformerLM(12, 8, d_model=16, nhead=2, layers=1, ff=32, dropout=0.0)
+    for amp, dtype in (("bf16", tg.bfloat16), ("fp16", tg.float16)):
+        prec = Precision(amp)
+        with prec.autocast():
+            logits, _ = m(tg.zeros((2, 8), dtype=tg.int64))
+        assert logits.dtype == dtype and prec.scaler.is_enabled() == (amp == "fp16")
+        logits.float().sum().backward()
+        assert all(p.dtype == tg.float32 and p.grad.dtype == tg.float32
+                   for p in m.parameters())
+    r = small_run("lstm", steps=12, eval_every=6, sample_chars=0, amp="fp16")
+    assert r["amp"] == "fp16" and math.isfinite(r["val_bpc"])
+    assert r["history"]["val_bpc"][-1] < r["history"]["val_bpc"][0]
+
+
 def test_cli_prints_the_results(tmp_path, capsys):
     r = C.main(["--model", "lstm", "--steps", "3", "--block", "16", "--batch-size", "4",
                 "--quiet", "--no-plot", "--out", str(tmp_path), "--sample-chars", "20",
@@ -80,6 +99,7 @@ def test_cli_prints_the_results(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "bits per character" in out and "unigram entropy of the text: 4.6" in out
     assert "sampled at temperature 0.8:" in out and "  def " in out
+    assert f"saved weights to {tmp_path / 'charlm_lstm.tg'}\n" in out
     assert (tmp_path / "charlm_lstm.tg").exists() and "plot" not in r
     assert 'tapegrad-charlm = "tapegrad.examples.charlm:cli"' in (ROOT / "pyproject.toml").read_text()
 

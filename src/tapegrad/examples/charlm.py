@@ -18,8 +18,9 @@ loss every ``--eval-every`` steps on a fixed subset of validation windows and at
 all of them, and reports losses in bits per character (cross-entropy / ln 2) beside the
 unigram entropy of the training text (what a model that ignores context gets). At the end
 it saves the checkpoint with ``tg.save``, plots the curves to a PNG (matplotlib, Agg) and
-prints a few lines sampled from ``--prompt``. The same seed gives the same numbers. BLAS
-runs on one thread by default (``--threads``: see tapegrad.examples.digits.blas_threads).
+prints a few lines sampled from ``--prompt``. The same seed gives the same numbers. CPU
+work runs on one thread by default (``--threads``: ``tg.set_num_threads`` and the BLAS
+pools for the run, then restored).
 The console script ``tapegrad-charlm`` is the same command; ``train(...)`` is importable and
 returns the metrics, and ``load(path)`` gives back the model and its vocabulary.
 """
@@ -44,7 +45,7 @@ LN2 = math.log(2.0)
 DEFAULTS = {
     "transformer": {"steps": 1200, "lr": 3e-3, "block": 64, "batch_size": 32,
                     "model": {"d_model": 128, "nhead": 4, "layers": 2, "ff": 512,
-                              "dropout": 0.1, "positions": "learned", "tie": True}},
+                              "dropout": 0.0, "positions": "learned", "tie": True}},
     "lstm": {"steps": 1200, "lr": 5e-3, "block": 64, "batch_size": 32,
              "model": {"embed": 64, "hidden": 256, "layers": 1, "dropout": 0.0}},
 }
@@ -145,10 +146,26 @@ def train(model="transformer", steps=None, batch_size=None, block=None, lr=None,
         raise ValueError(f"unknown model {model!r}; use 'transformer' or 'lstm'")
     d = DEFAULTS[model]
     cfg = {"kind": model, "block": block or d["block"], "model": {**d["model"], **model_kw}}
-    with blas_threads(threads):
+    with blas_threads(threads), _num_threads(threads):
         return _train(cfg, steps or d["steps"], batch_size or d["batch_size"], lr or d["lr"],
                       seed, out, plot, quiet, tg.device(device), Precision(amp, device),
                       eval_every, eval_windows, sample_chars, prompt, temperature)
+
+
+@contextlib.contextmanager
+def _num_threads(n):
+    """``tg.set_num_threads(n)`` for the block, then the previous count back (None: no
+    change). threadpoolctl's limit alone is not enough: tapegrad sizes the BLAS pools per
+    product (tg.set_num_threads), and would give its larger products two threads again."""
+    if n is None:
+        yield
+        return
+    before = tg.get_num_threads()
+    tg.set_num_threads(n)
+    try:
+        yield
+    finally:
+        tg.set_num_threads(before)
 
 
 def _lr_lambda(steps):
@@ -320,9 +337,8 @@ def main(argv=None):
           f"{' with ' + a.amp + ' autocast' if a.amp else ''} in {r['seconds']:.1f} s")
     print(f"validation: {r['val_bpc']:.3f} bits per character over {r['n_val']:,} characters "
           f"(unigram entropy of the text: {r['unigram_bpc']:.3f})")
-    print(f"saved weights to {r['weights']}")
-    if r.get("plot"):
-        print(f"saved curves to {r['plot']}")
+    print(f"saved weights to {r['weights']}"
+          + (f" and the curves to {r['plot']}" if r.get("plot") else ""))
     if r["samples"]:
         print(f"\nsampled at temperature {a.temperature}:")
         for line in r["samples"].splitlines()[:6]:
