@@ -14,6 +14,7 @@ does, and says how to install it when it is missing (``pip install 'tapegrad[mpi
 - ``collectives``: all_reduce, broadcast, all_gather, gather, scatter, reduce_scatter,
   reduce, barrier, send/recv; ``async_op=True`` returns a Work with ``wait()``.
 - ``check``: the agreement check that turns mismatched collectives into errors.
+- ``liveness``: waits that poll, so a rank that left or a timeout is an error, not a hang.
 - ``ddp``/``reducer``: DistributedDataParallel (also ``tg.nn.parallel``).
 - ``algorithms.ddp_comm_hooks``: communication hooks (``fp16_compress_hook``).
 """
@@ -22,12 +23,14 @@ from .group import (init_process_group, destroy_process_group, is_available, is_
 from .collectives import (ReduceOp, Work, Future, barrier, all_reduce, reduce, broadcast,
                           all_gather, gather, scatter, reduce_scatter, send, recv, isend, irecv)
 from .check import CollectiveMismatchError, set_checks
+from .liveness import PeerLeftError, DistributedTimeoutError
 
 __all__ = ["init_process_group", "destroy_process_group", "is_available", "is_initialized",
            "get_rank", "get_world_size", "group", "ProcessGroup", "abort", "ReduceOp", "Work",
            "Future", "barrier", "all_reduce", "reduce", "broadcast", "all_gather", "gather",
            "scatter", "reduce_scatter", "send", "recv", "isend", "irecv",
-           "CollectiveMismatchError", "set_checks", "DistributedDataParallel"]
+           "CollectiveMismatchError", "set_checks", "PeerLeftError", "DistributedTimeoutError",
+           "DistributedDataParallel"]
 
 
 def __getattr__(name):

@@ -117,7 +117,7 @@ def verify_same_tensors(group, who, tensors, config):
     group.agree("ddp_layout")      # every rank is here, not in some other collective
     head = host.asarray([len(tensors)] + list(config.values()), dtype=backend.int64)
     heads = host.empty((size, head.size), dtype=backend.int64)
-    group.comm.Allgather(head, heads)
+    group.run(who, "Allgather", head, heads)
     labels = ["the number of parameters and buffers"] + list(config)
     for k, label in enumerate(labels):
         if len(set(heads[:, k].tolist())) > 1:
@@ -128,7 +128,7 @@ def verify_same_tensors(group, who, tensors, config):
         return
     sigs = host.stack([signature("ddp_layout", t.dtype, t.shape) for _, _, t in tensors])
     all_sigs = host.empty((size,) + sigs.shape, dtype=sigs.dtype)
-    group.comm.Allgather(sigs, all_sigs)
+    group.run(who, "Allgather", sigs, all_sigs)
     for k, (kind, name, _) in enumerate(tensors):
         rows = all_sigs[:, k]
         if not (rows == rows[0]).all():

@@ -14,10 +14,14 @@ and raises:
     CollectiveMismatchError: the ranks called different collectives, or the same one with
         another dtype, shape, root or reduce op (the agreement check in ``check``; it runs
         before any data moves, so the group stays usable after the error).
+    PeerLeftError: a rank left the job (destroy_process_group, or its program ended)
+        without starting this collective; DistributedTimeoutError: the wait outlasted the
+        process group's timeout. Blocking calls and ``wait()`` poll MPI (``liveness``)
+        instead of blocking in it, so they raise these instead of hanging.
 """
 import enum
 
-from . import _mpi
+from . import _mpi, liveness
 from ._mpi import _buffer, _restore, _empty
 from .group import default_group
 from ..core.tensor import Tensor
@@ -43,16 +47,20 @@ _BOOL_OPS = {ReduceOp.SUM: "LOR", ReduceOp.MAX: "LOR", ReduceOp.PRODUCT: "LAND",
 
 class Work:
     """The handle of a collective started with ``async_op=True``; ``wait()`` blocks until
-    it is complete and the tensors hold the result."""
+    it is complete and the tensors hold the result. ``what`` names the call in errors;
+    ``group_id`` and ``seq`` (the collective's number on that group; None for point to
+    point) let the wait tell when a peer that left will never take part."""
 
-    def __init__(self, requests, finish, result, statuses=None):
+    def __init__(self, requests, finish, result, statuses=None, what="wait", group_id=None,
+                 seq=None):
         self._requests, self._finish, self._result, self._done = requests, finish, result, False
-        self._statuses = statuses
+        self._statuses, self._where = statuses, (what, group_id, seq)
 
     def wait(self, timeout=None):
-        """Block until the collective completed and its result was written; returns True."""
+        """Block until the collective completed and its result was written; returns True.
+        Raises PeerLeftError or DistributedTimeoutError instead of waiting forever."""
         if not self._done:
-            _mpi.load().Request.Waitall(self._requests, self._statuses)
+            liveness.wait(self._requests, *self._where, statuses=self._statuses)
             self._complete()
         return True
 
@@ -149,14 +157,14 @@ def _mpi_op(op, reduce_op, dtype):
     return getattr(MPI, _MPI_OPS[reduce_op])
 
 
-def _start(group, async_op, method, args, finish, result=None):
-    """Run ``comm.<method>(*args)`` (``I<method>`` when async), then ``finish``."""
-    comm = group.comm
+def _start(name, group, async_op, method, args, finish, result=None):
+    """Start ``comm.I<method>(*args)``; return its Work when async, else wait for it (a
+    polled wait: it never hangs, see ``liveness``) and return None."""
+    req, seq = group.start(method, *args)
+    work = Work([req], finish, result, what=name, group_id=group.id, seq=seq)
     if async_op:
-        req = getattr(comm, "I" + method[0].lower() + method[1:])(*args)
-        return Work([req], finish, result)
-    getattr(comm, method)(*args)
-    finish()
+        return work
+    work.wait()
     return None
 
 
@@ -180,14 +188,15 @@ def barrier(group=None, async_op=False):
     """Block until every rank of the group has called barrier."""
     g = group or default_group("barrier")
     g.agree("barrier")
-    return _start(g, async_op, "Barrier", (), lambda: None)
+    return _start("barrier", g, async_op, "Barrier", (), lambda: None)
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """Combine ``tensor`` across ranks with ``op``; every rank gets the result in place."""
     g = group or default_group("all_reduce")
     mop, buf, finish = _reduction("all_reduce", g, tensor, op)
-    return _start(g, async_op, "Allreduce", (_mpi.load().IN_PLACE, buf, mop), finish, [tensor])
+    return _start("all_reduce", g, async_op, "Allreduce", (_mpi.load().IN_PLACE, buf, mop),
+                  finish, [tensor])
 
 
 def reduce(tensor, dst=0, op=ReduceOp.SUM, group=None, async_op=False):
@@ -198,7 +207,7 @@ def reduce(tensor, dst=0, op=ReduceOp.SUM, group=None, async_op=False):
         args = (_mpi.load().IN_PLACE, buf, mop, dst)
     else:
         args, finish = (buf, None, mop, dst), lambda: None
-    return _start(g, async_op, "Reduce", args, finish, [tensor])
+    return _start("reduce", g, async_op, "Reduce", args, finish, [tensor])
 
 
 def broadcast(tensor, src=0, group=None, async_op=False):
@@ -207,7 +216,8 @@ def broadcast(tensor, src=0, group=None, async_op=False):
     _tensor("broadcast", tensor)
     g.agree("broadcast", tensor.dtype, tensor.shape, root=src)
     buf = _buffer(tensor)
-    return _start(g, async_op, "Bcast", (buf, src), lambda: _restore(buf, tensor), [tensor])
+    return _start("broadcast", g, async_op, "Bcast", (buf, src),
+                  lambda: _restore(buf, tensor), [tensor])
 
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
@@ -217,7 +227,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     _like("all_gather", tensor_list, tensor, g.size(), "tensor_list")
     g.agree("all_gather", tensor.dtype, tensor.shape)
     recv = _empty((g.size(),) + tensor.shape, tensor)
-    return _start(g, async_op, "Allgather", (_buffer(tensor), recv),
+    return _start("all_gather", g, async_op, "Allgather", (_buffer(tensor), recv),
                   lambda: _scatter_rows(recv, tensor_list), tensor_list)
 
 
@@ -230,7 +240,7 @@ def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
         _like("gather", gather_list, tensor, g.size(), "gather_list")
     g.agree("gather", tensor.dtype, tensor.shape, root=dst)
     recv = _empty((g.size(),) + tensor.shape, tensor) if root else None
-    return _start(g, async_op, "Gather", (_buffer(tensor), recv, dst),
+    return _start("gather", g, async_op, "Gather", (_buffer(tensor), recv, dst),
                   lambda: root and _scatter_rows(recv, gather_list), gather_list)
 
 
@@ -244,8 +254,8 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
         send = _stack(scatter_list)
     g.agree("scatter", tensor.dtype, tensor.shape, root=src)
     buf = _buffer(tensor)
-    return _start(g, async_op, "Scatter", (send, buf, src), lambda: _restore(buf, tensor),
-                  [tensor])
+    return _start("scatter", g, async_op, "Scatter", (send, buf, src),
+                  lambda: _restore(buf, tensor), [tensor])
 
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
@@ -254,8 +264,8 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     _like("reduce_scatter", input_list, _tensor("reduce_scatter", output, "output"), g.size(),
           "input_list")
     mop, buf, finish = _reduction("reduce_scatter", g, output, op)
-    return _start(g, async_op, "Reduce_scatter_block", (_stack(input_list), buf, mop), finish,
-                  [output])
+    return _start("reduce_scatter", g, async_op, "Reduce_scatter_block",
+                  (_stack(input_list), buf, mop), finish, [output])
 
 
 def _stack(tensors):
@@ -285,7 +295,7 @@ def isend(tensor, dst, group=None, tag=0):
         reqs.append(g.comm.Isend(sig, dst, _TAG_SIGNATURE + tag))
     buf = _buffer(tensor)
     reqs.append(g.comm.Isend(buf, dst, tag))
-    return Work(reqs, lambda: None, [tensor])
+    return Work(reqs, lambda: None, [tensor], what=f"send to rank {dst}")
 
 
 def recv(tensor, src=None, group=None, tag=0):
@@ -309,7 +319,8 @@ def irecv(tensor, src=None, group=None, tag=0):
         def done():
             source[0] = status.Get_source()
             _restore(buf, tensor)
-        work = Work([g.comm.Irecv(buf, source[0], tag)], done, [tensor], [status])
+        work = Work([g.comm.Irecv(buf, source[0], tag)], done, [tensor], [status],
+                    what=_recv_what(src))
         work.source = source
         return work
     got = host.empty_like(_sig_of("send", tensor, 0))
@@ -330,9 +341,13 @@ def irecv(tensor, src=None, group=None, tag=0):
             raise err
         g.comm.Recv(buf, source[0], tag, status)
         _restore(buf, tensor)
-    work = Work([req], finish, [tensor])
+    work = Work([req], finish, [tensor], what=_recv_what(src))
     work.source = source
     return work
+
+
+def _recv_what(src):
+    return "recv from any rank" if src is None else f"recv from rank {src}"
 
 
 def _checked(g):

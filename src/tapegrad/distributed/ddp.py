@@ -19,7 +19,8 @@ from ..nn.module import Module
 from .check import verify_same_tensors
 from .collectives import broadcast
 from .group import default_group
-from .reducer import Reducer
+from .liveness import PeerLeftError
+from .reducer import Reducer, uneven_steps
 
 xp = backend.xp
 
@@ -75,7 +76,11 @@ class DistributedDataParallel(Module):
         if self.broadcast_buffers and self.training:
             bufs = list(self.module.buffers())
             if bufs:
-                _broadcast_coalesced(bufs, self._group)
+                try:
+                    _broadcast_coalesced(bufs, self._group)
+                except PeerLeftError as e:
+                    step = self._reducer.step + 1
+                    raise uneven_steps(e, f"rank 0's buffers at step {step}") from None
         out = self.module(*inputs, **kwargs)
         if is_grad_enabled():
             if self._sync:

@@ -12,13 +12,18 @@ forever. An error that every rank raises together (a CollectiveMismatchError) is
 rank 0 only; the others give it 3 seconds to do so before printing and aborting themselves.
 An error from MPI itself (most often: a peer rank died) waits the same 3 seconds, so the
 failing rank's traceback is the one printed.
+
+Leaving: a rank that leaves (destroy_process_group, or the atexit hook at the end of the
+program) tells the others first, and every wait polls instead of blocking in MPI, so a
+rank still waiting for a collective that the leaver never started gets a PeerLeftError
+and aborts the job instead of waiting forever (see ``liveness``).
 """
 import atexit
 import os
 import sys
 import time
 
-from . import _mpi, check
+from . import _mpi, check, liveness
 
 _state = {"world": None, "hook": None, "atexit": False}
 ABORT_GRACE_S = 3.0
@@ -33,6 +38,7 @@ class ProcessGroup:
         self.comm = comm
         self.internal = internal      # DDP's private groups skip the per-call check
         self._rank, self._size = comm.Get_rank(), comm.Get_size()
+        self.id = liveness.new_group()
 
     def rank(self):
         """This process's rank in the group (0 to ``size() - 1``)."""
@@ -47,14 +53,31 @@ class ProcessGroup:
         every rank must call it). Used by DistributedDataParallel for its buckets."""
         return ProcessGroup(self.comm.Dup(), internal=True)
 
+    def start(self, method, *args):
+        """Start the non-blocking ``comm.I<method>(*args)`` (``method``: "Allreduce",
+        "Bcast", ...), counted as this group's next collective. Returns (request, its
+        number), for ``liveness.wait``."""
+        req = getattr(self.comm, "I" + method[0].lower() + method[1:])(*args)
+        return req, liveness.started(self.id)
+
+    def run(self, what, method, *args):
+        """Run collective ``comm.<method>(*args)`` to completion, polling (see ``liveness``:
+        PeerLeftError when a rank left, DistributedTimeoutError); ``what`` names it."""
+        req, seq = self.start(method, *args)
+        liveness.wait([req], what, self.id, seq)
+
+    def checked(self):
+        """Whether collectives on this group run the agreement check first."""
+        return check.checks_enabled(self.internal) and self._size > 1
+
     def agree(self, op, dtype=None, shape=(), reduce_op=0, root=-1):
         """Check that every rank is calling ``op`` with the same dtype, shape, reduce op and
         root (a no-op when checks are off). Raises CollectiveMismatchError otherwise."""
-        if not check.checks_enabled(self.internal) or self._size == 1:
+        if not self.checked():
             return
         sig = check.signature(op, dtype, shape, reduce_op, root)
         all_sigs = _mpi.host.empty((self._size, check.LENGTH), dtype=sig.dtype)
-        self.comm.Allgather(sig, all_sigs)
+        self.run(op, "Allgather", sig, all_sigs)
         check.compare(all_sigs)
 
     def free(self):
@@ -91,8 +114,9 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
     Args:
         backend: "mpi" (the only backend; PyTorch's "gloo" and "nccl" have no equivalent).
         init_method: must be None (MPI's launcher does the rendezvous).
-        timeout: accepted for PyTorch's signature and ignored: MPI collectives have no
-            timeout; a failing rank aborts the job instead (see the module docstring).
+        timeout (datetime.timedelta or seconds, optional): how long any wait on the other
+            ranks may last before it raises DistributedTimeoutError (default:
+            ``TAPEGRAD_DISTRIBUTED_TIMEOUT`` seconds, else 30 minutes, as PyTorch).
         world_size (int, optional): when given, it must equal what MPI reports.
         rank (int, optional): when given, it must equal what MPI reports.
 
@@ -119,6 +143,7 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
         if given not in (-1, None) and int(given) != actual:
             raise ValueError(f"init_process_group: {name}={given} but MPI started this "
                              f"process with {name} {actual}; leave it out (MPI sets it)")
+    liveness.start(world, timeout)
     _state["world"] = ProcessGroup(world.Dup())
     if _state["hook"] is None:
         _state["hook"] = sys.excepthook
@@ -129,8 +154,10 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
 
 
 def destroy_process_group(group=None):
-    """Leave the default group (collective: every rank calls it). With checks on, a rank
-    that is still in a collective while another leaves gets a CollectiveMismatchError."""
+    """Leave the default group (collective: every rank calls it, and it returns once all
+    have). A rank still waiting in a collective that this one never started gets an error
+    instead of waiting forever: a CollectiveMismatchError when both run the agreement check
+    (``...; rank 1: shutdown``), else a PeerLeftError naming this rank (see ``liveness``)."""
     world = _state["world"]
     if world is None:
         raise RuntimeError("destroy_process_group: the default process group is not "
@@ -138,7 +165,9 @@ def destroy_process_group(group=None):
     if group is not None and group is not world:
         group.free()
         return
+    liveness.leave(world.id if world.checked() else None)
     world.agree("shutdown")
+    liveness.finish()
     _state["world"] = None
     world.free()
     if _state["hook"] is not None and sys.excepthook is _abort_on_uncaught:
@@ -194,11 +223,12 @@ def _abort_on_uncaught(etype, value, tb):
 
 
 def _shutdown_at_exit():
-    """At a normal exit, leave the group like destroy_process_group; a mismatch (another
-    rank still waits in a collective) is printed and aborts the job instead of hanging."""
+    """At a normal exit, leave the group like destroy_process_group; an error there (a
+    mismatch: another rank still waits in a collective; a timeout) is printed and aborts
+    the job instead of hanging."""
     if _state["world"] is None:
         return
     try:
         destroy_process_group()
-    except check.CollectiveMismatchError as e:
+    except Exception as e:
         _abort_on_uncaught(type(e), e, e.__traceback__)

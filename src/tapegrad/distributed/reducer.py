@@ -11,11 +11,16 @@ in index order on every rank, so all ranks issue their collectives in the same o
 every bucket has started, the reducer waits for them and writes the averages into ``.grad``.
 Hooks also poke MPI's progress engine, which moves non-blocking transfers only inside MPI
 calls.
+
+Uneven steps: when a rank has left (its loop ended) while another still waits for a bucket,
+the wait's PeerLeftError (see ``liveness``) becomes one that names the bucket and step and
+says how to give every rank the same number of batches.
 """
 import weakref
 
 from .. import backend
 from ..core.tensor import Tensor
+from .liveness import PeerLeftError, what_left
 
 xp = backend.xp
 
@@ -90,6 +95,7 @@ class Reducer:
             for i, off in zip(idx, bucket._offsets):
                 self.where[i] = (bucket, off)
         self.armed = False
+        self.step = 0                            # synced iterations begun, for messages
         self._handles = []
         me = weakref.ref(self)
         for i, p in enumerate(params):
@@ -103,6 +109,7 @@ class Reducer:
         if self.armed and any(self.ready):
             self._raise_unfinished()
         self.ready = [False] * len(self.params)
+        self.step += 1
         self.pending = [len(b._params) for b in self.buckets]
         self.futures = []
         self.armed = True
@@ -154,8 +161,16 @@ class Reducer:
 
     def _finish(self):
         self.armed = False
-        results = [self._result(b, fut.wait()) for b, fut in zip(self.buckets, self.futures)]
-        used = self._globally_used()
+        results = []
+        for b, fut in zip(self.buckets, self.futures):
+            try:
+                results.append(self._result(b, fut.wait()))
+            except PeerLeftError as e:
+                raise uneven_steps(e, f"gradient bucket {b._index} of step {self.step}") from None
+        try:
+            used = self._globally_used()
+        except PeerLeftError as e:
+            raise uneven_steps(e, f"the used-parameter flags of step {self.step}") from None
         for i, p in enumerate(self.params):
             bucket, off = self.where[i]
             avg = results[bucket._index][off:off + p.numel()].reshape(p.shape)
@@ -202,6 +217,17 @@ class Reducer:
         for h in self._handles:
             h.remove()
         self._handles = []
+
+
+def uneven_steps(err, waits_for):
+    """The PeerLeftError ``err`` of a DDP wait, said as what it means: the ranks ran
+    different numbers of steps (``waits_for``: what this rank was waiting for)."""
+    return PeerLeftError(
+        f"DistributedDataParallel: {what_left(err.peers)} left the job (it finished its loop "
+        f"or exited) while rank {err.rank} waits for {waits_for}: the ranks ran different "
+        f"numbers of steps. Give every rank the same number of batches and epochs "
+        f"(DistributedSampler pads the shards to equal length), or stop every rank at the "
+        f"same step", err.peers, err.rank)
 
 
 def _on_grad(reducer_ref, i):
