@@ -304,6 +304,36 @@ def sampler_shards(rank, world, out):
             out[f"sampler/{n}/{drop}"] = np.array(list(s))
 
 
+def departures(dist, scenario, rank):
+    """Rank 1 leaves (its program ends: the atexit hook leaves the group) while rank 0
+    still waits for it: in a DDP step it never ran, an all_reduce it never started (checks
+    off, so no signature exchange meets its shutdown), a recv it never sends; or (timeout)
+    rank 1 is late by more than the 1 s limit."""
+    if scenario == "uneven_ddp":
+        model = nn.parallel.DistributedDataParallel(make_model("float64"), bucket_cap_mb=0)
+        opt = make_opt("sgd", model.parameters())
+        x, y = data("float64", 1)
+        train_steps = 4 if rank == 1 else 7              # unequal shards, no sampler
+        for s in range(train_steps):
+            opt.zero_grad()
+            idx = slice(s * B, (s + 1) * B)
+            nn.functional.cross_entropy(model(tg.tensor(x[idx])), tg.tensor(y[idx])).backward()
+            opt.step()
+    elif scenario == "timeout":
+        if rank == 1:
+            time.sleep(5)
+        dist.all_reduce(tg.ones(3))
+    else:
+        dist.set_checks(False)          # on every rank, or their collectives would differ
+    if rank == 0 and scenario.startswith("departed"):
+        if scenario == "departed_all_reduce":
+            dist.all_reduce(tg.ones(3))
+        else:
+            dist.recv(tg.ones(3), src=1)
+    if rank == 1:
+        print(f"LEAVING AT {time.time()}", flush=True)
+
+
 def main(scenario, outdir):
     import tapegrad.distributed as dist
     dist.init_process_group("mpi")
@@ -332,6 +362,9 @@ def main(scenario, outdir):
     elif scenario == "early_exit":               # rank 1 ends while rank 0 still reduces
         if rank == 0:
             dist.all_reduce(tg.ones(3))
+        return
+    elif scenario in ("uneven_ddp", "departed_all_reduce", "departed_recv", "timeout"):
+        departures(dist, scenario, rank)
         return
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), **out)
     with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:

@@ -195,3 +195,15 @@ def test_benchmark_cost_model_fits_and_inverts():
     assert B.ring(n, *args) == pytest.approx(2e-3)
     assert B.largest(1e-4, *args) == 0.0               # latency alone is over budget
     assert 0 < B.dense_limit(8, 1.25e9, 1e-10, 2e-11, 128) < 1
+
+
+def test_the_wait_timeout_comes_from_the_argument_then_the_environment(monkeypatch):
+    import datetime
+    from tapegrad.distributed import liveness
+    monkeypatch.delenv("TAPEGRAD_DISTRIBUTED_TIMEOUT", raising=False)
+    assert liveness.timeout_seconds() == 1800.0                       # PyTorch's 30 minutes
+    monkeypatch.setenv("TAPEGRAD_DISTRIBUTED_TIMEOUT", "2.5")
+    assert liveness.timeout_seconds() == 2.5
+    assert liveness.timeout_seconds(datetime.timedelta(minutes=1)) == 60.0
+    with pytest.raises(ValueError, match="the timeout must be positive"):
+        liveness.timeout_seconds(0)

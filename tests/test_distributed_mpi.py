@@ -34,13 +34,13 @@ def env():
     return e
 
 
-def launch(n, scenario, outdir, launcher=False, timeout=TIMEOUT):
+def launch(n, scenario, outdir, launcher=False, timeout=TIMEOUT, extra_env=()):
     if launcher:
         cmd = [sys.executable, "-m", "tapegrad.distributed.run", "-n", str(n), WORKER]
     else:
         cmd = [find_mpiexec(), "-n", str(n), sys.executable, WORKER]
-    return subprocess.run(cmd + [scenario, str(outdir)], env=env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(cmd + [scenario, str(outdir)], env=dict(env(), **dict(extra_env)),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def results(outdir, n):
@@ -269,6 +269,47 @@ def test_a_rank_that_leaves_while_another_reduces_is_an_error(tmp_path):
     assert "ranks called different collectives: rank 0: all_reduce; rank 1: shutdown" in \
         p.stderr
     assert p.stderr.count("Traceback (most recent call last)") == 1, p.stderr
+
+
+def _ends_soon_after_leaving(p, within=10):
+    """The job failed, within ``within`` s of rank 1 leaving, one traceback printed."""
+    ended = time.time()
+    left = float(p.stdout.split("LEAVING AT ")[1].split()[0])
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert ended - left < within, f"rank 0 took {ended - left:.1f} s to give up"
+    assert p.stderr.count("Traceback (most recent call last)") == 1, p.stderr
+    assert "rank 0 of 2 raised an uncaught exception; aborting all ranks" in p.stderr
+
+
+def test_uneven_ddp_steps_end_every_rank_with_an_error_not_a_hang(tmp_path):
+    p = launch(2, "uneven_ddp", tmp_path, timeout=60)
+    _ends_soon_after_leaving(p)
+    assert ("PeerLeftError: DistributedDataParallel: rank 1 left the job (it finished its "
+            "loop or exited) while rank 0 waits for gradient bucket 0 of step 5: the ranks "
+            "ran different numbers of steps. Give every rank the same number of batches"
+            in p.stderr), p.stderr
+    assert "DistributedSampler pads the shards to equal length" in p.stderr
+
+
+@pytest.mark.parametrize("scenario,text", [
+    ("departed_all_reduce", "all_reduce: rank 1 left the job (destroy_process_group, or its "
+                            "program ended) while rank 0 waits for it in all_reduce"),
+    ("departed_recv", "recv from rank 1: rank 1 left the job (destroy_process_group, or its "
+                      "program ended) while rank 0 waits for it in recv from rank 1: the "
+                      "matching send or recv never came")])
+def test_waiting_for_a_rank_that_left_is_an_error_not_a_hang(tmp_path, scenario, text):
+    p = launch(2, scenario, tmp_path, timeout=60)
+    _ends_soon_after_leaving(p)
+    assert "PeerLeftError: " + text in p.stderr, p.stderr
+
+
+def test_a_wait_longer_than_the_timeout_raises_naming_the_collective(tmp_path):
+    start = time.time()
+    p = launch(2, "timeout", tmp_path, timeout=60,
+               extra_env={"TAPEGRAD_DISTRIBUTED_TIMEOUT": "1"})
+    assert p.returncode != 0 and time.time() - start < 5 + 10
+    assert ("DistributedTimeoutError: all_reduce: rank 0 waited 1 s for the other ranks"
+            in p.stderr), p.stderr
 
 
 def test_digits_distributed_same_accuracy_checkpoint_once(tmp_path):
