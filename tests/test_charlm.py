@@ -66,7 +66,8 @@ def test_same_seed_same_numbers():
 
 def test_bf16_autocast_trains_like_float32(run):
     """bf16 autocast on the small budget: its final validation loss within 2% of float32's
-    (the module's run) from the same seed (measured: see the README's charlm section)."""
+    (the module's run) from the same seed (the full runs: docs/sequence-models.md, "The
+    charlm job")."""
     bf16 = small_run(run["model"], sample_chars=0, amp="bf16")
     assert bf16["amp"] == "bf16" and run["amp"] is None
     assert abs(bf16["val_bpc"] - run["val_bpc"]) <= 0.02 * run["val_bpc"], \
@@ -101,7 +102,8 @@ def test_cli_prints_the_results(tmp_path, capsys):
     assert "sampled at temperature 0.8:" in out and "  def " in out
     assert f"saved weights to {tmp_path / 'charlm_lstm.tg'}\n" in out
     assert (tmp_path / "charlm_lstm.tg").exists() and "plot" not in r
-    assert 'tapegrad-charlm = "tapegrad.examples.charlm:cli"' in (ROOT / "pyproject.toml").read_text()
+    script = 'tapegrad-charlm = "tapegrad.examples.charlm:cli"'
+    assert script in (ROOT / "pyproject.toml").read_text()
 
 
 def test_text_split_and_vocabulary():

@@ -40,8 +40,8 @@ from tapegrad.examples.digits import _progress, blas_threads
 
 LN2 = math.log(2.0)
 
-#: defaults per model: sizes, steps and learning rate (measured to take about two minutes
-#: on a 2-core machine at one BLAS thread; see the README's charlm section)
+#: defaults per model: sizes, steps and learning rate (measured: about two minutes on a
+#: 2-core machine at one thread, 117 s and 95 s; docs/sequence-models.md, "The charlm job")
 DEFAULTS = {
     "transformer": {"steps": 1200, "lr": 3e-3, "block": 64, "batch_size": 32,
                     "model": {"d_model": 128, "nhead": 4, "layers": 2, "ff": 512,
@@ -83,6 +83,7 @@ class Vocab:
             raise KeyError(f"character {e.args[0]!r} is not in the vocabulary") from None
 
     def decode(self, ids):
+        """The text of a sequence of ids (an id out of range raises IndexError)."""
         return "".join(self.chars[i] for i in ids)
 
 
