@@ -41,7 +41,7 @@ from tapegrad.examples.digits import _progress, blas_threads
 LN2 = math.log(2.0)
 
 #: defaults per model: sizes, steps and learning rate (measured: about two minutes on a
-#: 2-core machine at one thread, 117 s and 95 s; docs/sequence-models.md, "The charlm job")
+#: 2-core machine at one thread, 117 s and 92 s; docs/sequence-models.md, "The charlm job")
 DEFAULTS = {
     "transformer": {"steps": 1200, "lr": 3e-3, "block": 64, "batch_size": 32,
                     "model": {"d_model": 128, "nhead": 4, "layers": 2, "ff": 512,

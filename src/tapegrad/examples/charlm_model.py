@@ -86,11 +86,7 @@ class LSTMLM(nn.Module):
 
     def forward(self, idx, state=None):
         out, state = self.lstm(self.tok(idx), state)
-        b, t, h = out.shape
-        # out is a transposed view of the LSTM's time-major result: flattening it to rows
-        # first (one copy) keeps the head on the 2-d GEMM path (a strided 3-d product falls
-        # back to NumPy's loop, ~40x slower here)
-        return self.head(out.reshape(b * t, h)).reshape(b, t, -1), state
+        return self.head(out), state
 
 
 def make_model(kind, vocab, block, **kw):
