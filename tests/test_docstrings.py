@@ -25,25 +25,11 @@ PUBLIC_MODULES = (
     "serialization", "onnx", "backends", "accelerator", "functional", "random",
 )
 
-# Modules other helpers are rewriting right now: their missing docstrings are listed in the
-# lead's report instead. TEMPORARY: the lead empties this once those files have landed.
-TEMPORARY_ALLOWLIST_MODULES = (
-    "tapegrad.examples.charlm",
-)
-
-
 def _is_tapegrad(obj):
     mod = getattr(obj, "__module__", None) or ""
     if isinstance(obj, types.ModuleType):
         mod = obj.__name__
     return mod == "tapegrad" or mod.startswith("tapegrad.")
-
-
-def _allowlisted(obj):
-    mod = obj.__name__ if isinstance(obj, types.ModuleType) else \
-        getattr(obj, "__module__", None) or ""
-    return any(mod == m or mod.startswith(m + ".") or mod.startswith(m + "_")
-               for m in TEMPORARY_ALLOWLIST_MODULES)
 
 
 def _has_doc(obj):
@@ -118,11 +104,9 @@ def walk():
     return found
 
 
-def missing_docstrings(allowlisted=False):
-    """The public names without a docstring, sorted: outside the temporary allowlist, or
-    (``allowlisted=True``) inside it."""
-    return sorted(q for q, (documented, obj) in walk().items()
-                  if not documented and _allowlisted(obj) == allowlisted)
+def missing_docstrings():
+    """The public names without a docstring, sorted."""
+    return sorted(q for q, (documented, _) in walk().items() if not documented)
 
 
 def test_every_public_name_has_a_docstring():
