@@ -50,7 +50,12 @@ def test_small_products_run_their_gemm_on_one_thread(restore_threads):
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channel-major"])
-def test_split_passes_equal_the_one_thread_result(restore_threads, layout):
+def test_split_passes_equal_the_one_thread_result(restore_threads, layout, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_SLICE_BYTES", 1 << 16)   # split these small arrays
+    monkeypatch.setattr(threads, "PARALLEL_BYTES", 1 << 17)
+    pools = []
+    pool = threads._pool
+    monkeypatch.setattr(threads, "_pool", lambda n: pools.append(n) or pool(n))
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 8, 26, 26)).astype(np.float32)   # 1.4 MB: split
     if layout == "channel-major":
@@ -65,6 +70,7 @@ def test_split_passes_equal_the_one_thread_result(restore_threads, layout):
         results.append((y.numpy(), xt.grad.numpy(), wt.grad.numpy()))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+    assert pools and set(pools) == {3}   # the 3-thread run split its passes
 
 
 def test_split_runs_every_slice_once():

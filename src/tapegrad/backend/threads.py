@@ -7,22 +7,26 @@ else the cores this process may run on. It is used two ways:
 
 - Matrix products: the BLAS pools NumPy (OpenBLAS) and MKL loaded are sized to it (through
   threadpoolctl), except that products too small to gain from a second thread run on one
-  (:func:`gemm_threads`): a thread that cannot get work costs a wake-up and a join on every
-  call, which made W4 slower at 2 threads than at 1.
+  (:func:`for_gemm`).
 - Memory-bound passes over large arrays (im2col copies, ReLU and its gradient, pooling):
   :func:`split` runs them in slices on a small pool of Python threads. NumPy releases the
-  GIL inside such loops, so the slices run at the same time with no compiled code.
+  GIL inside such loops, so the slices run at the same time with no compiled code. Only
+  passes of several MB gain (see MIN_SLICE_BYTES); a CNN step at batch 64 has none.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 ENV_VARS = ("TAPEGRAD_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
             "OPENBLAS_NUM_THREADS")
-#: a pass splits only when each slice gets at least this many bytes: below it, handing
-#: work to another thread (about 20 us) costs more than it saves
-MIN_SLICE_BYTES = 1 << 19
-#: products with fewer multiply-adds than this run their GEMM on one thread
-GEMM_MIN_PARALLEL = 1 << 23
+#: a pass splits only when each slice gets at least this many bytes. Measured on the 2-core
+#: VM: a ReLU over 1 MB took 1.37x as long split in two (the hand-off and the GIL cost more
+#: than half the pass), over 4 MB 0.71x, over 16-64 MB 0.6x
+MIN_SLICE_BYTES = 1 << 21
+#: products with fewer multiply-adds than this run their GEMM on one thread. Measured on the
+#: 2-core VM, quiet: below about 0.5M multiply-adds a second thread changes nothing (both
+#: BLAS libraries keep such products on one thread themselves); from 2M up it halves the
+#: time with OpenBLAS and cuts 15-50% with MKL
+GEMM_MIN_PARALLEL = 1 << 20
 
 _state = {"n": None, "pool": None, "pool_n": 0, "blas": None, "blas_n": None}
 
