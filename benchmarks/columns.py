@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 from . import _env
 
@@ -79,6 +80,7 @@ def table(primary, second):
 
 
 def main(args):
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         md, primary = child(args, "default", tmp)
@@ -92,7 +94,9 @@ def main(args):
     md = re.sub(r"^\| workload \| measure \|.*?(?=\n\n|\Z)", lambda m: combined, md,
                 count=1, flags=re.M | re.S)
     cmd = "python -m benchmarks" + ("" if not args.argv else " " + " ".join(args.argv))
-    md = re.sub(r"^`python -m benchmarks[^`]*`", lambda m: f"`{cmd}`", md, count=1, flags=re.M)
+    md = re.sub(r"^`[^`\n]*python -m benchmarks[^`]*` — ([^,]*), [0-9.]+ minutes",
+                lambda m: f"`{cmd}` — {m.group(1)}, {(time.perf_counter() - start) / 60:.1f} "
+                          f"minutes (both runs)", md, count=1, flags=re.M)
     md = md.replace("## Results\n", "## Results\n\nTwo runs, each in a fresh process: at each "
                     "framework's defaults (the primary columns; targets are judged on them) and "
                     "both at 1 thread (the last three columns; I and M1 are measured in the "
