@@ -15,6 +15,7 @@ NumPy, or measured by the timing harness).
 """
 import argparse
 import collections
+import contextlib
 import json
 import pathlib
 import sys
@@ -36,10 +37,26 @@ def python_version():
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+@contextlib.contextmanager
+def pinned():
+    """The same Python path on every machine: one thread and NumPy's BLAS (the thread count
+    and an installed mkl package would otherwise pick other code around the products)."""
+    tg = W.tg
+    threads, want = tg.get_num_threads(), tg.backend._blas["want"]
+    tg.set_num_threads(1)
+    tg.backend.set_blas("numpy")
+    try:
+        yield
+    finally:
+        tg.set_num_threads(threads)
+        tg.backend.set_blas(want)
+
+
 def per_unit(name):
-    """Bytecodes per unit of workload ``name`` (one of UNITS)."""
+    """Bytecodes per unit of workload ``name`` (one of UNITS), on the pinned path."""
     make, scale, _ = UNITS[name]
-    return sum(count(make()).values()) / scale
+    with pinned():
+        return sum(count(make()).values()) / scale
 
 
 def recorded():
@@ -83,7 +100,8 @@ def main(argv=None):
     found = {}
     for name in args.workloads or list(UNITS):
         make, scale, what = UNITS[name]
-        counts = count(make())
+        with pinned():
+            counts = count(make())
         found[name] = round(sum(counts.values()) / scale)
         print(f"{name}: {found[name]:,} bytecodes per {what}")
         for (file, fn, line), n in counts.most_common(args.top):

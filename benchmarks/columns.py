@@ -1,7 +1,9 @@
 """``python -m benchmarks`` without ``--threads``: the run at each framework's defaults (the
-primary column; targets are judged on it) and the run with both at 1 thread (the second
-view), each in a fresh process because a library sizes its thread pool when it loads, then
-one RESULTS.md: the defaults run's report with its table widened by the 1-thread columns."""
+primary column; targets are judged on it; no thread variable and no OMP_WAIT_POLICY set,
+as users run them) and the run with both at 1 thread (the second view, with
+OMP_WAIT_POLICY=PASSIVE), each in a fresh process because a library sizes its thread pool
+when it loads, then one RESULTS.md: the defaults run's report with its table widened by the
+1-thread columns."""
 import json
 import pathlib
 import re
@@ -24,8 +26,11 @@ def child(args, threads, tmp):
     keys = [k for k in args.selected if threads == "default" or k not in DEFAULTS_ONLY]
     if not keys:
         return None, {"rows": [], "skipped": []}
-    cmd = [sys.executable, "-m", "benchmarks", *_strip(args.argv, ("--only", "--output", "--threads")), "--only", ",".join(keys),
+    given = _strip(args.argv, ("--only", "--output", "--threads"))
+    cmd = [sys.executable, "-m", "benchmarks", *given, "--only", ",".join(keys),
            "--threads", threads, "--output", str(md), "--rows-json", str(rows)]
+    if threads == "default" and not any(a.startswith("--omp-wait-policy") for a in given):
+        cmd += ["--omp-wait-policy", "unset"]   # as users run them: OpenMP's own policy
     if args.write_results:
         cmd.append("--write")
     print(f"== {' '.join(cmd[1:])}", flush=True)

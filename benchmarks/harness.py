@@ -160,7 +160,11 @@ class Run:
     def run_W4(self):
         b = self.size("W4_batch")
         timings = self.time([(n, W.w4(n, b).unit) for n in self.frameworks("W4")])
-        bound = 1.0 if W.tg.backend.blas() != "numpy" else 1.2   # (issue 19's two targets)
+        # issue 19's two targets: with the mkl extra installed (whichever BLAS "auto" then
+        # picks at this thread count), and with NumPy's BLAS alone
+        from tapegrad.backend import _mkl
+        mkl = _mkl.library_path() is not None and W.tg.backend._blas["want"] != "numpy"
+        bound = 1.0 if mkl else 1.2
         self.add_times("W4", f"CNN train step, batch {b}", timings, 1e3, "ms/step",
                        {"torch": (bound, f"≤ {bound}×")})
 
@@ -355,8 +359,10 @@ it moved the numbers.
 ## Settings
 
 - {threads_md(args)} The thread pools as loaded: {info_start.get("thread pools")}; {info_start.get("torch threads", "")}.
-- `OMP_WAIT_POLICY={args.env_settings.get("OMP_WAIT_POLICY", "(unset)")}`: torch's OpenMP
-  workers (GNU libgomp) sleep when idle instead of spin-waiting; see "Interference" below.
+- `OMP_WAIT_POLICY={args.env_settings.get("OMP_WAIT_POLICY", "(unset)")}`: with PASSIVE,
+  torch's and MKL's OpenMP workers (GNU libgomp) sleep when idle instead of spin-waiting;
+  unset (the defaults run), each library behaves as it does for users. See "Interference"
+  below.
 - Timing: each contender is warmed up (≥ 0.3 s and ≥ 2 calls, or 1 call for a unit longer
   than that) and its number of units per timed repeat calibrated once then, so that one
   repeat is ≥ 0.2 s of work; then {args.repeats} timed repeats alternate between contenders,
@@ -427,12 +433,14 @@ libgomp spins about 300,000 rounds before sleeping unless `OMP_WAIT_POLICY=PASSI
 OpenBLAS's own workers both busy-wait after a parallel call, and with 2 cores a spinning
 worker of one library takes the core that the other library's next call wants.
 
-What this harness does about it: `OMP_WAIT_POLICY=PASSIVE` always (idle OpenMP workers
-sleep instead of spinning; harmless at 1 thread), set before NumPy and torch are imported,
-in the harness and in every subprocess it starts. Users run each framework at its default
-thread count, so that is the primary run (issue 19); the run with both at 1 thread (no
-worker threads at all, nothing can spin) is the second view, less exposed to the noise
-described next.
+What this harness does about it: users run each framework at its default thread count
+and wait policy, so that is the primary run (issue 19: no thread variable, no
+`OMP_WAIT_POLICY`); its paired ratios and min–max show how much spinning workers moved it
+(PASSIVE, tried first, made PyTorch's CNN step 4.8 ms instead of 3.1 ms: it measured the
+policy, not the libraries). The run with both at 1 thread (no worker threads at all,
+nothing can spin) is the second view, less exposed to the noise described next; it keeps
+`OMP_WAIT_POLICY=PASSIVE` (harmless at 1 thread). The settings are made before NumPy and
+torch are imported, in the harness and in every subprocess it starts.
 
 What was found while building this (2-core VM shared with other jobs, load average 2–3):
 

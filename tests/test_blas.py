@@ -13,8 +13,25 @@ BIG = (96, 200, 120)       # 2.3M multiply-adds: above GEMM_MIN_WORK
 
 @pytest.fixture
 def blas():
+    """The backend on one thread, where "auto" picks MKL when it is installed."""
+    n = tg.get_num_threads()
+    tg.set_num_threads(1)
     yield backend
+    tg.set_num_threads(n)
     backend.set_blas("auto")
+
+
+@needs_mkl
+def test_auto_picks_mkl_on_one_thread_and_numpys_blas_on_more(blas):
+    blas.set_blas("auto")
+    assert blas.blas().startswith("mkl ")
+    tg.set_num_threads(2)            # two BLAS pools would compete for the cores
+    assert blas.blas() == "numpy"
+    tg.set_num_threads(1)
+    assert blas.blas().startswith("mkl ")
+    blas.set_blas("mkl")             # asked for by name: MKL whatever the threads
+    tg.set_num_threads(2)
+    assert blas.blas().startswith("mkl ")
 
 
 class Spy:

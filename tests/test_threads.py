@@ -13,6 +13,7 @@ def restore_threads():
     before = tg.get_num_threads()
     yield
     tg.set_num_threads(before)
+    tg.backend.set_blas("auto")
 
 
 def test_count_comes_from_the_environment_in_pytorchs_order():
@@ -56,6 +57,7 @@ def test_split_passes_equal_the_one_thread_result(restore_threads, layout, monke
     pools = []
     pool = threads._pool
     monkeypatch.setattr(threads, "_pool", lambda n: pools.append(n) or pool(n))
+    tg.backend.set_blas("numpy")   # one BLAS at every thread count ("auto" follows them)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 8, 26, 26)).astype(np.float32)   # 1.4 MB: split
     if layout == "channel-major":

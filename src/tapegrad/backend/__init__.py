@@ -256,12 +256,23 @@ def half_product(product, *arrays, **kw):
 def set_blas(name):
     """Choose who computes large matrix products: ``"mkl"`` (needs the ``mkl`` package:
     ``pip install "tapegrad[mkl]"``; PyTorch's CPU builds use the same library),
-    ``"numpy"`` (NumPy's own BLAS, OpenBLAS in its wheels) or ``"auto"`` (MKL when it is
-    installed, the default). The environment variable ``TAPEGRAD_BLAS`` sets the same
-    at import. Products from the two differ in the last bits, like any two BLAS."""
+    ``"numpy"`` (NumPy's own BLAS, OpenBLAS in its wheels) or ``"auto"`` (the default:
+    MKL when it is installed and tapegrad runs on one thread, else NumPy's). The
+    environment variable ``TAPEGRAD_BLAS`` sets the same at import. Products from the two
+    differ in the last bits, like any two BLAS.
+
+    Why ``"auto"`` depends on the threads: MKL's sgemm is 20-35% faster than OpenBLAS's on
+    one thread, but with more, MKL's pool and NumPy's OpenBLAS pool (which NumPy's own
+    small products keep busy) compete for the cores: a W3 step at batch 1024 took 15.6 ms
+    with MKL at 2 threads against 7.8 ms on OpenBLAS alone (8.3 ms with MKL at 1 thread).
+
+    Raises:
+        ValueError: an unknown name.
+        RuntimeError: ``"mkl"`` without a loadable mkl package (saying how to install it).
+    """
     if name not in _BLAS_NAMES:
         raise ValueError(f"set_blas: expected 'auto', 'mkl' or 'numpy', got {name!r}")
-    _blas.update(want=name, gemm=_load(name), resolved=True)
+    _blas.update(want=name, gemm=_pick(name), resolved=True)
 
 
 def blas():
@@ -271,9 +282,18 @@ def blas():
 
 
 def _resolve():
-    _blas.update(gemm=_load(_blas["want"]), resolved=True)
+    _blas.update(gemm=_pick(_blas["want"]), resolved=True)
     threads.forget_blas()   # MKL, when loaded, is one more pool to size
     return _blas["gemm"]
+
+
+def _pick(want):
+    if want == "auto" and threads.get_num_threads() > 1:
+        return None
+    return _load(want)
+
+
+threads.LISTENERS.append(lambda: _blas.update(resolved=False))   # "auto" follows the threads
 
 
 def _load(want):

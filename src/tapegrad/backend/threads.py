@@ -28,6 +28,8 @@ MIN_SLICE_BYTES = 1 << 21
 #: time with OpenBLAS and cuts 15-50% with MKL
 GEMM_MIN_PARALLEL = 1 << 20
 
+#: called after every set_num_threads (the backend re-picks its BLAS: see backend.set_blas)
+LISTENERS = []
 _state = {"n": None, "pool": None, "pool_n": 0, "blas": None, "blas_n": None}
 
 
@@ -78,6 +80,8 @@ def set_num_threads(n):
         raise ValueError(f"set_num_threads: expected a positive number of threads, got {n}")
     _state["n"] = n
     _set_blas(n)
+    for listener in LISTENERS:
+        listener()
 
 
 def _blas():
