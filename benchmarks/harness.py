@@ -10,8 +10,9 @@ import sys
 import time
 import traceback
 
-from . import _env, timing
+from . import _env, workers
 from . import workloads as W
+from .workers import Spec
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -81,6 +82,7 @@ class Run:
         self.has_micrograd = W.have_micrograd()
         self.min_time = 0.01 if self.quick else 0.2
         self.warmup_time = 0.02 if self.quick else 0.3
+        self.pool = workers.Pool(args.threads)
 
     def size(self, key):
         return SIZES[key][1 if self.quick else 0]
@@ -89,8 +91,10 @@ class Run:
         print(msg, flush=True)
 
     # -- helpers ---------------------------------------------------------------------------
-    def time(self, contenders):
-        return timing.interleaved(contenders, self.args.repeats, self.min_time, self.warmup_time)
+    def time(self, specs):
+        """Time ``specs`` (workers.Spec), each framework in its own worker process."""
+        return workers.interleaved(self.pool, specs, self.args.repeats, self.min_time,
+                                   self.warmup_time)
 
     def add_times(self, workload, what, timings, scale, unit, targets=None):
         """Rows for {framework: Timing}, tapegrad first; ratio tapegrad/other on the others.
@@ -135,14 +139,14 @@ class Run:
             builders["micrograd"] = W.w1_micrograd
         else:
             self.skipped.append(("W1 micrograd", "micrograd is not installed"))
-        timings = self.time([(n, builders[n](ops).unit) for n in names])
+        timings = self.time([Spec(n, builders[n], ops) for n in names])
         self.add_times("W1", f"scalar graph, {ops:,} ops, fwd+bwd", timings, 1e6 / ops, "µs/op",
                        {"torch": (1.0, "≤ 1.0×"), "micrograd": (1.0, "≤ 1.0×")})
 
     def run_W2(self):
         ops = self.size("W2_ops")
         builders = {"tapegrad": W.chain_tapegrad, "torch": W.chain_torch}
-        timings = self.time([(n, builders[n](ops, (16,)).unit) for n in self.frameworks("W2")])
+        timings = self.time([Spec(n, builders[n], ops, (16,)) for n in self.frameworks("W2")])
         self.add_times("W2", f"(16,) float32 chain, {ops:,} ops, fwd+bwd", timings, 1e6 / ops,
                        "µs/op", {"torch": (0.8, "≤ 0.8×")})
 
@@ -152,14 +156,14 @@ class Run:
             # the two are one row): the engine's cost, not the BLAS's, is what it measures
             same = W.tg.backend.blas() == "numpy"
             names = self.frameworks("W3") + ["numpy"] + ([] if same else ["numpy-same-gemm"])
-            timings = self.time([(n, W.w3(n, b).unit) for n in names])
+            timings = self.time([Spec(n, W.w3, n, b) for n in names])
             self.add_times("W3", f"MLP train step, batch {b}", timings, 1e3, "ms/step",
                            {"torch": (1.0, "≤ 1.0×"),
                             "numpy" if same else "numpy-same-gemm": (1.05, "≤ 1.05×")})
 
     def run_W4(self):
         b = self.size("W4_batch")
-        timings = self.time([(n, W.w4(n, b).unit) for n in self.frameworks("W4")])
+        timings = self.time([Spec(n, W.w4, n, b) for n in self.frameworks("W4")])
         # issue 19's two targets: with the mkl extra installed (whichever BLAS "auto" then
         # picks at this thread count), and with NumPy's BLAS alone
         from tapegrad.backend import _mkl
@@ -172,8 +176,8 @@ class Run:
         short, long_ = self.size("W5_ops")
         names = self.frameworks("W5")
         builders = {"tapegrad": W.chain_tapegrad, "torch": W.chain_torch}
-        timings = self.time([(n, builders[n](short, (4,)).unit) for n in names])
-        self.add_times("W5", f"(4,) chain, {short:,} ops, fwd+bwd (in process)", timings,
+        timings = self.time([Spec(n, builders[n], short, (4,)) for n in names])
+        self.add_times("W5", f"(4,) chain, {short:,} ops, fwd+bwd (timed repeats)", timings,
                        1e6 / short, "µs/op")
         # fresh subprocess per framework and length: time of one run, and peak RSS
         sub = {}
@@ -218,17 +222,14 @@ class Run:
 
     def run_W6(self):
         b = self.size("W6_batch")
-        timings = self.time([(n, W.w6(n, b).unit) for n in self.frameworks("W6")])
+        timings = self.time([Spec(n, W.w6, n, b) for n in self.frameworks("W6")])
         self.add_times("W6", f"Hessian-vector product, MLP batch {b}", timings, 1e3, "ms",
                        {"torch": (1.0, "≤ 1.0×")})
 
     def run_W7(self):
         b = self.size("W7_batch")
-        contenders = []
-        for n in self.frameworks("W7"):
-            rec, norec = W.w7(n, b)
-            contenders += [(f"{n} recording", rec.unit), (f"{n} no_grad", norec.unit)]
-        timings = self.time(contenders)
+        timings = self.time([Spec(f"{n} {k}", W.w7, n, b, pick=i) for n in self.frameworks("W7")
+                             for i, k in enumerate(("recording", "no_grad"))])
         names = [n for n in ("tapegrad", "torch") if f"{n} recording" in timings]
         for n in names:
             pair = {k: timings[f"{n} {k}"] for k in ("recording", "no_grad")}
@@ -302,15 +303,16 @@ class Run:
 
     # -- the run -----------------------------------------------------------------------------
     def run(self):
-        for key in self.args.selected:
-            self.log(f"{key} ...")
-            t0 = time.perf_counter()
-            try:
-                getattr(self, f"run_{key}")()
-            except Exception as exc:  # one broken workload must not lose the others' numbers
-                traceback.print_exc()
-                self.skipped.append((key, f"failed: {type(exc).__name__}: {exc}"))
-            self.log(f"{key} done in {time.perf_counter() - t0:.1f} s")
+        with self.pool:
+            for key in self.args.selected:
+                self.log(f"{key} ...")
+                t0 = time.perf_counter()
+                try:
+                    getattr(self, f"run_{key}")()
+                except Exception as exc:  # one broken workload must not lose the others' numbers
+                    traceback.print_exc()
+                    self.skipped.append((key, f"failed: {type(exc).__name__}: {exc}"))
+                self.log(f"{key} done in {time.perf_counter() - t0:.1f} s")
         skipped_keys = [k for k in ("I", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9",
                                            "M1")
                         if k not in self.args.selected]
@@ -363,11 +365,17 @@ it moved the numbers.
   torch's and MKL's OpenMP workers (GNU libgomp) sleep when idle instead of spin-waiting;
   unset (the defaults run), each library behaves as it does for users. See "Interference"
   below.
+- Each framework in its own process, as users run it (`benchmarks/workers.py`): one worker
+  process per framework (tapegrad, torch, micrograd, the NumPy floor), started fresh for the
+  run, imports only that framework. In one shared process, PyTorch's objects made every
+  full collection of Python's garbage collector walk ~140,000 more objects (W1: tapegrad
+  ~20% slower), and each library's idle threads spun on the core the other's next call wanted.
 - Timing: each contender is warmed up (≥ 0.3 s and ≥ 2 calls, or 1 call for a unit longer
   than that) and its number of units per timed repeat calibrated once then, so that one
   repeat is ≥ 0.2 s of work; then {args.repeats} timed repeats alternate between contenders,
-  A B A B. `gc.collect()` runs before each repeat; the garbage collector stays on while timing,
-  as in a user's program. Reported: median per unit of work, and min–max over repeats.
+  A B A B, each run by its worker while the others wait, asleep, on their pipes.
+  `gc.collect()` runs before each repeat; the garbage collector stays on while timing, as in
+  a user's program. Reported: median per unit of work, and min–max over repeats.
 - Same values everywhere: weights and inputs are made once with NumPy and copied into each
   framework (`load_state_dict`); tests/test_benchmarks.py checks that losses, gradients and
   updated weights agree between tapegrad, PyTorch, micrograd and the NumPy floor.
@@ -405,7 +413,7 @@ Skipped:
   engine on NumPy.
 - **W4**: `Conv2d(1, 8, 3), ReLU, MaxPool2d(2), Conv2d(8, 16, 3), ReLU, MaxPool2d(2),
   Flatten, Linear(400, 10)`, 28×28 inputs, batch 64, same step as W3.
-- **W5**: the W2 chain on a float32 (4,) tensor, 100,000 ops, timed in process (A B A B);
+- **W5**: the W2 chain on a float32 (4,) tensor, 100,000 ops, timed in the workers (A B A B);
   then 100,000 and 1,000,000 ops once each in a fresh process per framework and length
   (`python -m benchmarks.memory chain ...`) for the peak RSS (VmHWM, the process's
   high-water mark; the baseline is the RSS after imports and setup) and the time of that one run. "Linear" means the time per

@@ -15,14 +15,12 @@ returned as NumPy arrays for tests/test_benchmarks.py). ``compiled=True`` runs t
 step under ``tg.compile``.
 
 ``python -m benchmarks.sequence W8 --threads default`` times tapegrad eager, tapegrad under
-tg.compile and PyTorch eager in this (fresh) process, A B A B, and prints one JSON line:
-the harness (``python -m benchmarks --only W8,W9``) runs it once with every library at its
-default thread count (no thread variable set) and once with all at 1 thread, because a
-library's thread pool is sized when it loads.
+tg.compile and PyTorch eager A B A B, each framework in its own worker process
+(benchmarks/workers.py), and prints one JSON line; the harness (``python -m benchmarks
+--only W8,W9``) times the same contenders in its workers, once per thread setting.
 """
 import argparse
 import json
-import os
 import sys
 
 from . import _env
@@ -150,37 +148,17 @@ def build(key, framework, sizes=None, compiled=False, dropout=None):
     return Impl(step, lambda: _values(step, model))
 
 
-def contenders(key, sizes=None, has_torch=True):
-    """[(name, unit)] of CONTENDERS (without PyTorch when it is missing)."""
-    out = [("tapegrad eager", build(key, "tapegrad", sizes).unit),
-           ("tapegrad compiled", build(key, "tapegrad", sizes, compiled=True).unit)]
+def specs(key, sizes=None, has_torch=True):
+    """The CONTENDERS as workers.Spec (without PyTorch when it is missing), each warmed up
+    with WARM_CALLS steps in its worker: tg.compile traces, and numba compiles its kernels,
+    in the first calls."""
+    from .workers import Spec
+    out = [Spec("tapegrad eager", build, key, "tapegrad", sizes, warm=WARM_CALLS),
+           Spec("tapegrad compiled", build, key, "tapegrad", sizes, compiled=True,
+                warm=WARM_CALLS)]
     if has_torch:
-        out.append(("torch eager", build(key, "torch", sizes).unit))
+        out.append(Spec("torch eager", build, key, "torch", sizes, warm=WARM_CALLS))
     return out
-
-
-def child_env(threads):
-    """The environment of a timing process: ours with every thread variable set to
-    ``threads``, or none set for "default" (each library's own default)."""
-    env = _env.child_env()
-    for name in _env.THREAD_VARS:
-        env.pop(name, None)
-    if threads != "default":
-        env.update({name: str(threads) for name in _env.THREAD_VARS})
-    return env
-
-
-def measure(key, threads, repeats, quick=False):
-    """Run this module in a fresh process at ``threads`` ("default" or a count); its JSON."""
-    import subprocess
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cmd = [sys.executable, "-m", "benchmarks.sequence", key, "--threads", str(threads),
-           "--repeats", str(repeats)] + (["--quick"] if quick else [])
-    res = subprocess.run(cmd, env=child_env(threads), cwd=root, capture_output=True, text=True)
-    if res.returncode:
-        tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["?"]
-        return {"error": tail[0]}
-    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 #: targets: tapegrad's time over PyTorch eager's, eager and under tg.compile
@@ -191,33 +169,25 @@ WORKLOADS_MD = """- **W8**: `nn.LSTM(256, 256, num_layers=2)` on a (64, 32, 256)
 - **W9**: `nn.TransformerEncoderLayer(256, 4, dim_feedforward=1024, dropout=0.1,
   batch_first=True)` in training mode on (32, 128, 256), the same loss and step.
 - W8 and W9 start from one PyTorch model's weights (its `state_dict` copied into
-  tapegrad's layer) and are timed by `python -m benchmarks.sequence` in a fresh process per
-  thread setting, tapegrad eager, tapegrad under `tg.compile` and PyTorch eager A B A B
-  (each warmed up with 4 steps first): once with no thread variable set (each library at its
-  own default: OpenBLAS, MKL and torch size their pools by the cores), once with all at 1
-  thread. Each row pair is tapegrad (eager, or compiled) against the same PyTorch timings."""
+  tapegrad's layer) and are timed like the others, tapegrad eager, tapegrad under
+  `tg.compile` and PyTorch eager A B A B, each framework in its worker process (each
+  contender warmed up with 4 steps first), in both runs (each library at its own default
+  threads, and all at 1 thread). Each row pair is tapegrad (eager, or compiled) against the
+  same PyTorch timings."""
 
 
 def run(harness, key):
     """The harness's W8/W9: rows of eager and compiled tapegrad against PyTorch eager, at
-    the harness's thread setting, in a fresh process."""
-    from .timing import Timing
-    threads = harness.args.threads
-    harness.log(f"  {key}: threads {threads}, fresh subprocess")
-    res = measure(key, threads, harness.args.repeats, harness.quick)
-    if "error" in res:
-        harness.skipped.append((key, f"failed: {res['error']}"))
-        return
-    t = {n: Timing(n, v["per_unit"], v["units"]) for n, v in res["timings"].items()}
-    desc = res["info"]["description"]
+    the harness's thread setting, each framework in its worker process."""
+    sizes = SIZES[key][1 if harness.quick else 0]
+    t = harness.time(specs(key, sizes, harness.has_torch))
     for mode, name in (("eager", "tapegrad eager"), ("tg.compile", "tapegrad compiled")):
         pair = {"tapegrad": t[name]}
         if "torch eager" in t:
             pair["torch"] = t["torch eager"]
         bound = TARGETS[mode]
-        harness.add_times(key, f"{desc}; {mode}", pair, 1e3, "ms/step",
+        harness.add_times(key, f"{describe(key, sizes)}; {mode}", pair, 1e3, "ms/step",
                           {"torch": (bound, f"≤ {bound}×")})
-    harness.notes[f"{key} {threads}"] = res["info"]
 
 
 def main(argv=None):
@@ -228,26 +198,16 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)
-    if a.threads != "default":
-        _env.configure(int(a.threads))
-    torch = _env.configure_torch(a.threads) if a.threads != "default" else None
-    from . import timing
+    _env.configure(a.threads, "" if a.threads == "default" else _env.DEFAULT_WAIT_POLICY)
+    from . import workers
     from .workloads import have_torch
-    has_torch = have_torch()
-    if has_torch and torch is None:
-        import torch
     sizes = SIZES[a.workload][1 if a.quick else 0]
-    cs = contenders(a.workload, sizes, has_torch)
-    for _, unit in cs:   # tg.compile traces, and numba compiles its kernels, in the first calls
-        for _ in range(1 if a.quick else WARM_CALLS):
-            unit()
-    t = timing.interleaved(cs, a.repeats,
-                           0.01 if a.quick else 0.2, 0.02 if a.quick else 0.3)
-    info = {"torch threads": torch.get_num_threads() if has_torch else None,
-            "thread pools": _env.thread_pools(), "description": describe(a.workload, sizes)}
-    print(json.dumps({"info": info, "timings": {n: {"per_unit": v.per_unit,
-                                                    "units": v.units_per_repeat}
-                                                for n, v in t.items()}}))
+    with workers.Pool(a.threads) as pool:
+        t = workers.interleaved(pool, specs(a.workload, sizes, have_torch()), a.repeats,
+                                0.01 if a.quick else 0.2, 0.02 if a.quick else 0.3)
+    print(json.dumps({"description": describe(a.workload, sizes),
+                      "timings": {n: {"per_unit": v.per_unit, "units": v.units_per_repeat}
+                                  for n, v in t.items()}}))
     return 0
 
 

@@ -13,9 +13,18 @@ import sys
 
 import numpy as np
 
-import tapegrad as tg
-import tapegrad.nn as tnn
-import tapegrad.nn.functional as TF
+
+class _Deferred:
+    """tapegrad, imported at its first use, when this module's ``tg`` becomes tapegrad
+    itself: a worker process that times PyTorch never loads tapegrad, nor the reverse."""
+
+    def __getattr__(self, name):
+        import tapegrad
+        globals()["tg"] = tapegrad
+        return getattr(tapegrad, name)
+
+
+tg = _Deferred()
 
 LR = 0.01
 MLP_SIZES = (784, 256, 256, 10)
@@ -234,8 +243,8 @@ def hvp_vector(weights, seed=SEED + 2):
 def tapegrad_mlp(weights, sizes=MLP_SIZES):
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [tnn.Linear(fan_in, fan_out), tnn.ReLU()]
-    model = tnn.Sequential(*layers[:-1])
+        layers += [tg.nn.Linear(fan_in, fan_out), tg.nn.ReLU()]
+    model = tg.nn.Sequential(*layers[:-1])
     model.load_state_dict({k: tg.tensor(v) for k, v in weights.items()})
     return model
 
@@ -251,7 +260,7 @@ def torch_mlp(weights, sizes=MLP_SIZES):
 
 
 def tapegrad_cnn(weights):
-    nn = tnn
+    nn = tg.nn
     model = nn.Sequential(
         nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -285,10 +294,11 @@ def train_tapegrad(model, X, y, device="cpu", compiled=False):
     model.to(device)
     opt = tg.optim.SGD(model.parameters(), lr=LR)
     Xt, yt = tg.tensor(X, device=device), tg.tensor(y, device=device)
+    F = tg.nn.functional
 
     def train(x, t):
         opt.zero_grad()
-        loss = TF.cross_entropy(model(x), t)
+        loss = F.cross_entropy(model(x), t)
         loss.backward()
         opt.step()
         return loss
@@ -421,9 +431,10 @@ def w6(framework, batch_size, sizes=MLP_SIZES):
         model = tapegrad_mlp(weights, sizes)
         params = list(model.parameters())
         Xt, yt, v = tg.tensor(X), tg.tensor(y), [tg.tensor(a) for a in vec]
+        F = tg.nn.functional
 
         def unit():
-            loss = TF.cross_entropy(model(Xt), yt)
+            loss = F.cross_entropy(model(Xt), yt)
             grads = tg.grad(loss, params, create_graph=True)
             dot = sum((g * u).sum() for g, u in zip(grads, v))
             return tg.grad(dot, params)
@@ -459,13 +470,14 @@ def w7(framework, batch_size, sizes=MLP_SIZES):
     if framework == "tapegrad":
         model = tapegrad_mlp(weights, sizes)
         Xt, yt = tg.tensor(X), tg.tensor(y)
+        F = tg.nn.functional
 
         def recorded():
-            return TF.cross_entropy(model(Xt), yt)
+            return F.cross_entropy(model(Xt), yt)
 
         def unrecorded():
             with tg.no_grad():
-                return TF.cross_entropy(model(Xt), yt)
+                return F.cross_entropy(model(Xt), yt)
     elif framework == "torch":
         import torch
         import torch.nn.functional as F

@@ -175,27 +175,53 @@ def test_sequence_workloads_compiled_equal_eager(key):
 
 @pytest.mark.parametrize("threads", ["default", "1"])
 def test_sequence_harness_rows_at_the_runs_thread_setting(monkeypatch, threads):
-    """The harness's W8: one measurement at the run's thread setting (benchmarks.columns
-    runs the harness once per setting), eager and compiled rows against PyTorch with their
-    targets (the measurement itself is faked here; see the next test)."""
+    """The harness's W8: its three contenders, warmed up, timed at the run's thread setting
+    (benchmarks.columns runs the harness once per setting), eager and compiled rows against
+    PyTorch with their targets (the timing itself is faked here; see the next tests)."""
     from benchmarks import __main__ as M, harness, sequence as S
+    from benchmarks.timing import Timing
     asked = []
 
-    def fake(key, threads, repeats, quick=False):
-        asked.append((key, threads, repeats, quick))
+    def fake(specs):
+        asked.append([(s.name, s.family, s.args, s.kwargs, s.warm) for s in specs])
         per = {"tapegrad eager": 0.012, "tapegrad compiled": 0.009, "torch eager": 0.010}
-        return {"info": {"description": "d", "torch threads": threads},
-                "timings": {n: {"per_unit": [v, v], "units": 1} for n, v in per.items()}}
-    monkeypatch.setattr(S, "measure", fake)
+        return {s.name: Timing(s.name, [per[s.name]] * 2, 1) for s in specs}
     run = harness.Run(M.parse(["--quick", "--only", "W8", "--threads", threads]))
+    monkeypatch.setattr(run, "time", fake)
+    run.has_torch = True
     S.run(run, "W8")
-    assert asked == [("W8", threads, 2, True)]
+    quick = S.SIZES["W8"][1]
+    assert asked == [[("tapegrad eager", "tapegrad", ("W8", "tapegrad", quick), {}, S.WARM_CALLS),
+                      ("tapegrad compiled", "tapegrad", ("W8", "tapegrad", quick),
+                       {"compiled": True}, S.WARM_CALLS),
+                      ("torch eager", "torch", ("W8", "torch", quick), {}, S.WARM_CALLS)]]
     for mode, target, ratio, met in (("eager", "≤ 1.3×", 1.2, True),
                                      ("tg.compile", "≤ 1.0×", 0.9, True)):
-        rows = [r for r in run.rows if r.what == f"d; {mode}"]
+        rows = [r for r in run.rows if r.what == f"{S.describe('W8', quick)}; {mode}"]
         assert [r.framework for r in rows] == ["tapegrad", "torch"]
         assert rows[1].target == target and rows[1].met is met
         assert rows[1].ratio == pytest.approx(ratio)
+
+
+def test_each_framework_is_timed_in_its_own_process():
+    """Workers: one process per family, each loading only its framework; A B A B timings;
+    an error in a worker comes back as an error naming it."""
+    pytest.importorskip("torch")
+    from benchmarks import workers
+    specs = [workers.Spec("tapegrad", W.w1_tapegrad, 10), workers.Spec("torch", W.w1_torch, 10),
+             workers.Spec("numpy-same-gemm", W.w3, "numpy-same-gemm", 4, warm=1)]
+    assert [s.family for s in specs] == ["tapegrad", "torch", "numpy"]
+    with workers.Pool("1") as pool:
+        res = workers.interleaved(pool, specs, repeats=2, min_time=1e-3, warmup_time=1e-3)
+        assert set(res) == {"tapegrad", "torch", "numpy-same-gemm"}
+        assert all(len(t.per_unit) == 2 and min(t.per_unit) > 0 for t in res.values())
+        frameworks = ("tapegrad", "torch", "micrograd")
+        assert pool.worker("tapegrad").call("loaded", frameworks) == ["tapegrad"]
+        assert pool.worker("torch").call("loaded", frameworks) == ["torch"]
+        assert len({w.proc.pid for w in pool.workers.values()} | {os.getpid()}) == 4
+        with pytest.raises(workers.WorkerError, match="torch worker: ValueError: micrograd"):
+            workers.interleaved(pool, [workers.Spec("torch", W.w3, "micrograd", 4)], 1)
+    assert not any(w.proc.is_alive() for w in pool.workers.values())
 
 
 def test_thread_settings_parse():
@@ -231,14 +257,7 @@ def test_sequence_measurement_process_prints_timings():
     r = json.loads(out.strip().splitlines()[-1])
     assert set(r["timings"]) == {"tapegrad eager", "tapegrad compiled", "torch eager"}
     assert all(len(t["per_unit"]) == 1 and t["per_unit"][0] > 0 for t in r["timings"].values())
-    assert r["info"]["torch threads"] == 1 and "heads" in r["info"]["description"]
-
-
-def test_sequence_child_env_sets_or_clears_thread_variables(monkeypatch):
-    from benchmarks import sequence as S
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert all(v not in S.child_env("default") for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
-    assert S.child_env(1)["OPENBLAS_NUM_THREADS"] == "1"
+    assert "heads" in r["description"]
 
 
 # ---- harness ---------------------------------------------------------------------------------
