@@ -6,6 +6,7 @@ once, without recursion. VJPs run as ordinary tensor ops: with ``create_graph=Tr
 grad mode stays on and the backward pass is itself recorded.
 """
 import heapq
+import operator
 import threading
 import warnings
 
@@ -14,7 +15,7 @@ from .countdown import Countdown
 from . import function as _function
 from .function import Cast, zeros_like
 from .modes import STATE
-from .node import POST_HOOKS, ARRAYS
+from .node import POST_HOOKS
 from .tensor import Tensor, _make
 
 xp = backend.xp
@@ -90,7 +91,9 @@ def _add_root(node, g, grads, heap, leaf_grads):
 def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, create_graph,
            ready, arrays):
     heappop, heappush = heapq.heappop, heapq.heappush
-    anomaly = STATE.anomaly
+    st = STATE
+    special = st.special
+    anomaly = st.anomaly
     check = anomaly or _function.DEVICES   # each gradient's device, when a GPU is in use
     prof = STATE.profile
     # sums of gradients: tensor ops when they must carry a graph or forward-mode tangents,
@@ -112,8 +115,8 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                 continue
         fn = node.fn
         try:
-            if arrays and fn.array_vjp:   # the rule on plain arrays (see node.ARRAYS)
-                ARRAYS[0] = True
+            if arrays and fn.array_vjp:   # the rule on plain arrays (see STATE.arrays)
+                st.arrays = st.special = True
                 try:
                     if check and node.device is not None:
                         with backend.on_device(node.device):
@@ -121,7 +124,8 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                     else:
                         out = fn.vjp(node, g)
                 finally:
-                    ARRAYS[0] = False
+                    st.arrays = False
+                    st.special = special
             else:
                 if arrays:
                     g = _tensor(g)
@@ -269,27 +273,24 @@ def _device_of_node(n):
 
 def _leading_to(roots, targets):
     """The nodes from which some target can be reached (the rest need no gradient)."""
-    seen = set()
+    seen = {None}    # (None stands for an input that takes no gradient)
     stack = [n for n, _ in roots]
+    pop, push = stack.pop, stack.extend
     while stack:
-        n = stack.pop()
+        n = pop()
         if n not in seen:
             seen.add(n)
-            for m in n.next:
-                if m is not None and m not in seen:
-                    stack.append(m)
+            push(n.next)
+    seen.discard(None)
     needed = set(targets)
+    isdisjoint = needed.isdisjoint
     for n in sorted(seen, key=_seq_of):  # inputs before the ops that consume them
-        if n not in needed:
-            for m in n.next:
-                if m in needed:
-                    needed.add(n)
-                    break
+        if not isdisjoint(n.next):
+            needed.add(n)
     return needed
 
 
-def _seq_of(node):
-    return node.seq
+_seq_of = operator.attrgetter("seq")
 
 
 def _run_hooks(node, g):

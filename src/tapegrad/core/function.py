@@ -9,12 +9,11 @@ import itertools
 import os
 import sys
 import warnings
-import weakref
 
 from .. import backend
 from .modes import STATE
 from .errors import ShapeError, argument_error
-from .node import Node, LeafNode, ARRAYS
+from .node import Node, LeafNode
 
 xp = backend.xp
 ndarray = backend.ndarray
@@ -22,7 +21,6 @@ CPU = backend.CPU
 _new = object.__new__
 _seq = itertools.count(1)
 next_seq = _seq.__next__
-LAST = [None]  # weakref to the newest recorded node (for debug.print_tape)
 # Tensor and its fast constructor; core/tensor.py binds them when it loads (it imports this
 # module, so this one can't import it back)
 Tensor = _make = None
@@ -133,8 +131,6 @@ def apply(fn, args, params, promoted=False):
             elif d.dtype != dtype:
                 differ = True
         elif isinstance(a, ndarray):
-            if ARRAYS[0]:     # inside an array-level VJP: arrays in, arrays out
-                return _array_apply(fn, args, params)
             return apply(fn, _wrap_arrays(args), params)
         else:
             arrays.append(a)
@@ -155,7 +151,6 @@ def apply(fn, args, params, promoted=False):
         return _constant(fn, out, args, needs, True)
     t = _make(out, ctx)
     _finish(ctx, fn, t, out, args, False)
-    LAST[0] = weakref.ref(ctx)
     return t
 
 
@@ -180,7 +175,7 @@ def _finish(ctx, fn, t, out, args, fw):
 def _apply_special(fn, args, params, promoted, st):
     """apply() while a rare mode is active: an accelerator, tracing, vmap, GradientTapes,
     forward mode, anomaly detection, checkpointing or the profiler."""
-    if ARRAYS[0]:
+    if st.arrays:   # inside an array-level VJP: arrays in, arrays out
         return _array_apply(fn, args, params)
     dev = CPU
     if DEVICES and not fn.moves:
@@ -239,7 +234,6 @@ def _apply_special(fn, args, params, promoted, st):
     t = _make(out, ctx if record else None)
     _finish(ctx, fn, t, out, args, fw)
     if record:
-        LAST[0] = weakref.ref(ctx)
         _observe(ctx, args, st)
     else:
         t._src = (fn.name, "no_grad" if needs else "no_input")
@@ -556,7 +550,7 @@ def promote_args(args, op=None):
 def zeros_like(t):
     """A constant tensor of zeros with ``t``'s shape, dtype and device (an array in an
     array-level VJP)."""
-    if ARRAYS[0]:
+    if STATE.arrays:
         return backend.array_module(t).zeros_like(t)
     d = t._data
     if type(d) is ndarray:

@@ -35,6 +35,11 @@ class _State(threading.local):
     _vmap = 0             # batch size of the active vmap (0: none)
     _trace = None         # the tracer capturing ops into a graph (tg.compile, tg.Graph)
     _autocast = None      # tg.autocast's state (tapegrad.amp.autocast_mode.Region)
+    # True while the engine runs a VJP rule on plain arrays (Function.array_vjp, in a
+    # first-order pass): ctx.inputs and ctx.output are arrays and the ops the rule calls
+    # take and return arrays. ``special`` is set with it, so those calls leave the
+    # recorder's fast path at its first test
+    arrays = False
     tapes, anomaly, fw_levels, ckpt, profile, vmap, trace, autocast = map(_watcher, _WATCHERS)
 
 

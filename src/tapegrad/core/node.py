@@ -11,6 +11,7 @@ import weakref
 from .. import backend
 from . import function
 from .errors import GraphFreedError, InplaceModifiedError
+from .modes import STATE
 
 
 class Node:
@@ -73,7 +74,7 @@ class Node:
             if v is not None and t._vc[0] != v:
                 i = next(k for k, s in enumerate(saved) if s is t)
                 raise InplaceModifiedError(self._inplace_msg(f"input {i}", t, v, t._vc[0]))
-        if ARRAYS[0]:       # an array-level VJP: the arrays themselves
+        if STATE.arrays:       # an array-level VJP: the arrays themselves
             return tuple([t._data if isinstance(t, function.Tensor) else t for t in saved])
         return saved
 
@@ -86,7 +87,7 @@ class Node:
             raise RuntimeError(f"op '{self.name}' did not save its output (set save_output = True)")
         if self._out_vc[0] != self._out_v:
             raise InplaceModifiedError(self._inplace_msg("its output", out, self._out_v, self._out_vc[0]))
-        if ARRAYS[0]:
+        if STATE.arrays:
             return out
         t = function._make(out, self)
         t._fw = self._out_fw  # forward-mode tangents of the output, if any
@@ -160,9 +161,6 @@ class Node:
 
 #: how many post-accumulate-grad hooks are registered; while 0, backward counts no dependencies
 POST_HOOKS = [0]
-# True while the engine runs a VJP rule on plain arrays (Function.array_vjp, a first-order
-# pass): ctx.inputs and ctx.output are arrays, and the ops the rule calls return arrays
-ARRAYS = [False]
 
 
 class LeafNode:
