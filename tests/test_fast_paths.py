@@ -75,6 +75,41 @@ def test_the_special_flag_follows_each_mode_and_each_thread():
     assert not STATE.special
 
 
+def test_array_level_backward_is_per_thread():
+    """While one thread's backward runs a VJP rule on arrays, another thread's ops still
+    take and return tensors (and record): the array mode is thread-local."""
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    class Waits(tg.autograd.Function):
+        array_vjp = True
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def vjp(ctx, g):
+            seen.append(("rule", type(g).__name__, STATE.arrays))
+            inside.set()
+            release.wait(10)
+            return g * 2
+
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = Waits.apply(x).sum()
+    t = threading.Thread(target=y.backward)
+    t.start()
+    assert inside.wait(10)
+    a = tg.tensor([3.0], requires_grad=True)
+    out = a * a      # in this thread, during the other thread's array-level rule
+    arr = tg.exp(np.zeros(2))   # an array argument: wrapped, as outside any backward
+    seen.append(("other", type(out).__name__, type(arr).__name__, STATE.arrays,
+                 out.grad_fn is not None))
+    release.set()
+    t.join(10)
+    assert seen == [("rule", "ndarray", True), ("other", "Tensor", "Tensor", False, True)]
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
 def test_forward_without_recording_drops_what_it_would_save():
     x = tg.tensor([1.0, -2.0])
     with tg.no_grad():
