@@ -1,7 +1,7 @@
 """Activations as ops: relu and sigmoid are primitives for stability, softmax is a
 composite whose max-shift keeps it finite for any logits."""
 from .. import backend
-from ..backend import threads
+from ..backend import kernels, threads
 from ..core.function import Function
 from ..core.registry import primitive, composite, elementwise_jvp
 from ._util import Sample, unary_samples, pick_dim
@@ -20,6 +20,13 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
+        kernel = kernels.pick("relu", x)
+        if kernel is not None:
+            out = xp.empty_like(x)   # x's memory layout, so both are one flat run alike
+            runs = kernels.flat(x, out)
+            if runs:
+                kernel(*runs)
+                return out
         if x.nbytes >= threads.PARALLEL_BYTES and xp is backend.xp and x.dtype.kind == "f":
             return threads.ufunc(xp.maximum, xp.empty_like(x), x, 0)
         return xp.maximum(x, 0)
@@ -47,6 +54,11 @@ class ReluGrad(Function):
         # this one read it as contiguously as the forward did
         xp = ctx.xp
         out = xp.empty_like(y, dtype=g.dtype)
+        kernel = kernels.pick("relu_grad", g, y)
+        runs = kernel and kernels.flat(g, y, out)
+        if runs:
+            kernel(*runs)
+            return out
         if y.nbytes >= threads.PARALLEL_BYTES and xp is backend.xp:
             return threads.ufunc(_relu_grad, out, g, y)
         return _relu_grad(g, y, out=out)
