@@ -110,6 +110,50 @@ def apply(fn, args, params, promoted=False):
     st = STATE
     if st.special or DEVICES:
         return _apply_special(fn, args, params, promoted, st)
+    nodes = None
+    # most calls: one tensor, or two of one dtype, or a float tensor and a Python number
+    # (nothing to promote, nothing to wrap)
+    if len(args) == 2:
+        a, b = args
+        if isinstance(a, Tensor):
+            da = a._data
+            if isinstance(b, Tensor):
+                db = b._data
+                if da.dtype == db.dtype:
+                    arrays = (da, db)
+                    nodes = (a.node, b.node)
+                    needs = nodes[0] is not None or nodes[1] is not None
+            elif (type(b) is float or type(b) is int) and da.dtype.kind in "fV":
+                arrays = (da, b)
+                nodes = (a.node, None)
+                needs = nodes[0] is not None
+    elif len(args) == 1:
+        a = args[0]
+        if isinstance(a, Tensor):
+            arrays = (a._data,)
+            nodes = (a.node,)
+            needs = nodes[0] is not None
+    if nodes is None:
+        arrays, nodes, needs, redo = _scan(fn, args, promoted)
+        if redo is not None:   # arrays to wrap, or dtypes to promote
+            return apply(fn, redo[0], params, redo[1])
+    if not (needs and st.grad_enabled and fn.differentiable):
+        return _constant(fn, _forward(fn, _new(_Scratch), arrays, params), args, needs,
+                         st.grad_enabled)
+    ctx = Node(fn, nodes, next_seq(), params)
+    out = _forward(fn, ctx, arrays, params)
+    if out.dtype.kind not in "fV":
+        return _constant(fn, out, args, needs, True)
+    t = _make(out, ctx)
+    _finish(ctx, fn, t, out, args, False)
+    return t
+
+
+def _scan(fn, args, promoted):
+    """apply()'s general pass over the arguments: (their arrays, their nodes as a tuple,
+    whether one takes gradients, None) or, when the call must be redone, (.., .., ..,
+    (the arguments to redo it with, whether they are promoted)): NumPy arrays wrapped, or
+    dtypes promoted."""
     arrays = []
     nodes = []
     needs = False    # an input takes gradients
@@ -131,7 +175,7 @@ def apply(fn, args, params, promoted=False):
             elif d.dtype != dtype:
                 differ = True
         elif isinstance(a, ndarray):
-            return apply(fn, _wrap_arrays(args), params)
+            return None, None, None, (_wrap_arrays(args), False)
         else:
             arrays.append(a)
             nodes.append(None)
@@ -141,17 +185,8 @@ def apply(fn, args, params, promoted=False):
                 differ = True
     if (differ or scalar and (dtype is None or dtype.kind not in "fV")) and fn.promote and \
             not promoted:
-        return apply(fn, promote_args(args, fn.name), params, True)
-    if not (needs and st.grad_enabled and fn.differentiable):
-        return _constant(fn, _forward(fn, _new(_Scratch), arrays, params), args, needs,
-                         st.grad_enabled)
-    ctx = Node(fn, tuple(nodes), next_seq(), params)
-    out = _forward(fn, ctx, arrays, params)
-    if out.dtype.kind not in "fV":
-        return _constant(fn, out, args, needs, True)
-    t = _make(out, ctx)
-    _finish(ctx, fn, t, out, args, False)
-    return t
+        return None, None, None, (promote_args(args, fn.name), True)
+    return arrays, tuple(nodes), needs, None
 
 
 def _finish(ctx, fn, t, out, args, fw):
