@@ -103,7 +103,8 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
     while heap:
         node = heappop(heap)[1]
         g = grads.pop(node)
-        owned.discard(id(g))
+        if owned:
+            owned.discard(id(g))
         if node.marked:   # hooks, retained grads, freed or checkpointed
             g = _visit_marked(node, g, create_graph, arrays)
         if targets is not None:
@@ -150,7 +151,8 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
             if arrays:
                 if type(gi) is not ndarray and isinstance(gi, Tensor):
                     gi = gi._data
-                if check or gi.shape != n.shape or gi.dtype != n.dtype:
+                # (dtypes by identity: a quick test; _conform compares them by value)
+                if check or gi.shape != n.shape or gi.dtype is not n.dtype:
                     gi = _conform(node, nxt, n, _tensor(gi), anomaly)._data
             elif (check or type(gi) is not Tensor or gi._data.shape != n.shape
                     or gi._data.dtype != n.dtype):
