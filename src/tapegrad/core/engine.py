@@ -110,7 +110,7 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
         if targets is not None:
             if node in targets:
                 captured[node] = _tensor(g) if arrays else g
-            if needed is not None and not any(n in needed for n in node.next):
+            if needed is not None and needed.isdisjoint(node.next):
                 if not retain_graph:
                     node.release()
                 continue
