@@ -155,7 +155,7 @@ def _drain(heap, grads, leaf_grads, captured, targets, needed, retain_graph, cre
                 if check or gi.shape != n.shape or gi.dtype is not n.dtype:
                     gi = _conform(node, nxt, n, _tensor(gi), anomaly)._data
             elif (check or type(gi) is not Tensor or gi._data.shape != n.shape
-                    or gi._data.dtype != n.dtype):
+                    or gi._data.dtype is not n.dtype):
                 gi = _conform(node, nxt, n, gi, anomaly)
             if n.is_leaf:
                 prev = leaf_grads.get(n)
