@@ -21,10 +21,16 @@ def fold_biases(b_ih, b_hh):
 
 def project(mode, x, w_ih, b_ih, b_hh):
     """(x @ W_ih^T + biases, the bias left for the scan): a GRU keeps b_hh apart (it sits
-    inside r * (W_hn h + b_hn)); the other cells add both biases up front."""
-    if mode == "GRU":
-        return linear(x, w_ih, b_ih), b_hh
-    return linear(x, w_ih, fold_biases(b_ih, b_hh)), None
+    inside r * (W_hn h + b_hn)); the other cells add both biases up front.
+
+    A whole sequence (T, B, I) is projected as one (T * B, I) matrix: NumPy's matmul runs
+    a 3-d @ 2-d product as one small GEMM per time step (the W8 LSTM's projection took
+    10.3 ms that way at two threads, 5.8 ms as one product), and so would its VJP."""
+    b, keep = (b_ih, b_hh) if mode == "GRU" else (fold_biases(b_ih, b_hh), None)
+    if x.ndim <= 2:
+        return linear(x, w_ih, b), keep
+    xg = linear(x.reshape(-1, x.shape[-1]), w_ih, b)
+    return xg.reshape(tuple(x.shape[:-1]) + (w_ih.shape[0],)), keep
 
 
 def split_lstm(out, steps, h_shape, c_shape):

@@ -31,19 +31,29 @@ def _sigmoid(xp, x):
     x += 0.5
 
 
+def _recurrent_weight(xp, w_hh):
+    """W_hh^T as the per-step products h @ W_hh^T read it fastest. Measured on the W8
+    LSTM's (32, 256) @ (256, 1024): NumPy's BLAS (OpenBLAS) takes 14% less time from a
+    row-major copy (made once per sequence: 1 MB there) than from the transposed view, MKL
+    (tapegrad's BLAS on one thread) 1.5x less from the view."""
+    if type(w_hh) is backend.ndarray and backend.blas() == "numpy":
+        return xp.ascontiguousarray(w_hh.T)
+    return w_hh.T
+
+
 def _carry(new, old, k):
     """Rows k: (sequences not taking this step) keep their state."""
     if k < new.shape[0]:
         new[k:] = old[k:]
 
 
-def _rnn_forward(act, xp, xg, h0, c0, w_hh, b_hh, w_hr, reverse, bs, saved):
+def _rnn_forward(act, xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
     steps, batch = xg.shape[0], xg.shape[1]
     out = xp.empty((steps, batch, h0.shape[-1]), xg.dtype)
     h = h0
     for t in time_order(steps, reverse):
         k = active_rows(bs, t, batch)
-        pre = backend.matmul(h[:k], w_hh.T, out=out[t, :k])
+        pre = backend.matmul(h[:k], w_t, out=out[t, :k])
         pre += xg[t, :k]
         if act == "tanh":
             xp.tanh(pre, out=pre)
@@ -54,7 +64,7 @@ def _rnn_forward(act, xp, xg, h0, c0, w_hh, b_hh, w_hr, reverse, bs, saved):
     return out
 
 
-def _lstm_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, reverse, bs, saved):
+def _lstm_forward(xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
     a_all, tc_all, c_all = saved
     steps, batch, n = c_all.shape
     p = h0.shape[-1]
@@ -64,7 +74,7 @@ def _lstm_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, reverse, bs, saved):
     h, c = h0, c0
     for t in time_order(steps, reverse):
         k = active_rows(bs, t, batch)
-        a = backend.matmul(h[:k], w_hh.T, out=a_all[t, :k])
+        a = backend.matmul(h[:k], w_t, out=a_all[t, :k])
         a += xg[t, :k]
         _sigmoid(xp, a[:, :2 * n])
         xp.tanh(a[:, 2 * n:3 * n], out=a[:, 2 * n:3 * n])
@@ -85,7 +95,7 @@ def _lstm_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, reverse, bs, saved):
     return out
 
 
-def _gru_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, reverse, bs, saved):
+def _gru_forward(xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
     rz_all, n_all, hn_all = saved
     steps, batch, n = n_all.shape
     out = xp.empty((steps, batch, n), xg.dtype)
@@ -93,7 +103,7 @@ def _gru_forward(xp, xg, h0, c0, w_hh, b_hh, w_hr, reverse, bs, saved):
     h = h0
     for t in time_order(steps, reverse):
         k = active_rows(bs, t, batch)
-        hgk = backend.matmul(h[:k], w_hh.T, out=hg[:k])
+        hgk = backend.matmul(h[:k], w_t, out=hg[:k])
         if b_hh is not None:
             hgk += b_hh
         rz, nt = rz_all[t, :k], n_all[t, :k]
@@ -122,4 +132,5 @@ FORWARD = {
 
 def array_scan(xp, mode, xg, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes, saved):
     """``rnn_scan``'s output on arrays of module ``xp``, filling ``saved``."""
-    return FORWARD[mode](xp, xg, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes, saved)
+    return FORWARD[mode](xp, xg, h0, c0, _recurrent_weight(xp, w_hh), b_hh, w_hr, reverse,
+                         batch_sizes, saved)
