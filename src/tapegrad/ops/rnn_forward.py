@@ -31,6 +31,18 @@ def _sigmoid(xp, x):
     x += 0.5
 
 
+def _lstm_gates(xp, n, dtype):
+    """(scale, shift) over an LSTM's 4 n gate columns: a = tanh(a scale) scale + shift is
+    _sigmoid's (1 + tanh(a / 2)) / 2 on i, f and o and tanh on g (scale 1, shift 0), the
+    same values in four passes over whole rows instead of eleven over gate slices (a pass
+    over a strided slice costs 2-4x one over contiguous memory at W8's size)."""
+    scale = xp.full(4 * n, 0.5, dtype)
+    shift = xp.full(4 * n, 0.5, dtype)
+    scale[2 * n:3 * n] = 1
+    shift[2 * n:3 * n] = 0
+    return scale, shift
+
+
 def _recurrent_weight(xp, w_hh):
     """W_hh^T as the per-step products h @ W_hh^T read it fastest. Measured on the W8
     LSTM's (32, 256) @ (256, 1024): NumPy's BLAS (OpenBLAS) takes 14% less time from a
@@ -71,18 +83,21 @@ def _lstm_forward(xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
     split = steps * batch * p
     out = xp.empty(split + batch * n, xg.dtype)   # h of every step, then the final c
     h_all = out[:split].reshape(steps, batch, p)
+    scale, shift = _lstm_gates(xp, n, xg.dtype)
     h, c = h0, c0
     for t in time_order(steps, reverse):
         k = active_rows(bs, t, batch)
         a = backend.matmul(h[:k], w_t, out=a_all[t, :k])
         a += xg[t, :k]
-        _sigmoid(xp, a[:, :2 * n])
-        xp.tanh(a[:, 2 * n:3 * n], out=a[:, 2 * n:3 * n])
-        _sigmoid(xp, a[:, 3 * n:])
+        a *= scale
+        xp.tanh(a, out=a)
+        a *= scale
+        a += shift
         i, f, g, o = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
         c_new, h_new, tc = c_all[t], h_all[t], tc_all[t, :k]
         xp.multiply(f, c[:k], out=c_new[:k])
-        c_new[:k] += i * g
+        xp.multiply(i, g, out=tc)                # (tc as scratch: no temporary)
+        c_new[:k] += tc
         xp.tanh(c_new[:k], out=tc)
         if w_hr is None:
             xp.multiply(o, tc, out=h_new[:k])
