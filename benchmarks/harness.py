@@ -442,13 +442,16 @@ OpenBLAS's own workers both busy-wait after a parallel call, and with 2 cores a 
 worker of one library takes the core that the other library's next call wants.
 
 What this harness does about it: users run each framework at its default thread count
-and wait policy, so that is the primary run (issue 19: no thread variable, no
-`OMP_WAIT_POLICY`); its paired ratios and min–max show how much spinning workers moved it
-(PASSIVE, tried first, made PyTorch's CNN step 4.8 ms instead of 3.1 ms: it measured the
-policy, not the libraries). The run with both at 1 thread (no worker threads at all,
-nothing can spin) is the second view, less exposed to the noise described next; it keeps
-`OMP_WAIT_POLICY=PASSIVE` (harmless at 1 thread). The settings are made before NumPy and
-torch are imported, in the harness and in every subprocess it starts.
+and wait policy, each in its own program, so that is the primary run (issue 19: no thread
+variable, no `OMP_WAIT_POLICY`), with each framework in its own worker process
+(`benchmarks/workers.py`): no framework's threads or objects share a process with
+another's, and while one worker times its repeat the others sleep on their pipes, so only
+workers that have just finished can still be spinning. (PASSIVE, tried first, made
+PyTorch's CNN step 4.8 ms instead of 3.1 ms: it measured the policy, not the libraries.)
+The run with both at 1 thread (no worker threads at all, nothing can spin) is the second
+view, less exposed to the noise described next; it keeps `OMP_WAIT_POLICY=PASSIVE`
+(harmless at 1 thread). The settings are made before NumPy and torch are imported, in the
+harness and in every process it starts.
 
 What was found while building this (2-core VM shared with other jobs, load average 2–3):
 
