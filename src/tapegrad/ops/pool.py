@@ -125,9 +125,11 @@ def _max_forward(xp, x, geo, want_arg=True):
         xp.copyto(p, xpd[:, :, sa, sb])
         if want_arg:  # a later offset wins only if strictly greater: the first max is kept
             xp.greater(p, best, out=gt)
-            xp.subtract(arg.dtype.type(j), arg, out=step)   # int8 arithmetic: np.where and
-            step *= gt                                      # masked stores are ~10x slower
-            arg += step
+            # arg < j so far, so arg = max(arg, j * gt) sets j where gt: int8 arithmetic
+            # (np.where and masked stores are ~10x slower)
+            xp.multiply(gt.view(step.dtype) if step.dtype.itemsize == 1 else gt,
+                        step.dtype.type(j), out=step)
+            xp.maximum(arg, step, out=arg)
         xp.maximum(best, p, out=best)
     return best, arg
 
