@@ -1,4 +1,4 @@
-"""numba's parallel kernels (backend/kernels.py, backend/_numba.py): the same values as the
+"""numba's kernels (backend/kernels.py, backend/_numba.py): the same values as the
 NumPy path bit for bit (NaN, -0.0, both float dtypes, a convolution's channel-major
 layout), torch's values and finite differences through a conv -> relu -> pool net with
 the kernels on, when they are picked, the TAPEGRAD_KERNELS switch, and numba imported

@@ -1,4 +1,4 @@
-"""Parallel kernels for memory-bound passes: the narrow seam between ops and numba.
+"""numba kernels for memory-bound passes: the narrow seam between ops and numba.
 
 An op that has a kernel asks :func:`pick` for it with the arrays of its pass; it gets the
 compiled kernel (from :mod:`tapegrad.backend._numba`) or ``None``, and then runs its own
@@ -10,8 +10,10 @@ NumPy code unchanged. A kernel is picked when
 - the arrays are NumPy float32/float64 arrays (not CuPy's), the first of at least
   :data:`MIN_BYTES`.
 
-The kernels compute what the NumPy code computes, in the same order, so results are the
-same bit for bit; only the loops are spread over the threads.
+The kernels compute what the NumPy code computes, so results are the same bit for bit;
+they take fewer passes over memory (see :mod:`tapegrad.backend._numba`, also for why they
+run on the calling thread). On one thread ``"auto"`` keeps NumPy's code, so one-thread
+results and the bytecode guard (``benchmarks.bytecodes``) are the same on every machine.
 """
 import os
 
@@ -20,17 +22,18 @@ import numpy as np
 from . import threads
 
 MODES = ("auto", "numba", "numpy")
-#: a pass over a smaller array stays with NumPy. Measured on the 2-core VM at 2 threads,
-#: numba's time over NumPy's: ReLU 1.34 at 16 KB, 0.70 at 64 KB, 0.48 at 128 KB, 0.23-0.29
-#: from 0.5 MB up; its gradient 1.06 at 64 KB, 0.70 at 128 KB, 0.39-0.57 above
+#: a pass over a smaller array stays with NumPy. Measured on the 2-core VM, the kernel's
+#: time over NumPy's: ReLU 0.90 at 16 KB, 0.45 at 64 KB, 0.33 at 128 KB, 0.23-0.27 from
+#: 0.5 MB up; its gradient 0.78, 0.63, 0.58, 0.54-0.56; picking one and making the flat
+#: views costs ~3 us of Python, which below 128 KB eats most of the gain
 MIN_BYTES = 1 << 17
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_state = {"mode": None, "mod": None, "n": None}
+_state = {"mode": None, "mod": None}
 
 
 def set_kernels(mode):
-    """Choose the kernels of memory-bound passes: ``"auto"`` (numba's parallel kernels when
-    numba is installed and tapegrad runs on 2+ threads), ``"numba"`` (numba's on any
+    """Choose the kernels of memory-bound passes: ``"auto"`` (numba's kernels when numba
+    is installed and tapegrad runs on 2+ threads), ``"numba"`` (numba's on any
     number of threads; an ImportError now if it is missing) or ``"numpy"`` (NumPy's
     code only)."""
     if mode not in MODES:
@@ -82,9 +85,6 @@ def pick(name, *arrays):
     mod = _state["mod"] if _state["mod"] is not None else _load(mode == "numba")
     if not mod:
         return None
-    if _state["n"] != n:
-        mod.set_threads(n)
-        _state["n"] = n
     return getattr(mod, name)
 
 
