@@ -370,7 +370,8 @@ it moved the numbers.
   run, imports only that framework. In one shared process, PyTorch's objects made every
   full collection of Python's garbage collector walk ~140,000 more objects (W1: tapegrad
   ~20% slower), and each library's idle threads spun on the core the other's next call wanted.
-- Timing: each contender is warmed up (≥ 0.3 s and ≥ 2 calls, or 1 call for a unit longer
+- Timing: each contender is called once untimed (first-use costs: lazy imports, numba
+  loading its kernels), then warmed up (≥ 0.3 s and ≥ 2 calls, or 1 call for a unit longer
   than that) and its number of units per timed repeat calibrated once then, so that one
   repeat is ≥ 0.2 s of work; then {args.repeats} timed repeats alternate between contenders,
   A B A B, each run by its worker while the others wait, asleep, on their pipes.

@@ -38,9 +38,10 @@ class Timing:
 
 
 def calibrate(unit, min_time, warmup_time):
-    """Warm ``unit`` up for about ``warmup_time`` seconds (at least twice, unless one call
-    already takes that long) and return how many units make a repeat of at least
-    ``min_time`` seconds."""
+    """Call ``unit`` once, untimed, then warm it up for about ``warmup_time`` seconds (at
+    least twice, unless one call already takes that long) and return how many units make
+    a repeat of at least ``min_time`` seconds."""
+    unit()   # the first call (lazy imports, numba loading its kernels, caches) is not timed
     calls, t_start, last = 0, clock(), None
     while True:
         t0 = clock()
