@@ -1,6 +1,6 @@
 """The recurrent layers' speed paths give the values of the plain ones: a sequence projected
-as one 2-d product, W_hh^T read from a row-major copy (NumPy's BLAS) or the transposed view
-(MKL), and the LSTM's gate nonlinearities applied to whole rows (docs/sequence-models.md)."""
+as one 2-d product, the per-step product as W_hh @ h^T (NumPy's BLAS) or h @ W_hh^T (MKL),
+and the LSTM's gate nonlinearities applied to whole rows (docs/sequence-models.md)."""
 import numpy as np
 import pytest
 
@@ -37,18 +37,23 @@ def test_project_of_a_sequence_is_the_3d_linear(mode):
     np.testing.assert_allclose(gw.numpy(), ww.numpy(), rtol=1e-12, atol=1e-12)
 
 
-def test_recurrent_weight_layout_follows_the_blas(blas):
-    w = np.arange(12.0, dtype=np.float32).reshape(4, 3)
-    blas.set_blas("numpy")
-    copy = rnn_forward._recurrent_weight(np, w)
-    assert copy.flags.c_contiguous and not np.shares_memory(copy, w)
-    np.testing.assert_array_equal(copy, w.T)
+def test_recurrent_product_form_follows_the_blas(blas):
+    rng = np.random.default_rng(2)
+    w, h = rng.standard_normal((8, 3)), rng.standard_normal((5, 3))
+    out = np.empty((5, 8))
+    blas.set_blas("numpy")      # W_hh @ h^T into a scratch, handed back transposed
+    product = rnn_forward._recurrent_product(np, w, 5)
+    r = product(h, out)
+    assert not np.shares_memory(r, out) and r.flags.f_contiguous
+    np.testing.assert_allclose(r, h @ w.T, rtol=1e-14)
+    np.testing.assert_allclose(product(h[:2], out[:2]), h[:2] @ w.T, rtol=1e-14)  # packed
     try:
         blas.set_blas("mkl")
     except RuntimeError:
-        return      # no mkl package: the view is only for MKL
-    view = rnn_forward._recurrent_weight(np, w)
-    assert np.shares_memory(view, w) and view.shape == (3, 4)
+        return      # no mkl package: the other form is only for MKL
+    product = rnn_forward._recurrent_product(np, w, 5)
+    assert product(h, out) is out
+    np.testing.assert_allclose(out, h @ w.T, rtol=1e-14)
 
 
 @pytest.mark.parametrize("name", ["numpy", "mkl"])

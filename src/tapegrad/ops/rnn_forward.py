@@ -1,7 +1,8 @@
 """The forward of ``rnn_scan`` on arrays: the steps of rnn_steps.py, written in place.
 
-Each step makes one product with W_hh straight into the array that keeps that step's gate
-activations for the backward (rnn_backward.py), applies the nonlinearities there in place,
+Each step makes one product with W_hh (on NumPy's BLAS into a small scratch, which the add
+of the input projection reads) into the array that keeps that step's gate activations for
+the backward (rnn_backward.py), applies the nonlinearities there in place,
 and writes the new state into the output, so a step allocates almost nothing and nothing
 is copied afterwards. Rows of a packed batch that skip a step copy their state forward.
 """
@@ -43,14 +44,27 @@ def _lstm_gates(xp, n, dtype):
     return scale, shift
 
 
-def _recurrent_weight(xp, w_hh):
-    """W_hh^T as the per-step products h @ W_hh^T read it fastest. Measured on the W8
-    LSTM's (32, 256) @ (256, 1024): NumPy's BLAS (OpenBLAS) takes 14% less time from a
-    row-major copy (made once per sequence: 1 MB there) than from the transposed view, MKL
-    (tapegrad's BLAS on one thread) 1.5x less from the view."""
-    if type(w_hh) is backend.ndarray and backend.blas() == "numpy":
-        return xp.ascontiguousarray(w_hh.T)
-    return w_hh.T
+def _recurrent_product(xp, w_hh, batch):
+    """A function ``product(h, out)`` returning h @ W_hh^T for the per-step products, in
+    the form the BLAS computes fastest (measured on the W8 LSTM's (32, 256) @ (256, 1024)).
+    MKL (tapegrad's BLAS on one thread): h @ W_hh^T from the transposed view, written into
+    ``out`` (1.5x faster than from a row-major copy). NumPy's BLAS (OpenBLAS, the default on
+    more threads): W_hh @ h^T into a (gates * H, rows) scratch, returned as its transposed
+    view (OpenBLAS splits its 1024 rows over the threads far better than h's 32: with the
+    add of xg that reads the view, 0.855x the time of h @ W_hh^T from a row-major copy,
+    itself 0.86x of the view); callers add xg into ``out`` from it."""
+    if type(w_hh) is not backend.ndarray or backend.blas() != "numpy":
+        w_t = w_hh.T
+
+        def product(h, out):
+            return backend.matmul(h, w_t, out=out)
+        return product
+    scratch = xp.empty(w_hh.shape[0] * batch, w_hh.dtype)
+
+    def product(h, out):
+        s = scratch[:w_hh.shape[0] * h.shape[0]].reshape(w_hh.shape[0], h.shape[0])
+        return backend.matmul(w_hh, h.T, out=s).T
+    return product
 
 
 def _carry(new, old, k):
@@ -59,14 +73,14 @@ def _carry(new, old, k):
         new[k:] = old[k:]
 
 
-def _rnn_forward(act, xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
+def _rnn_forward(act, xp, xg, h0, c0, product, b_hh, w_hr, reverse, bs, saved):
     steps, batch = xg.shape[0], xg.shape[1]
     out = xp.empty((steps, batch, h0.shape[-1]), xg.dtype)
     h = h0
     for t in time_order(steps, reverse):
         k = active_rows(bs, t, batch)
-        pre = backend.matmul(h[:k], w_t, out=out[t, :k])
-        pre += xg[t, :k]
+        pre = out[t, :k]
+        xp.add(product(h[:k], pre), xg[t, :k], out=pre)
         if act == "tanh":
             xp.tanh(pre, out=pre)
         else:
@@ -76,7 +90,7 @@ def _rnn_forward(act, xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
     return out
 
 
-def _lstm_forward(xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
+def _lstm_forward(xp, xg, h0, c0, product, b_hh, w_hr, reverse, bs, saved):
     a_all, tc_all, c_all = saved
     steps, batch, n = c_all.shape
     p = h0.shape[-1]
@@ -87,8 +101,8 @@ def _lstm_forward(xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
     h, c = h0, c0
     for t in time_order(steps, reverse):
         k = active_rows(bs, t, batch)
-        a = backend.matmul(h[:k], w_t, out=a_all[t, :k])
-        a += xg[t, :k]
+        a = a_all[t, :k]
+        xp.add(product(h[:k], a), xg[t, :k], out=a)
         a *= scale
         xp.tanh(a, out=a)
         a *= scale
@@ -110,7 +124,7 @@ def _lstm_forward(xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
     return out
 
 
-def _gru_forward(xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
+def _gru_forward(xp, xg, h0, c0, product, b_hh, w_hr, reverse, bs, saved):
     rz_all, n_all, hn_all = saved
     steps, batch, n = n_all.shape
     out = xp.empty((steps, batch, n), xg.dtype)
@@ -118,7 +132,7 @@ def _gru_forward(xp, xg, h0, c0, w_t, b_hh, w_hr, reverse, bs, saved):
     h = h0
     for t in time_order(steps, reverse):
         k = active_rows(bs, t, batch)
-        hgk = backend.matmul(h[:k], w_t, out=hg[:k])
+        hgk = product(h[:k], hg[:k])
         if b_hh is not None:
             hgk += b_hh
         rz, nt = rz_all[t, :k], n_all[t, :k]
@@ -147,5 +161,5 @@ FORWARD = {
 
 def array_scan(xp, mode, xg, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes, saved):
     """``rnn_scan``'s output on arrays of module ``xp``, filling ``saved``."""
-    return FORWARD[mode](xp, xg, h0, c0, _recurrent_weight(xp, w_hh), b_hh, w_hr, reverse,
-                         batch_sizes, saved)
+    product = _recurrent_product(xp, w_hh, xg.shape[1])
+    return FORWARD[mode](xp, xg, h0, c0, product, b_hh, w_hr, reverse, batch_sizes, saved)
