@@ -11,7 +11,8 @@ else the cores this process may run on. It is used two ways:
 - Memory-bound passes over large arrays (im2col copies, ReLU and its gradient, pooling):
   :func:`split` runs them in slices on a small pool of Python threads. NumPy releases the
   GIL inside such loops, so the slices run at the same time with no compiled code. Only
-  passes of several MB gain (see MIN_SLICE_BYTES); a CNN step at batch 64 has none.
+  passes of tens of MB gain inside a training step (see MIN_SLICE_BYTES); a CNN step up to
+  batch 1024 has none.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 ENV_VARS = ("TAPEGRAD_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
             "OPENBLAS_NUM_THREADS")
 #: a pass splits only when each slice gets at least this many bytes. Measured on the 2-core
-#: VM: a ReLU over 1 MB took 1.37x as long split in two (the hand-off and the GIL cost more
-#: than half the pass), over 4 MB 0.71x, over 16-64 MB 0.6x
-MIN_SLICE_BYTES = 1 << 21
+#: VM, alone: a ReLU over 1 MB took 1.37x as long split in two (the hand-off and the GIL
+#: cost more than half the pass), over 4 MB 0.71x, over 16-64 MB 0.6x. Inside W4's
+#: training step at 2 threads, where OpenBLAS's workers spin on the second core after each
+#: product, splitting the im2col copies (2-35 MB at batch 64-1024) made the whole step
+#: 2-5% slower (paired; at batch 64 it also made some processes' steps 1.8x slower), so a
+#: pass splits only from 64 MB
+MIN_SLICE_BYTES = 1 << 25
 #: products with fewer multiply-adds than this run their GEMM on one thread. Measured on the
 #: 2-core VM, quiet: below about 0.5M multiply-adds a second thread changes nothing (both
 #: BLAS libraries keep such products on one thread themselves); from 2M up it halves the
