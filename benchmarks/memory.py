@@ -48,8 +48,17 @@ def rss_peak():
     return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # kB on Linux, B on macOS
 
 
+def _import(framework):
+    """Import the framework first, as a user's script does: tapegrad's allocator settings
+    (set at its import, see tapegrad.backend) then apply to the setup's arrays too, and the post-setup
+    baseline does not depend on when the workloads module first touches tapegrad."""
+    if framework in ("tapegrad", "torch"):
+        __import__(framework)
+
+
 def run_chain(framework, ops, repeats, shape=(4,)):
     import time
+    _import(framework)
     from . import workloads as W
     impl = (W.chain_tapegrad if framework == "tapegrad" else W.chain_torch)(ops, shape)
     baseline = rss_now()
@@ -63,6 +72,7 @@ def run_chain(framework, ops, repeats, shape=(4,)):
 
 def run_train(framework, steps, batch_size, marks=(10,)):
     import time
+    _import(framework)
     from . import workloads as W
     impl = W.w3(framework, batch_size)
     baseline = rss_now()
