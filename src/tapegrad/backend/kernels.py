@@ -72,16 +72,14 @@ def pick(name, *arrays):
     """The kernel ``name`` of :mod:`tapegrad.backend._numba` for a pass over ``arrays``
     (its inputs), or ``None`` when the op should run its NumPy code."""
     mode = _state["mode"] or get_kernels()
-    if mode == "numpy":
+    if mode == "numpy" or mode == "auto" and (threads._state["n"] or
+                                              threads.get_num_threads()) < 2:
         return None
     if arrays[0].nbytes < MIN_BYTES:
         return None
     for a in arrays:
         if type(a) is not np.ndarray or a.dtype not in _FLOATS:
             return None
-    n = threads._state["n"] or threads.get_num_threads()
-    if n < 2 and mode == "auto":
-        return None
     mod = _state["mod"] if _state["mod"] is not None else _load(mode == "numba")
     if not mod:
         return None
