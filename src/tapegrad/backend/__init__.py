@@ -218,7 +218,7 @@ def matmul(a, b, out=None):
     16-bit floats on the CPU is computed in float32 and rounded (:func:`half_product`)."""
     if type(a) is not ndarray:
         return array_module(a).matmul(a, b, out=out)
-    threads.for_gemm(a.size * b.shape[-1] if b.ndim > 1 else a.size)
+    threads.size_blas()
     if (b.ndim == 2 and a.ndim >= 2 and a.shape[-1] == b.shape[0]
             and a.size * b.shape[1] >= GEMM_MIN_WORK):
         gemm = _blas["gemm"] if _blas["resolved"] else _resolve()

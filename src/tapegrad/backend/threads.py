@@ -6,8 +6,12 @@ The count starts from the environment, like PyTorch's: ``TAPEGRAD_NUM_THREADS``,
 else the cores this process may run on. It is used two ways:
 
 - Matrix products: the BLAS pools NumPy (OpenBLAS) and MKL loaded are sized to it (through
-  threadpoolctl), except that products too small to gain from a second thread run on one
-  (:func:`for_gemm`).
+  threadpoolctl) before the first product (:func:`size_blas`) and at each
+  ``set_num_threads``; the libraries keep small products on one thread themselves.
+  Resizing them product by product (one thread below 2**20 multiply-adds, all above) was
+  tried and removed: on the 2-core VM it gained nothing in paired runs, and in 2 of 5
+  processes it left OpenBLAS in a state where every step took 1.8x as long (a W3 step at
+  batch 128: 2.35 ms against 1.33 ms, for the rest of the process; 0 of 6 without it).
 - Memory-bound passes over large arrays (im2col copies, ReLU and its gradient, pooling):
   :func:`split` runs them in slices on a small pool of Python threads. NumPy releases the
   GIL inside such loops, so the slices run at the same time with no compiled code. Only
@@ -27,12 +31,6 @@ ENV_VARS = ("TAPEGRAD_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
 #: 2-5% slower (paired; at batch 64 it also made some processes' steps 1.8x slower), so a
 #: pass splits only from 64 MB
 MIN_SLICE_BYTES = 1 << 25
-#: products with fewer multiply-adds than this run their GEMM on one thread. Measured on the
-#: 2-core VM, quiet: below about 0.5M multiply-adds a second thread changes nothing (both
-#: BLAS libraries keep such products on one thread themselves); from 2M up it halves the
-#: time with OpenBLAS and cuts 15-50% with MKL
-GEMM_MIN_PARALLEL = 1 << 20
-
 #: called after every set_num_threads (the backend re-picks its BLAS: see backend.set_blas)
 LISTENERS = []
 _state = {"n": None, "pool": None, "pool_n": 0, "blas": None, "blas_n": None}
@@ -92,8 +90,7 @@ def set_num_threads(n):
 def _blas():
     """Setters of the thread counts of the BLAS libraries loaded now (NumPy's OpenBLAS,
     MKL), found by threadpoolctl; () without it. The C entry points themselves where
-    threadpoolctl exposes them: products flip between one thread and all of them, so each
-    flip should cost a C call, not threadpoolctl's bookkeeping."""
+    threadpoolctl exposes them (a C call, not threadpoolctl's bookkeeping)."""
     if _state["blas"] is None:
         try:
             import threadpoolctl
@@ -127,13 +124,11 @@ def forget_blas():
         _set_blas(n)
 
 
-def for_gemm(work):
-    """Size the BLAS pools for a product of ``work`` multiply-adds: one thread when it is
-    too small to gain from more, else :func:`get_num_threads` (a no-op when they already
-    are)."""
-    n = 1 if work < GEMM_MIN_PARALLEL else (_state["n"] or get_num_threads())
-    if _state["blas_n"] != n:
-        _set_blas(n)
+def size_blas():
+    """Size the BLAS pools to :func:`get_num_threads` if nothing has yet (called before
+    each product; a no-op after the first)."""
+    if _state["blas_n"] is None:
+        _set_blas(_state["n"] or get_num_threads())
 
 
 def _pool(n):
