@@ -207,6 +207,7 @@ def test_numpy_blas_runs_a_batched_left_operand_as_one_product(blas, monkeypatch
     _close(got, matmul(a, b))
     backend.matmul(a[:, ::2], b)     # not C-contiguous: NumPy's own batched product
     assert shapes[-1] == (4, 15, 200)
+    assert backend.matmul(np.ones((5, 5, 0)), np.ones((0, 5))).shape == (5, 5, 5)   # empty
 
 
 def test_set_blas_rejects_unknown_names(blas):

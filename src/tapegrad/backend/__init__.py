@@ -234,7 +234,7 @@ def matmul(a, b, out=None):
                 return r
     if a.dtype in HALF:     # (MKL's GEMM above takes no 16-bit floats; ops promote first)
         return half_product(matmul, a, b, out=out)
-    if b.ndim == 2 and a.ndim > 2 and out is None and a.flags.c_contiguous:
+    if b.ndim == 2 and a.ndim > 2 and out is None and a.size and a.flags.c_contiguous:
         # one GEMM over the stacked rows: NumPy runs (..., m, k) @ (k, n) as one per index
         return xp.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
     return xp.matmul(a, b, out=out)
