@@ -9,9 +9,7 @@ else the cores this process may run on. It is used two ways:
   threadpoolctl) before the first product (:func:`size_blas`) and at each
   ``set_num_threads``; the libraries keep small products on one thread themselves.
   Resizing them product by product (one thread below 2**20 multiply-adds, all above) was
-  tried and removed: on the 2-core VM it gained nothing in paired runs, and in 2 of 5
-  processes it left OpenBLAS in a state where every step took 1.8x as long (a W3 step at
-  batch 128: 2.35 ms against 1.33 ms, for the rest of the process; 0 of 6 without it).
+  tried and removed: on the 2-core VM it gained nothing in paired runs.
 - Memory-bound passes over large arrays (im2col copies, ReLU and its gradient, pooling):
   :func:`split` runs them in slices on a small pool of Python threads. NumPy releases the
   GIL inside such loops, so the slices run at the same time with no compiled code. Only
