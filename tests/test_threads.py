@@ -42,7 +42,7 @@ def test_set_num_threads_checks_and_sizes_the_blas_pools(restore_threads):
 
 def test_blas_pools_follow_the_thread_count_for_every_product(restore_threads):
     """The pools are sized once per set_num_threads, not product by product (resizing them
-    per product left OpenBLAS 1.8x slower for the rest of some processes)."""
+    per product gained nothing in paired runs)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     ctl = threadpoolctl.ThreadpoolController()
     for n in (2, 1, 2):
