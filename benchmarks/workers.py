@@ -35,7 +35,8 @@ class Spec:
 
 
 class WorkerError(RuntimeError):
-    pass
+    """What a worker raised (its message names the worker and carries its traceback), or
+    that a worker process died."""
 
 
 class Worker:
@@ -61,8 +62,8 @@ class Worker:
     def close(self):
         try:
             self.conn.send(("exit",))
-        except OSError:
-            pass
+        except OSError:   # the worker is gone already (its pipe is closed): nothing to ask
+            self.proc.join(0)
         self.proc.join(10)
         if self.proc.is_alive():
             self.proc.kill()
