@@ -195,7 +195,8 @@ def test_numpy_blas_is_numpy_bit_for_bit(blas):
 
 def test_numpy_blas_runs_a_batched_left_operand_as_one_product(blas, monkeypatch):
     """NumPy's matmul runs (..., m, k) @ (k, n) as one GEMM per leading index; the seam
-    hands it the rows stacked into one 2-d product (a 3-d linear: 0.65x the time)."""
+    hands it the rows stacked into one 2-d product when they stack without a copy (a 3-d
+    linear: 0.65x the time)."""
     blas.set_blas("numpy")
     a = np.random.default_rng(1).standard_normal((4, 30, 200)).astype(np.float32)
     b = np.random.default_rng(2).standard_normal((200, 120)).astype(np.float32)
@@ -205,7 +206,13 @@ def test_numpy_blas_runs_a_batched_left_operand_as_one_product(blas, monkeypatch
     got = backend.matmul(a, b)
     assert got.shape == (4, 30, 120) and shapes == [(120, 200)]
     _close(got, matmul(a, b))
-    backend.matmul(a[:, ::2], b)     # not C-contiguous: NumPy's own batched product
+    # strided rows that still stack into one matrix (lda 400), and a transposed view
+    # whose leading axes merge (the LSTM kernels' gradients): one product each
+    for x in (a[:, ::2], np.ascontiguousarray(a.transpose(2, 0, 1)).transpose(1, 2, 0)):
+        got = backend.matmul(x, b)
+        assert shapes[-1] == (x.shape[0] * x.shape[1], 200)
+        _close(got, matmul(x, b))
+    backend.matmul(a[:, :15], b)     # rows that don't stack: NumPy's own batched product
     assert shapes[-1] == (4, 15, 200)
     assert backend.matmul(np.ones((5, 5, 0)), np.ones((0, 5))).shape == (5, 5, 5)   # empty
 

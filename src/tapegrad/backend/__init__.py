@@ -219,25 +219,32 @@ def matmul(a, b, out=None):
     if type(a) is not ndarray:
         return array_module(a).matmul(a, b, out=out)
     threads.size_blas()
-    if (b.ndim == 2 and a.ndim >= 2 and a.shape[-1] == b.shape[0]
-            and a.size * b.shape[1] >= GEMM_MIN_WORK):
+    rows = _rows(a, b, out)
+    plain = a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]
+    if (plain or rows is not None) and a.size * b.shape[1] >= GEMM_MIN_WORK:
         gemm = _blas["gemm"] if _blas["resolved"] else _resolve()
         if gemm is not None:
-            if a.ndim == 2:
-                r = gemm(a, b, out, xp.empty)
-            elif a.flags.c_contiguous and out is None:
-                r = gemm(a.reshape(-1, a.shape[-1]), b, None, xp.empty)
-                r = None if r is None else r.reshape(a.shape[:-1] + (b.shape[1],))
-            else:
-                r = None
+            r = gemm(a, b, out, xp.empty) if rows is None else gemm(rows, b, None, xp.empty)
             if r is not None:
-                return r
+                return r if rows is None else r.reshape(a.shape[:-1] + (b.shape[1],))
     if a.dtype in HALF:     # (MKL's GEMM above takes no 16-bit floats; ops promote first)
         return half_product(matmul, a, b, out=out)
-    if b.ndim == 2 and a.ndim > 2 and out is None and a.size and a.flags.c_contiguous:
-        # one GEMM over the stacked rows: NumPy runs (..., m, k) @ (k, n) as one per index
-        return xp.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
+    if rows is not None:
+        return xp.matmul(rows, b).reshape(a.shape[:-1] + (b.shape[1],))
     return xp.matmul(a, b, out=out)
+
+
+def _rows(a, b, out):
+    """(..., m, k) @ (k, n) as one GEMM: a's rows as a (rows, k) view (None when that
+    takes a copy, or for other products). NumPy runs it as one GEMM per leading index."""
+    if b.ndim != 2 or a.ndim < 3 or out is not None or not a.size or a.shape[-1] != b.shape[0]:
+        return None
+    if a.flags.c_contiguous:
+        return a.reshape(-1, a.shape[-1])
+    try:   # a transposed view whose leading axes merge (the LSTM kernels' gradients)
+        return xp.reshape(a, (-1, a.shape[-1]), copy=False)
+    except ValueError:
+        return None
 
 
 def half_product(product, *arrays, **kw):

@@ -1,11 +1,13 @@
 """The numba kernels behind :mod:`tapegrad.backend.kernels` (imported only from there, on
 first use: importing this module imports numba).
 
-Each kernel computes what the NumPy code of its op computes, element for element, so the
-two agree bit for bit, in ONE pass over flat arrays that numba vectorizes, where NumPy
+ReLU's kernels compute what the NumPy code of its op computes, element for element, so
+the two agree bit for bit, in ONE pass over flat arrays that numba vectorizes, where NumPy
 takes two (ReLU's gradient) or checks for NaN element by element (``maximum``). The
 caller allocates the output (with the memory layout the op wants) and passes 1-d views
-(:func:`tapegrad.backend.kernels.flat`).
+(:func:`tapegrad.backend.kernels.flat`). The LSTM cell's kernels (ops/rnn_kernel.py) do
+a step's gate maths in one pass each way, with a rational tanh: they agree with the
+NumPy path to float32 rounding, not bit for bit (see below).
 
 The loops run on the calling thread: numba's ``prange`` over 2 threads took the same time
 on these memory-bound passes (ReLU over 1.4 MB: 28 us against 33 us, its gradient 49
@@ -13,6 +15,7 @@ against 47 us on the 2-core VM), and its thread pool competes with the BLAS thre
 products around it (with numba's OpenMP layer a W4 step took 3.3x as long). ``cache=True``
 keeps the machine code in ``__pycache__``: a new process loads it instead of compiling.
 """
+import numpy as np
 from numba import njit
 
 # fastmath stays off: the results must equal NumPy's. nogil: other Python threads run
@@ -34,3 +37,91 @@ def relu_grad(g, y, out):
     (y > 0) * g gives them)."""
     for i in range(g.shape[0]):
         out[i] = g[i] if y[i] > 0 else g[i] * 0
+
+
+# -- the LSTM cell, float32, gates-major ----------------------------------------------------
+# These two do NOT agree with NumPy's code bit for bit: tanh (and sigmoid(x) = (1 +
+# tanh(x / 2)) / 2) is a rational function, not libm's tanhf, which numba can only call one
+# element at a time (30x slower than NumPy's vectorised pass). Its error is below 3e-7
+# absolute (a few float32 ulps near +-1; NumPy's is 6e-8), NaN stays NaN, +-inf gives +-1.
+# The loops vectorise because each reads and writes few distinct arrays (LLVM gives up on
+# the aliasing checks of seven), so a step's values live in one array per role.
+_math = njit(cache=True, nogil=True, error_model="numpy")   # (no division-by-zero branch)
+_inline = njit(cache=True, nogil=True, error_model="numpy", inline="always")
+_TANH_LIMIT = np.float32(7.90531110763549805)   # tanh rounds to +-1 in float32 beyond
+_P = tuple(np.float32(c) for c in (-2.76076847742355e-16, 2.00018790482477e-13,
+                                   -8.60467152213735e-11, 5.12229709037114e-08,
+                                   1.48572235717979e-05, 6.37261928875436e-04,
+                                   4.89352455891786e-03))
+_Q = tuple(np.float32(c) for c in (1.19825839466702e-06, 1.18534705686654e-04,
+                                   2.26843463243900e-03, 4.89352518554385e-03))
+_HALF, _ONE = np.float32(0.5), np.float32(1)
+
+
+@_inline
+def _tanh32(v):
+    """tanh(v) as odd polynomial / even polynomial over [-7.9, 7.9] (minimax, float32)."""
+    v = -_TANH_LIMIT if v < -_TANH_LIMIT else v
+    v = _TANH_LIMIT if v > _TANH_LIMIT else v
+    v2 = v * v
+    p = _P[0]
+    for c in _P[1:]:
+        p = p * v2 + c
+    q = _Q[0]
+    for c in _Q[1:]:
+        q = q * v2 + c
+    return p * v / q
+
+
+@_inline
+def _sigmoid32(v):
+    return _HALF + _HALF * _tanh32(_HALF * v)
+
+
+@_math
+def lstm_forward_step(pre, xg, t, c, acts):
+    """One LSTM step over a batch in gates-major layout (batch along the last axis).
+
+    pre (4H, B): h W_hh^T of the step, transposed; xg (4H, T, B): the input projections;
+    c (H, B): the cell state the step starts from; writes acts[t] (6H, B): the gates
+    i, f, g, o (activated), then c' = f c + i g and h' = o tanh(c')."""
+    n, batch = c.shape
+    for j in range(n):
+        for b in range(batch):
+            i = _sigmoid32(pre[j, b] + xg[j, t, b])
+            f = _sigmoid32(pre[n + j, b] + xg[n + j, t, b])
+            g = _tanh32(pre[2 * n + j, b] + xg[2 * n + j, t, b])
+            o = _sigmoid32(pre[3 * n + j, b] + xg[3 * n + j, t, b])
+            cell = f * c[j, b] + i * g
+            acts[t, j, b] = i
+            acts[t, n + j, b] = f
+            acts[t, 2 * n + j, b] = g
+            acts[t, 3 * n + j, b] = o
+            acts[t, 4 * n + j, b] = cell
+            acts[t, 5 * n + j, b] = o * _tanh32(cell)
+
+
+@_math
+def lstm_backward_step(acts, t, c, dh, g, dc, dgates):
+    """The gradients through step t of :func:`lstm_forward_step` (gates-major).
+
+    acts: the forward's; c (H, B): the cell state step t started from; dh (H, B): the
+    gradient reaching h' from later steps (W_hh^T d of step t + 1); g (T, H, B): the
+    upstream gradients of every h'; dc (H, B): the gradient reaching c' (updated in place
+    to the one reaching c); writes dgates[t] (4H, B): the gradient of the gates'
+    pre-activations."""
+    n, batch = c.shape
+    for j in range(n):
+        for b in range(batch):
+            i = acts[t, j, b]
+            f = acts[t, n + j, b]
+            gg = acts[t, 2 * n + j, b]
+            o = acts[t, 3 * n + j, b]
+            tc = _tanh32(acts[t, 4 * n + j, b])
+            dm = dh[j, b] + g[t, j, b]
+            dcell = dc[j, b] + dm * o * (_ONE - tc * tc)
+            dgates[t, j, b] = dcell * gg * i * (_ONE - i)
+            dgates[t, n + j, b] = dcell * c[j, b] * f * (_ONE - f)
+            dgates[t, 2 * n + j, b] = dcell * i * (_ONE - gg * gg)
+            dgates[t, 3 * n + j, b] = dm * tc * o * (_ONE - o)
+            dc[j, b] = dcell * f

@@ -10,9 +10,10 @@ NumPy code unchanged. A kernel is picked when
 - the arrays are NumPy float32/float64 arrays (not CuPy's), the first of at least
   :data:`MIN_BYTES`.
 
-The kernels compute what the NumPy code computes, so results are the same bit for bit;
-they take fewer passes over memory (see :mod:`tapegrad.backend._numba`, also for why they
-run on the calling thread). On one thread ``"auto"`` keeps NumPy's code, so one-thread
+ReLU's kernels compute what the NumPy code computes, so results are the same bit for bit;
+the LSTM cell's (ops/rnn_kernel.py) agree to float32 rounding (a rational tanh). They
+take fewer passes over memory (see :mod:`tapegrad.backend._numba`, also for why they run
+on the calling thread). On one thread ``"auto"`` keeps NumPy's code, so one-thread
 results and the bytecode guard (``benchmarks.bytecodes``) are the same on every machine.
 """
 import os
@@ -84,6 +85,12 @@ def pick(name, *arrays):
     if not mod:
         return None
     return getattr(mod, name)
+
+
+def load(name):
+    """The kernel ``name`` whatever the setting: the backward of a pass that ran on a
+    kernel takes its partner kernel (an ImportError if numba is missing)."""
+    return getattr(_load(required=True), name)
 
 
 def flat(*arrays):

@@ -19,6 +19,7 @@ from ..core.errors import ShapeError
 from ..core.tensor import Tensor
 from ..creation import empty, zeros
 from ..ops.index import cat, stack
+from ..ops import rnn_kernel
 from ..ops.rnn_cell import project, split_lstm
 from ..ops.rnn_scan import rnn_scan
 from . import functional as F
@@ -251,11 +252,12 @@ class RNNBase(Module):
             for d in range(directions):
                 k = layer * directions + d
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
-                if batch_major and layer == 0:
+                kernel = rnn_kernel.takes_kernels(self.mode, x._data, w_hr, sizes)
+                if batch_major and layer == 0 and not kernel:
                     xg, b = project(self.mode, x.transpose(0, 1), w_ih, b_ih, b_hh)
                     xg = xg.transpose(0, 1)
                 else:
-                    xg, b = project(self.mode, x, w_ih, b_ih, b_hh)
+                    xg, b = project(self.mode, x, w_ih, b_ih, b_hh, gates_major=kernel)
                 y = rnn_scan(xg, h0[k], c0[k] if lstm else None, w_hh, b, w_hr, self.mode,
                              reverse=d == 1, batch_sizes=sizes)
                 if lstm:

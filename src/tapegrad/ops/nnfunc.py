@@ -35,17 +35,25 @@ def _linear_samples(rng):
 @primitive("linear_op", public=False)
 class Linear(Function):
     """y = x @ W^T + b;  dy/dx = g @ W, dy/dW = g^T @ x (batch dims flattened),
-    dy/db = g summed over batch dims. Primitive for speed: one GEMM and one add, one node."""
+    dy/db = g summed over batch dims. Primitive for speed: one GEMM and one add, one node.
+    ``features_first=True`` lays y out in memory as (out_features, ...) (a transposed
+    view; same values), the layout the LSTM kernels read (ops/rnn_kernel.py)."""
 
     array_vjp = True
     save_inputs = True
 
     @staticmethod
-    def forward(ctx, x, w, b=None):
+    def forward(ctx, x, w, b=None, features_first=False):
         if x.shape[-1] != w.shape[-1]:
             raise ShapeError(f"linear: input shape {list(x.shape)} and weight shape "
                              f"{list(w.shape)} cannot be multiplied ({x.shape[-1]} vs "
                              f"{w.shape[-1]} in-features)")
+        if features_first and x.ndim > 1:
+            # the same values, in (out_features, ...) memory: W @ x^T (see rnn_kernel.py)
+            out = backend.matmul(w, x.reshape(-1, x.shape[-1]).T)
+            if b is not None:
+                out += b[:, None]
+            return ctx.xp.moveaxis(out.reshape(w.shape[:1] + x.shape[:-1]), 0, -1)
         out = backend.matmul(x, w.T)
         if b is not None:
             out += b

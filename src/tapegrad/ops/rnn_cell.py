@@ -7,7 +7,7 @@ from ..core.errors import ShapeError
 from ..core.registry import composite
 from ..core.tensor import Tensor
 from ._util import Sample
-from .nnfunc import linear
+from .nnfunc import Linear, linear
 from .rnn_scan import rnn_scan
 from .rnn_steps import MODES
 
@@ -19,14 +19,19 @@ def fold_biases(b_ih, b_hh):
     return b_ih + b_hh
 
 
-def project(mode, x, w_ih, b_ih, b_hh):
+def project(mode, x, w_ih, b_ih, b_hh, gates_major=False):
     """(x @ W_ih^T + biases, the bias left for the scan): a GRU keeps b_hh apart (it sits
     inside r * (W_hn h + b_hn)); the other cells add both biases up front.
 
     A whole sequence (T, B, I) is projected as one (T * B, I) matrix: NumPy's matmul runs
     a 3-d @ 2-d product as one small GEMM per time step (the W8 LSTM's projection took
-    10.3 ms that way at two threads, 5.8 ms as one product), and so would its VJP."""
+    10.3 ms that way at two threads, 5.8 ms as one product), and so would its VJP.
+    ``gates_major``: laid out in memory as (gates, T, B), what the LSTM kernels read
+    (ops/rnn_kernel.py; the caller asks ``rnn_kernel.takes_kernels``)."""
     b, keep = (b_ih, b_hh) if mode == "GRU" else (fold_biases(b_ih, b_hh), None)
+    if gates_major and x.ndim == 3 and w_ih.dtype == x.dtype and (b is None or
+                                                                  b.dtype == x.dtype):
+        return Linear.apply(x, w_ih, b, features_first=True), keep
     if x.ndim <= 2:
         return linear(x, w_ih, b), keep
     xg = linear(x.reshape(-1, x.shape[-1]), w_ih, b)

@@ -23,6 +23,7 @@ from ..forward_ad import Alias, dual_level, make_dual, unpack_dual
 from .rnn_steps import MODES, reference
 from .rnn_forward import array_scan, saved_arrays
 from .rnn_backward import BACKWARD
+from . import rnn_kernel
 
 
 @primitive("rnn_scan", public=False)
@@ -47,11 +48,16 @@ class RNNScan(Function):
 
     @staticmethod
     def forward(ctx, xg, h0, c0, w_hh, b_hh, w_hr, mode, reverse, batch_sizes):
-        acts = saved_arrays(ctx.xp, mode, xg, h0, batch_sizes)
+        if rnn_kernel.takes_kernels(mode, xg, w_hr, batch_sizes):
+            out, acts = rnn_kernel.scan_forward(ctx.xp, xg, h0, c0, w_hh, reverse)
+            acts = (acts,)
+        else:
+            acts = saved_arrays(ctx.xp, mode, xg, h0, batch_sizes)
+            out = array_scan(ctx.xp, mode, xg, h0, c0, w_hh, b_hh, w_hr, reverse,
+                             batch_sizes, acts)
         if ctx.recording:
             ctx.acts = acts
-        return array_scan(ctx.xp, mode, xg, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes,
-                          acts)
+        return out
 
     @staticmethod
     def vjp(ctx, g):
@@ -60,13 +66,15 @@ class RNNScan(Function):
             return _reference_vjp(ctx, g, needs)
         ins = ctx.inputs
         flat = ScanGrad.apply(g, ctx.output, *ins, *ctx.acts, needs=needs, **ctx.params)
+        layouts = _layouts(ins, ctx.acts)
         out, start = [], 0
-        for x, need in zip(ins, needs):
+        for x, need, (shape, axes) in zip(ins, needs, layouts):
             if not need:
                 out.append(None)
                 continue
             size = x._data.size
-            out.append(flat[start:start + size].reshape(x.shape))
+            part = flat[start:start + size].reshape(shape)
+            out.append(part if axes is None else part.permute(*axes))
             start += size
         return tuple(out)
 
@@ -107,20 +115,36 @@ class ScanGrad(Function):
     @staticmethod
     def forward(ctx, g, y, xg, h0, c0, w_hh, b_hh, w_hr, *acts, needs, mode, reverse,
                 batch_sizes):
-        flat, views = _result(ctx.xp, g.dtype, (xg, h0, c0, w_hh, b_hh, w_hr), needs)
-        BACKWARD[mode](ctx.xp, g, y, h0, c0, w_hh, b_hh, w_hr, acts, reverse, batch_sizes,
-                       views)
+        inputs = (xg, h0, c0, w_hh, b_hh, w_hr)
+        flat, views = _result(ctx.xp, g.dtype, inputs, needs, _layouts(inputs, acts))
+        if rnn_kernel.is_kernel_acts(acts):
+            rnn_kernel.scan_backward(ctx.xp, g, y, h0, c0, w_hh, acts[0], reverse, views)
+        else:
+            BACKWARD[mode](ctx.xp, g, y, h0, c0, w_hh, b_hh, w_hr, acts, reverse,
+                           batch_sizes, views)
         return flat
 
 
-def _result(xp, dtype, inputs, needs):
+def _layouts(inputs, acts):
+    """Per input, (memory shape, axes viewing it as the input's shape or None) of its
+    gradient: the input's own shape, except xg's on the kernel path (its gates-major
+    layout, rnn_kernel.py)."""
+    out = [(None if x is None else tuple(x.shape), None) for x in inputs]
+    if rnn_kernel.is_kernel_acts(acts):
+        out[0] = rnn_kernel.result_layout(tuple(inputs[0].shape))
+    return out
+
+
+def _result(xp, dtype, inputs, needs, layouts):
     """One flat array for the needed gradients, and for each input a view of its shape in
-    it (None where not needed): the backward writes each gradient in place."""
+    it laid out as ``layouts`` says (None where not needed): the backward writes each
+    gradient in place."""
     sizes = [x.size if need else 0 for x, need in zip(inputs, needs)]
     flat = xp.empty(sum(sizes), dtype)
     views, start = [], 0
-    for x, size in zip(inputs, sizes):
-        views.append(flat[start:start + size].reshape(x.shape) if size else None)
+    for size, (shape, axes) in zip(sizes, layouts):
+        view = flat[start:start + size].reshape(shape) if size else None
+        views.append(view if view is None or axes is None else view.transpose(axes))
         start += size
     return flat, views
 
