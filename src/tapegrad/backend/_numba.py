@@ -79,49 +79,53 @@ def _sigmoid32(v):
 
 
 @_math
-def lstm_forward_step(pre, xg, t, c, acts):
+def lstm_forward_step(pre, xg, t, acts, s, p):
     """One LSTM step over a batch in gates-major layout (batch along the last axis).
 
     pre (4H, B): h W_hh^T of the step, transposed; xg (4H, T, B): the input projections;
-    c (H, B): the cell state the step starts from; writes acts[t] (6H, B): the gates
-    i, f, g, o (activated), then c' = f c + i g and h' = o tanh(c')."""
-    n, batch = c.shape
+    acts (slots, 6H, B): per slot the gates i, f, g, o (activated), then c' = f c + i g
+    and h' = o tanh(c'). Reads c from slot p (the state the step starts from), writes
+    slot s."""
+    n = acts.shape[1] // 6
     for j in range(n):
-        for b in range(batch):
+        for b in range(acts.shape[2]):
             i = _sigmoid32(pre[j, b] + xg[j, t, b])
             f = _sigmoid32(pre[n + j, b] + xg[n + j, t, b])
             g = _tanh32(pre[2 * n + j, b] + xg[2 * n + j, t, b])
             o = _sigmoid32(pre[3 * n + j, b] + xg[3 * n + j, t, b])
-            cell = f * c[j, b] + i * g
-            acts[t, j, b] = i
-            acts[t, n + j, b] = f
-            acts[t, 2 * n + j, b] = g
-            acts[t, 3 * n + j, b] = o
-            acts[t, 4 * n + j, b] = cell
-            acts[t, 5 * n + j, b] = o * _tanh32(cell)
+            cell = f * acts[p, 4 * n + j, b] + i * g
+            acts[s, j, b] = i
+            acts[s, n + j, b] = f
+            acts[s, 2 * n + j, b] = g
+            acts[s, 3 * n + j, b] = o
+            acts[s, 4 * n + j, b] = cell
+            acts[s, 5 * n + j, b] = o * _tanh32(cell)
 
 
 @_math
-def lstm_backward_step(acts, t, c, dh, g, dc, dgates):
-    """The gradients through step t of :func:`lstm_forward_step` (gates-major).
+def lstm_backward_step(acts, s, p, carry, g, t, d):
+    """The gradients through step t of :func:`lstm_forward_step` (slots s and p).
 
-    acts: the forward's; c (H, B): the cell state step t started from; dh (H, B): the
-    gradient reaching h' from later steps (W_hh^T d of step t + 1); g (T, H, B): the
-    upstream gradients of every h'; dc (H, B): the gradient reaching c' (updated in place
-    to the one reaching c); writes dgates[t] (4H, B): the gradient of the gates'
-    pre-activations."""
-    n, batch = c.shape
+    carry (2, H, B): the gradients reaching h' (W_hh^T d of the later step) and c' from
+    later steps, the second updated in place to the one reaching c; g (T, H, B): the
+    upstream gradients of every h'. Writes the gradient of the gates' pre-activations to
+    d[t] (d (T, 4H, B))."""
+    n = acts.shape[1] // 6
     for j in range(n):
-        for b in range(batch):
-            i = acts[t, j, b]
-            f = acts[t, n + j, b]
-            gg = acts[t, 2 * n + j, b]
-            o = acts[t, 3 * n + j, b]
-            tc = _tanh32(acts[t, 4 * n + j, b])
-            dm = dh[j, b] + g[t, j, b]
-            dcell = dc[j, b] + dm * o * (_ONE - tc * tc)
-            dgates[t, j, b] = dcell * gg * i * (_ONE - i)
-            dgates[t, n + j, b] = dcell * c[j, b] * f * (_ONE - f)
-            dgates[t, 2 * n + j, b] = dcell * i * (_ONE - gg * gg)
-            dgates[t, 3 * n + j, b] = dm * tc * o * (_ONE - o)
-            dc[j, b] = dcell * f
+        for b in range(acts.shape[2]):
+            i = acts[s, j, b]
+            f = acts[s, n + j, b]
+            gg = acts[s, 2 * n + j, b]
+            o = acts[s, 3 * n + j, b]
+            tc = _tanh32(acts[s, 4 * n + j, b])
+            dm = carry[0, j, b] + g[t, j, b]
+            dcell = carry[1, j, b] + dm * o * (_ONE - tc * tc)
+            di = dcell * gg * i * (_ONE - i)
+            df = dcell * acts[p, 4 * n + j, b] * f * (_ONE - f)
+            dg = dcell * i * (_ONE - gg * gg)
+            do = dm * tc * o * (_ONE - o)
+            d[t, j, b] = di
+            d[t, n + j, b] = df
+            d[t, 2 * n + j, b] = dg
+            d[t, 3 * n + j, b] = do
+            carry[1, j, b] = dcell * f

@@ -15,9 +15,13 @@ any other xg is copied into that layout first. At W8's size (hidden 256, batch 3
 step's gate maths take ~24 us forward and ~11 us backward, against ~65 us and ~60 us of
 NumPy passes.
 
-Saved for the backward: acts (T, 6H, B), per step the gates i, f, g, o, then c' and h'.
-The backward's gradient of xg is written in xg's layout, (4H, T, B) memory, so the input
-projection's VJP and dW_hh each read it as one matrix.
+Saved for the backward: acts (T + 1, 6H, B), per step the gates i, f, g, o, then c' and
+h', and one slot more for the first state (h0, c0), so a step always reads the state it
+starts from in the slot before. The backward writes the gradients of the gates per step,
+(T, 4H, B) (the step's product reads them as one block), then copies them into xg's
+gradient in xg's layout ((4H, T, B) memory), so the input projection's VJP and dW_hh each
+read it as one matrix. (Writing them there directly, from the kernel or after it, is
+slower: 1.03x a whole scan with the writes scattered over T-strided rows.)
 """
 from .. import backend
 from ..backend import kernels
@@ -43,23 +47,32 @@ def gates_major(xg):
     return x if x.flags.c_contiguous else backend.xp.ascontiguousarray(x)
 
 
+def _slots(t, reverse):
+    """(slot, slot before) of step t in the activations: a direction's first state
+    (h0, c0) sits in the slot before its first step's."""
+    return (t, t + 1) if reverse else (t + 1, t)
+
+
 def scan_forward(xp, xg, h0, c0, w_hh, reverse):
     """(h of every step then the final c, flat; the saved activations)."""
     steps, batch, gates = xg.shape
     n = gates // 4
     step = kernels.load("lstm_forward_step")
     x = gates_major(xg)
-    acts = xp.empty((steps, 6 * n, batch), xg.dtype)
+    acts = xp.empty((steps + 1, 6 * n, batch), xg.dtype)
+    first = steps if reverse else 0
+    acts[first, 4 * n:5 * n] = c0.T
+    acts[first, 5 * n:] = h0.T
     pre = xp.empty((gates, batch), xg.dtype)
-    h, c = xp.ascontiguousarray(h0.T), xp.ascontiguousarray(c0.T)
     for t in time_order(steps, reverse):
-        backend.matmul(w_hh, h, out=pre)
-        step(pre, x, t, c, acts)
-        c, h = acts[t, 4 * n:5 * n], acts[t, 5 * n:]
+        s, p = _slots(t, reverse)
+        backend.matmul(w_hh, acts[p, 5 * n:], out=pre)
+        step(pre, x, t, acts, s, p)
     split = steps * batch * n
     out = xp.empty(split + batch * n, xg.dtype)
-    out[:split].reshape(steps, batch, n)[...] = acts[:, 5 * n:].transpose(0, 2, 1)
-    out[split:].reshape(batch, n)[...] = c.T
+    hs = acts[:steps] if reverse else acts[1:]
+    out[:split].reshape(steps, batch, n)[...] = hs[:, 5 * n:].transpose(0, 2, 1)
+    out[split:].reshape(batch, n)[...] = acts[steps - first, 4 * n:5 * n].T
     return out, acts
 
 
@@ -68,27 +81,25 @@ def scan_backward(xp, g, y, h0, c0, w_hh, acts, reverse, out):
     (the gradients of xg, h0, c0 and w_hh, None where not needed; out[0] a (T, B, 4H) view
     of (4H, T, B) memory, see :func:`result_layout`)."""
     from .rnn_backward import _put, _recurrent_grad
-    steps, rows, batch = acts.shape
-    n = rows // 6
+    slots, rows, batch = acts.shape
+    steps, n = slots - 1, rows // 6
     split = steps * batch * n
     step = kernels.load("lstm_backward_step")
     g_h = xp.ascontiguousarray(g[:split].reshape(steps, batch, n).transpose(0, 2, 1))
-    dc = xp.ascontiguousarray(g[split:].reshape(batch, n).T)
-    dh = xp.zeros((n, batch), g.dtype)
-    dgates = xp.empty((steps, 4 * n, batch), g.dtype)
+    carry = xp.zeros((2, n, batch), g.dtype)    # reaching h and c
+    carry[1] = g[split:].reshape(batch, n).T
+    d = xp.empty((steps, 4 * n, batch), g.dtype)
     w_t = xp.ascontiguousarray(w_hh.T)
-    c_start = xp.ascontiguousarray(c0.T)
     for t in time_order(steps, not reverse):
-        before = t + 1 if reverse else t - 1
-        c = c_start if before in (-1, steps) else acts[before, 4 * n:5 * n]
-        step(acts, t, c, dh, g_h, dc, dgates)
-        backend.matmul(w_t, dgates[t], out=dh)
-    d = dgates.transpose(0, 2, 1)
+        s, p = _slots(t, reverse)
+        step(acts, s, p, carry, g_h, t, d)
+        backend.matmul(w_t, d[t], out=carry[0])
+    d = d.transpose(0, 2, 1)
     if out[0] is not None:
         out[0][...] = d
         d = out[0]
-    _put(out[1], dh.T)
-    _put(out[2], dc.T)
+    _put(out[1], carry[0].T)
+    _put(out[2], carry[1].T)
     _recurrent_grad(out[3], d, y[:split].reshape(steps, batch, n), h0, reverse)
 
 
