@@ -25,6 +25,7 @@ slower: 1.03x a whole scan with the writes scattered over T-strided rows.)
 """
 from .. import backend
 from ..backend import kernels
+from .rnn_backward import _put, _recurrent_grad
 from .rnn_steps import time_order
 
 
@@ -80,7 +81,6 @@ def scan_backward(xp, g, y, h0, c0, w_hh, acts, reverse, out):
     """rnn_backward's LSTM backward for :func:`scan_forward`'s activations: fills ``out``
     (the gradients of xg, h0, c0 and w_hh, None where not needed; out[0] a (T, B, 4H) view
     of (4H, T, B) memory, see :func:`result_layout`)."""
-    from .rnn_backward import _put, _recurrent_grad
     slots, rows, batch = acts.shape
     steps, n = slots - 1, rows // 6
     split = steps * batch * n
