@@ -213,15 +213,16 @@ if _blas["want"] not in _BLAS_NAMES:
 
 def matmul(a, b, out=None):
     """``a @ b`` for ops' forwards and VJPs: the one place matrix products are computed.
-    2-d float products (and (..., m, k) @ (k, n) with a contiguous left side) go to MKL's
-    GEMM when it is in use (see :func:`set_blas`), everything else to NumPy. A product of
+    2-d float products (and (..., m, k) @ (k, n) whose left rows stack into one matrix
+    without a copy) go to MKL's GEMM when it is in use (see :func:`set_blas`), everything
+    else to NumPy. A product of
     16-bit floats on the CPU is computed in float32 and rounded (:func:`half_product`)."""
     if type(a) is not ndarray:
         return array_module(a).matmul(a, b, out=out)
     threads.size_blas()
-    rows = _rows(a, b, out)
-    plain = a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]
-    if (plain or rows is not None) and a.size * b.shape[1] >= GEMM_MIN_WORK:
+    rows = _rows(a, b, out) if a.ndim > 2 else None
+    if (b.ndim == 2 and a.shape[-1] == b.shape[0] and (rows is not None or a.ndim == 2)
+            and a.size * b.shape[1] >= GEMM_MIN_WORK):
         gemm = _blas["gemm"] if _blas["resolved"] else _resolve()
         if gemm is not None:
             r = gemm(a, b, out, xp.empty) if rows is None else gemm(rows, b, None, xp.empty)
@@ -237,7 +238,7 @@ def matmul(a, b, out=None):
 def _rows(a, b, out):
     """(..., m, k) @ (k, n) as one GEMM: a's rows as a (rows, k) view (None when that
     takes a copy, or for other products). NumPy runs it as one GEMM per leading index."""
-    if b.ndim != 2 or a.ndim < 3 or out is not None or not a.size or a.shape[-1] != b.shape[0]:
+    if b.ndim != 2 or out is not None or not a.size or a.shape[-1] != b.shape[0]:
         return None
     if a.flags.c_contiguous:
         return a.reshape(-1, a.shape[-1])
